@@ -1,0 +1,13 @@
+//! The header-chain statement and everything around it that the prover and
+//! the verifier share: the circuit, the witness, proof and key file formats,
+//! raw SRS files, and witness capture from a JSON-RPC node.
+
+pub mod circuit;
+pub mod fsutil;
+pub mod layout;
+pub mod proof;
+pub mod rpc;
+pub mod srs;
+pub mod witness;
+
+pub use halo2_base::halo2_proofs;

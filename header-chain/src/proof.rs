@@ -1,0 +1,227 @@
+//! Keys, proofs and verification. The proof file is versioned JSON naming the
+//! verifying key it was made for by its `key_id`; the verifier takes its key
+//! only from files it was given (its image), never from the proof.
+
+use std::path::Path;
+
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr, G1Affine},
+    halo2curves::ff::PrimeField,
+    plonk::{create_proof, keygen_pk, keygen_vk, verify_proof, ProvingKey, VerifyingKey},
+    poly::kzg::{
+        commitment::{KZGCommitmentScheme, ParamsKZG},
+        multiopen::{ProverSHPLONK, VerifierSHPLONK},
+        strategy::SingleStrategy,
+    },
+    transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer},
+    SerdeFormat,
+};
+use halo2_base::halo2_proofs::poly::commitment::Params;
+use alloy_primitives::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::circuit::{CircuitShape, HeaderChainCircuit};
+use crate::layout::{template_chain, ChainStatement, PUBLIC_INSTANCES};
+use crate::srs::VerifierPoints;
+
+/// Names the constraint system; bump it whenever the constraints change.
+pub const CIRCUIT_ID: &str = "header-chain-keccak/v1";
+pub const PROOF_KIND: &str = "header-chain-proof";
+pub const KEY_KIND: &str = "header-chain-verifier-key";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a verifier needs for one circuit shape: the verifying key and the
+/// three SRS points (g[0], g2, s_g2). A few kilobytes; no SRS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierKeyFile {
+    pub kind: String,
+    pub version: u32,
+    pub circuit: String,
+    pub shape: CircuitShape,
+    pub verifier_points: Bytes,
+    pub vk: Bytes,
+}
+
+impl VerifierKeyFile {
+    /// sha256 over everything that decides verification: circuit id, shape,
+    /// SRS points and the verifying key bytes.
+    pub fn key_id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.circuit.as_bytes());
+        h.update([0]);
+        h.update(serde_json::to_vec(&self.shape).expect("shape serializes"));
+        h.update([0]);
+        h.update(&self.verifier_points);
+        h.update(&self.vk);
+        hex::encode(h.finalize())
+    }
+
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read(path).map_err(|e| format!("cannot read verifier key {}: {e}", path.display()))?;
+        let key: Self = serde_json::from_slice(&text)
+            .map_err(|e| format!("verifier key {} is not valid key JSON: {e}", path.display()))?;
+        if key.kind != KEY_KIND || key.version != FORMAT_VERSION || key.circuit != CIRCUIT_ID {
+            return Err(format!(
+                "verifier key {} is {} v{} for circuit {}; expected {KEY_KIND} v{FORMAT_VERSION} for {CIRCUIT_ID}",
+                path.display(), key.kind, key.version, key.circuit
+            ));
+        }
+        Ok(key)
+    }
+
+    fn verifying_key(&self) -> Result<VerifyingKey<G1Affine>, String> {
+        VerifyingKey::read::<_, HeaderChainCircuit>(&mut self.vk.as_ref(), SerdeFormat::RawBytes, self.shape.clone())
+            .map_err(|e| format!("verifier key holds an unreadable verifying key: {e}"))
+    }
+}
+
+/// A proving key with the matching verifier key file.
+pub struct Keys {
+    pub pk: ProvingKey<G1Affine>,
+    pub verifier: VerifierKeyFile,
+}
+
+/// Generates the keys for `shape` from `params` (whose k must equal the shape's).
+pub fn keygen(params: &ParamsKZG<Bn256>, shape: &CircuitShape) -> Result<Keys, String> {
+    assert_eq!(params.k(), shape.k, "SRS degree differs from the circuit's");
+    let circuit = HeaderChainCircuit::new(shape.clone(), template_chain(shape.num_headers));
+    let vk = keygen_vk(params, &circuit).map_err(|e| format!("keygen_vk failed: {e:?}"))?;
+    let mut vk_bytes = Vec::new();
+    vk.write(&mut vk_bytes, SerdeFormat::RawBytes).map_err(|e| e.to_string())?;
+    let pk = keygen_pk(params, vk, &circuit).map_err(|e| format!("keygen_pk failed: {e:?}"))?;
+    let verifier = VerifierKeyFile {
+        kind: KEY_KIND.into(),
+        version: FORMAT_VERSION,
+        circuit: CIRCUIT_ID.into(),
+        shape: shape.clone(),
+        verifier_points: VerifierPoints::of(params).to_bytes().into(),
+        vk: vk_bytes.into(),
+    };
+    Ok(Keys { pk, verifier })
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofFile {
+    pub kind: String,
+    pub version: u32,
+    pub circuit: String,
+    pub shape: CircuitShape,
+    /// `key_id` of the verifier key this proof was made for.
+    pub key_id: String,
+    pub statement: ChainStatement,
+    /// Public instances, 32-byte big-endian hex.
+    pub instances: Vec<String>,
+    pub proof: Bytes,
+}
+
+pub fn fr_to_hex(x: &Fr) -> String {
+    let mut be = x.to_repr().as_ref().to_vec();
+    be.reverse();
+    format!("0x{}", hex::encode(be))
+}
+
+pub fn fr_from_hex(s: &str) -> Option<Fr> {
+    let mut bytes = hex::decode(s.strip_prefix("0x")?).ok()?;
+    if bytes.len() != 32 {
+        return None;
+    }
+    bytes.reverse();
+    let mut repr = <Fr as PrimeField>::Repr::default();
+    repr.as_mut().copy_from_slice(&bytes);
+    Option::from(Fr::from_repr(repr))
+}
+
+/// Proves the chain `headers` (RLP bytes) makes `statement`.
+pub fn prove(
+    params: &ParamsKZG<Bn256>,
+    keys: &Keys,
+    headers: Vec<Vec<u8>>,
+    statement: &ChainStatement,
+) -> Result<ProofFile, String> {
+    let shape = keys.verifier.shape.clone();
+    let instances = statement.instances();
+    let circuit = HeaderChainCircuit::new(shape.clone(), headers);
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _, _>(
+        params,
+        &keys.pk,
+        &[circuit],
+        &[&[&instances]],
+        rand_core::OsRng,
+        &mut transcript,
+    )
+    .map_err(|e| format!("proving failed: {e:?}"))?;
+    Ok(ProofFile {
+        kind: PROOF_KIND.into(),
+        version: FORMAT_VERSION,
+        circuit: CIRCUIT_ID.into(),
+        shape,
+        key_id: keys.verifier.key_id(),
+        statement: statement.clone(),
+        instances: instances.iter().map(fr_to_hex).collect(),
+        proof: transcript.finalize().into(),
+    })
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    #[error("the proof file is a {kind} v{version} for circuit {circuit}; this verifier checks {PROOF_KIND} v{FORMAT_VERSION} for {CIRCUIT_ID}")]
+    Format { kind: String, version: u32, circuit: String },
+    #[error("the proof was made for verifying key {found}, which this verifier does not pin (it pins: {pinned})")]
+    UnknownKey { found: String, pinned: String },
+    #[error("the proof's circuit shape differs from its pinned key's shape")]
+    ShapeMismatch,
+    #[error("the proof's public instances are malformed: {0}")]
+    BadInstances(String),
+    #[error("the public instances do not match the statement the proof file claims")]
+    StatementMismatch,
+    #[error("the pinned key is unusable: {0}")]
+    BadKey(String),
+    #[error("the proof does not verify against the pinned key and instances")]
+    Invalid,
+}
+
+/// Verifies `proof` against one of the `pinned` keys.
+pub fn verify(pinned: &[VerifierKeyFile], proof: &ProofFile) -> Result<(), Rejection> {
+    if proof.kind != PROOF_KIND || proof.version != FORMAT_VERSION || proof.circuit != CIRCUIT_ID {
+        return Err(Rejection::Format {
+            kind: proof.kind.clone(),
+            version: proof.version,
+            circuit: proof.circuit.clone(),
+        });
+    }
+    let key = pinned.iter().find(|k| k.key_id() == proof.key_id).ok_or_else(|| Rejection::UnknownKey {
+        found: proof.key_id.clone(),
+        pinned: pinned.iter().map(|k| k.key_id()).collect::<Vec<_>>().join(", "),
+    })?;
+    if key.shape != proof.shape {
+        return Err(Rejection::ShapeMismatch);
+    }
+    if proof.instances.len() != PUBLIC_INSTANCES {
+        return Err(Rejection::BadInstances(format!("{} instances, expected {PUBLIC_INSTANCES}", proof.instances.len())));
+    }
+    let instances = proof
+        .instances
+        .iter()
+        .map(|s| fr_from_hex(s).ok_or_else(|| Rejection::BadInstances(format!("{s:?} is not a canonical field element"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if instances != proof.statement.instances() {
+        return Err(Rejection::StatementMismatch);
+    }
+    let vk = key.verifying_key().map_err(Rejection::BadKey)?;
+    let points = VerifierPoints::from_bytes(&key.verifier_points)
+        .ok_or_else(|| Rejection::BadKey("verifier points are malformed".into()))?;
+    let params = points.params(key.shape.k);
+    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_ref());
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _>(
+        &params,
+        &vk,
+        SingleStrategy::new(&params),
+        &[&[&instances]],
+        &mut transcript,
+    )
+    .map_err(|_| Rejection::Invalid)
+}

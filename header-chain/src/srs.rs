@@ -1,0 +1,155 @@
+//! SRS files in the raw `kzg_bn254_{k}.srs` layout (`ParamsKZG::write_custom`
+//! with `SerdeFormat::RawBytes`): `u32 k` LE, 2^k G1 powers of tau, 2^k G1
+//! Lagrange points, g2, s_g2. Sizes are checked before any point is parsed.
+
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, G1Affine, G2Affine},
+    poly::{commitment::{Params, ParamsProver}, kzg::commitment::ParamsKZG},
+    SerdeFormat,
+};
+use halo2_base::halo2_proofs::halo2curves::serde::SerdeObject;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::fsutil::write_atomic;
+
+pub const G1_BYTES: u64 = 64;
+pub const G2_BYTES: u64 = 128;
+/// The largest k a BN254 FFT domain supports.
+pub const MAX_K: u32 = 28;
+
+/// Seed of the development SRS. Anyone can recompute its secret from this:
+/// it proves nothing to anybody else. Never deploy it.
+const DEV_SEED: [u8; 32] = *b"header-chain INSECURE dev SRS!!!";
+
+/// File name for the insecure development SRS: unmistakable on purpose.
+pub fn dev_srs_file_name(k: u32) -> String {
+    format!("kzg_bn254_{k}.INSECURE-DEV.srs")
+}
+
+/// Expected size in bytes of a raw SRS file of degree k.
+pub fn raw_size(k: u32) -> u64 {
+    4 + 2 * (1u64 << k) * G1_BYTES + 2 * G2_BYTES
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SrsError {
+    #[error("cannot read SRS file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("SRS file {path} is {len} bytes, too short for a header; is it an SRS file?")]
+    NoHeader { path: String, len: u64 },
+    #[error("SRS file {path} says k = {k}, larger than BN254 supports ({MAX_K}); the file is corrupted or not a raw kzg_bn254 SRS")]
+    BadK { path: String, k: u32 },
+    #[error("SRS file {path} is {len} bytes but its header says k = {k}, which needs {expected} bytes: the file is truncated or corrupted")]
+    Size { path: String, len: u64, k: u32, expected: u64 },
+    #[error("SRS file {path} holds an invalid curve point ({source}): the file is corrupted")]
+    Point { path: String, source: std::io::Error },
+    #[error("SRS file {path} has k = {have}, but the circuit needs k = {need}; use a file of k >= {need} (e.g. `cargo xtask srs generate --k {need}` for development)")]
+    TooSmall { path: String, have: u32, need: u32 },
+}
+
+/// Reads and checks the header and size of a raw SRS file; returns k.
+pub fn read_k(path: &Path) -> Result<u32, SrsError> {
+    let shown = path.display().to_string();
+    let io = |source| SrsError::Io { path: shown.clone(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut header = [0u8; 4];
+    if len < 4 {
+        return Err(SrsError::NoHeader { path: shown, len });
+    }
+    file.read_exact(&mut header).map_err(io)?;
+    let k = u32::from_le_bytes(header);
+    if k > MAX_K {
+        return Err(SrsError::BadK { path: shown, k });
+    }
+    let expected = raw_size(k);
+    if len != expected {
+        return Err(SrsError::Size { path: shown, len, k, expected });
+    }
+    Ok(k)
+}
+
+/// Reads a raw SRS file, checking every point is on the curve.
+pub fn read(path: &Path) -> Result<ParamsKZG<Bn256>, SrsError> {
+    read_k(path)?;
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| SrsError::Io { path: shown.clone(), source })?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    ParamsKZG::<Bn256>::read_custom(&mut reader, SerdeFormat::RawBytes)
+        .map_err(|source| SrsError::Point { path: shown, source })
+}
+
+/// Reads an SRS for a circuit of degree `k`, downsizing in memory if the
+/// file is larger (slow: prefer a file of exactly k).
+pub fn read_for_k(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
+    let have = read_k(path)?;
+    if have < k {
+        return Err(SrsError::TooSmall { path: path.display().to_string(), have, need: k });
+    }
+    let mut params = read(path)?;
+    if have > k {
+        params.downsize(k);
+    }
+    Ok(params)
+}
+
+pub fn write(params: &ParamsKZG<Bn256>, path: &Path) -> std::io::Result<()> {
+    write_atomic(path, |mut w| params.write_custom(&mut w, SerdeFormat::RawBytes))
+}
+
+/// The explicitly insecure, deterministic development SRS.
+pub fn generate_insecure_dev(k: u32) -> ParamsKZG<Bn256> {
+    ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SEED))
+}
+
+/// The three points a KZG verifier uses: g[0], g2, s_g2 (raw bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifierPoints {
+    pub g0: G1Affine,
+    pub g2: G2Affine,
+    pub s_g2: G2Affine,
+}
+
+impl VerifierPoints {
+    pub fn of(params: &ParamsKZG<Bn256>) -> Self {
+        Self { g0: params.get_g()[0], g2: params.g2(), s_g2: params.s_g2() }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.g0.to_raw_bytes();
+        out.extend(self.g2.to_raw_bytes());
+        out.extend(self.s_g2.to_raw_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != (G1_BYTES + 2 * G2_BYTES) as usize {
+            return None;
+        }
+        let (g0, rest) = bytes.split_at(G1_BYTES as usize);
+        let (g2, s_g2) = rest.split_at(G2_BYTES as usize);
+        Some(Self {
+            g0: G1Affine::from_raw_bytes(g0)?,
+            g2: G2Affine::from_raw_bytes(g2)?,
+            s_g2: G2Affine::from_raw_bytes(s_g2)?,
+        })
+    }
+
+    /// Verifier-only parameters for a circuit of degree `k`: the verifier
+    /// never touches more than these points.
+    pub fn params(&self, k: u32) -> ParamsKZG<Bn256> {
+        // A k = 0 raw file holds exactly g[0], one Lagrange point (also g[0]), g2, s_g2.
+        let mut tiny = 0u32.to_le_bytes().to_vec();
+        tiny.extend(self.g0.to_raw_bytes());
+        tiny.extend(self.g0.to_raw_bytes());
+        tiny.extend(self.g2.to_raw_bytes());
+        tiny.extend(self.s_g2.to_raw_bytes());
+        let base = ParamsKZG::<Bn256>::read_custom(&mut tiny.as_slice(), SerdeFormat::RawBytesUnchecked)
+            .expect("in-memory k = 0 params");
+        base.from_parts(k, vec![self.g0], Some(vec![]), self.g2, self.s_g2)
+    }
+}
