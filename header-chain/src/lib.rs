@@ -5,7 +5,9 @@
 pub mod circuit;
 pub mod fsutil;
 pub mod layout;
+pub mod metrics;
 pub mod proof;
+pub mod prover;
 pub mod rpc;
 pub mod srs;
 pub mod witness;

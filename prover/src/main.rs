@@ -1,1 +1,243 @@
-fn main() {}
+//! The header-chain prover. Synchronous `main`, no child processes, writes
+//! only the paths it is given (atomically).
+//!
+//! Modes, after the Taiko prover it replaces:
+//! `witness-capture` (node → witness file), `prove` (witness + SRS → proof,
+//! offline), `capture-and-prove` (both), plus `keygen` (the verifier key for
+//! a chain length) and `bench` (one timed run, JSON).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use header_chain::fsutil::write_json_atomic;
+use header_chain::rpc::{capture, RpcClient, RpcPolicy};
+use header_chain::witness::WitnessFile;
+
+#[derive(Parser)]
+#[command(name = "prover", version, about = "Proves a chain of Ethereum block headers with Halo2 (KZG, BN254)")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Fetch headers from a JSON-RPC node and write a witness file.
+    WitnessCapture {
+        #[command(flatten)]
+        source: CaptureArgs,
+        /// Where to write the witness JSON.
+        #[arg(short = 'w', long)]
+        witness: PathBuf,
+    },
+    /// Prove a witness file offline.
+    Prove {
+        #[arg(short = 'w', long)]
+        witness: PathBuf,
+        #[command(flatten)]
+        output: ProveArgs,
+    },
+    /// Capture a witness and prove it in one run.
+    CaptureAndProve {
+        #[command(flatten)]
+        source: CaptureArgs,
+        /// Also keep the captured witness here.
+        #[arg(short = 'w', long)]
+        witness: Option<PathBuf>,
+        #[command(flatten)]
+        output: ProveArgs,
+    },
+    /// Write the verifier key for chains of N headers (for the verifier image).
+    Keygen {
+        /// Number of headers in the chains the key verifies.
+        #[arg(long)]
+        headers: usize,
+        /// SRS file (raw kzg_bn254_{k}.srs, k at least the circuit's).
+        #[arg(short = 'k', long)]
+        srs: PathBuf,
+        /// Where to write the verifier key JSON.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Prove and verify a witness once and print the measurements as JSON.
+    Bench {
+        #[arg(short = 'w', long)]
+        witness: PathBuf,
+        #[arg(short = 'k', long)]
+        srs: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct CaptureArgs {
+    /// JSON-RPC URL of an Ethereum node.
+    #[arg(short = 'r', long)]
+    rpc: String,
+    /// First block of the range.
+    #[arg(long, conflicts_with = "block", requires = "to")]
+    from: Option<u64>,
+    /// Last block of the range (inclusive).
+    #[arg(long, conflicts_with = "block", requires = "from")]
+    to: Option<u64>,
+    /// First block, with --count.
+    #[arg(short = 'b', long, requires = "count")]
+    block: Option<u64>,
+    /// Number of headers from --block.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Seconds before one RPC request is abandoned.
+    #[arg(long, default_value_t = 20)]
+    rpc_timeout: u64,
+    /// Attempts per RPC request when the node is unreachable.
+    #[arg(long, default_value_t = 3)]
+    rpc_attempts: u32,
+}
+
+impl CaptureArgs {
+    fn range(&self) -> Result<(u64, u64)> {
+        match (self.from, self.to, self.block, self.count) {
+            (Some(from), Some(to), None, None) => Ok((from, to)),
+            (None, None, Some(block), Some(count)) if count > 0 => {
+                let last = block.checked_add(count - 1).context("--block + --count overflows")?;
+                Ok((block, last))
+            }
+            (None, None, Some(_), Some(_)) => bail!("--count must be at least 1"),
+            _ => bail!("give the blocks as --from A --to B, or as --block B --count N"),
+        }
+    }
+
+    fn capture(&self) -> Result<WitnessFile> {
+        let (first, last) = self.range()?;
+        let policy = RpcPolicy {
+            timeout: Duration::from_secs(self.rpc_timeout),
+            attempts: self.rpc_attempts.max(1),
+            ..RpcPolicy::default()
+        };
+        let client = RpcClient::new(&self.rpc, policy);
+        eprintln!("capturing blocks {first}..={last}");
+        let witness = capture(&client, first, last, |_| {})?;
+        Ok(witness)
+    }
+}
+
+#[derive(Args)]
+struct ProveArgs {
+    /// SRS file (raw kzg_bn254_{k}.srs).
+    #[arg(short = 'k', long)]
+    srs: PathBuf,
+    /// Where to write the proof JSON.
+    #[arg(short = 'p', long)]
+    proof: PathBuf,
+    /// Also write the verifier key the proof was made for.
+    #[arg(long)]
+    key_out: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.mode) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mode: Mode) -> Result<()> {
+    match mode {
+        Mode::WitnessCapture { source, witness } => {
+            let captured = source.capture()?;
+            write(&witness, &captured)?;
+            summarize_witness(&captured, &witness);
+        }
+        Mode::Prove { witness, output } => {
+            let loaded = WitnessFile::load(&witness)?;
+            prove_and_write(&loaded, &output)?;
+        }
+        Mode::CaptureAndProve { source, witness, output } => {
+            let captured = source.capture()?;
+            if let Some(path) = &witness {
+                write(path, &captured)?;
+                summarize_witness(&captured, path);
+            }
+            prove_and_write(&captured, &output)?;
+        }
+        Mode::Keygen { headers, srs, out } => {
+            let shape = header_chain::circuit::CircuitShape::compute(
+                headers,
+                header_chain::prover::MIN_SLOTS_PER_HEADER,
+                Default::default(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let params = header_chain::srs::read_for_k(&srs, shape.k)?;
+            let keys = header_chain::proof::keygen(&params, &shape).map_err(anyhow::Error::msg)?;
+            write(&out, &keys.verifier)?;
+            println!("verifier key {} for {headers} headers (k = {}) written to {}", keys.verifier.key_id(), shape.k, out.display());
+        }
+        Mode::Bench { witness, srs } => bench(&witness, &srs)?,
+    }
+    Ok(())
+}
+
+fn write<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_json_atomic(path, value).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn summarize_witness(witness: &WitnessFile, path: &Path) {
+    let s = witness.statement();
+    println!(
+        "witness: blocks {}..={} ({} headers), last hash {}, written to {}",
+        s.first_number,
+        s.last_number,
+        witness.headers.len(),
+        s.last_hash,
+        path.display()
+    );
+}
+
+fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<()> {
+    let started = Instant::now();
+    let proved = header_chain::prover::prove_witness(witness, &args.srs, |stage| eprintln!("{stage}"))
+        .map_err(anyhow::Error::msg)?;
+    write(&args.proof, &proved.proof)?;
+    if let Some(key_out) = &args.key_out {
+        write(key_out, &proved.keys.verifier)?;
+    }
+    let s = &proved.proof.statement;
+    println!(
+        "proof of blocks {}..={} written to {} ({} bytes, key {}); keygen {:.1} s, prove {:.1} s, total {:.1} s",
+        s.first_number,
+        s.last_number,
+        args.proof.display(),
+        proved.proof.proof.len(),
+        &proved.proof.key_id[..16],
+        proved.timings.keygen.as_secs_f64(),
+        proved.timings.prove.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn bench(witness: &Path, srs: &Path) -> Result<()> {
+    let loaded = WitnessFile::load(witness)?;
+    let proved = header_chain::prover::prove_witness(&loaded, srs, |_| {}).map_err(anyhow::Error::msg)?;
+    let t = Instant::now();
+    header_chain::proof::verify(std::slice::from_ref(&proved.keys.verifier), &proved.proof)?;
+    let verify = t.elapsed();
+    let report = serde_json::json!({
+        "headers": proved.proof.shape.num_headers,
+        "k": proved.proof.shape.k,
+        "rows_per_round": proved.proof.shape.rows_per_round,
+        "keygen_s": proved.timings.keygen.as_secs_f64(),
+        "prove_s": proved.timings.prove.as_secs_f64(),
+        "verify_s": verify.as_secs_f64(),
+        "proof_bytes": proved.proof.proof.len(),
+        "peak_rss_bytes": header_chain::metrics::peak_rss_bytes(),
+    });
+    println!("{report}");
+    Ok(())
+}

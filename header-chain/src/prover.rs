@@ -1,0 +1,61 @@
+//! The prover's whole job for one witness: choose the circuit shape from the
+//! witness, load the SRS for it, generate keys, prove. Timed per stage.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::circuit::{slots_for_len, CircuitShape, ShapeTuning};
+use crate::proof::{keygen, prove, Keys, ProofFile};
+use crate::witness::WitnessFile;
+
+/// Every header gets at least this many keccak-f slots: enough for any
+/// mainnet header (679 bytes), so one key serves all mainnet chains of a length.
+pub const MIN_SLOTS_PER_HEADER: usize = 5;
+
+/// The circuit shape for a witness: N from its length, slots from its longest header.
+pub fn shape_for(witness: &WitnessFile) -> Result<CircuitShape, String> {
+    let slots = witness
+        .headers
+        .iter()
+        .map(|h| slots_for_len(h.rlp.len()))
+        .max()
+        .unwrap_or(MIN_SLOTS_PER_HEADER)
+        .max(MIN_SLOTS_PER_HEADER);
+    CircuitShape::compute(witness.headers.len(), slots, ShapeTuning::default()).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Timings {
+    pub srs_load: Duration,
+    pub keygen: Duration,
+    pub prove: Duration,
+}
+
+pub struct Proved {
+    pub proof: ProofFile,
+    pub keys: Keys,
+    pub timings: Timings,
+}
+
+/// Loads the SRS for the witness's circuit and proves it.
+pub fn prove_witness(witness: &WitnessFile, srs_path: &Path, mut stage: impl FnMut(&str)) -> Result<Proved, String> {
+    witness.check().map_err(|e| format!("witness: {e}"))?;
+    let shape = shape_for(witness)?;
+    stage(&format!(
+        "circuit: {} headers, k = {}, {} keccak-f slots per header, {} rows per round",
+        shape.num_headers, shape.k, shape.slots_per_header, shape.rows_per_round
+    ));
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let params = crate::srs::read_for_k(srs_path, shape.k).map_err(|e| e.to_string())?;
+    timings.srs_load = t.elapsed();
+    stage("keygen");
+    let t = Instant::now();
+    let keys = keygen(&params, &shape)?;
+    timings.keygen = t.elapsed();
+    stage("proving");
+    let t = Instant::now();
+    let proof = prove(&params, &keys, witness.rlp_headers(), &witness.statement())?;
+    timings.prove = t.elapsed();
+    Ok(Proved { proof, keys, timings })
+}

@@ -1,0 +1,106 @@
+//! Real keygen, SHPLONK proofs and verification on the insecure development
+//! SRS, and the verifier's refusals: tampered proofs, edited statements,
+//! another circuit's key, unpinned keys.
+
+use alloy_primitives::B256;
+use header_chain::proof::{fr_from_hex, fr_to_hex, keygen, verify, Rejection, VerifierKeyFile};
+use header_chain::prover::{prove_witness, shape_for};
+use header_chain::srs;
+use header_chain::witness::{WitnessFile, WitnessHeader};
+use rand::{Rng, SeedableRng};
+
+fn prague_witness() -> WitnessFile {
+    let fixtures: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/mainnet-headers.json")).unwrap();
+    let f = &fixtures["headers"][1];
+    let rlp = hex::decode(f["rlp"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    WitnessFile {
+        kind: header_chain::witness::WITNESS_KIND.into(),
+        version: header_chain::witness::WITNESS_VERSION,
+        chain_id: Some(1),
+        headers: vec![WitnessHeader {
+            number: f["number"].as_u64().unwrap(),
+            hash: f["hash"].as_str().unwrap().parse().unwrap(),
+            rlp: rlp.into(),
+        }],
+    }
+}
+
+fn dev_srs(dir: &std::path::Path, k: u32) -> std::path::PathBuf {
+    let path = dir.join(srs::dev_srs_file_name(k));
+    srs::write(&srs::generate_insecure_dev(k), &path).unwrap();
+    path
+}
+
+#[test]
+fn prove_verify_and_reject_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = prague_witness();
+    let k = shape_for(&witness).unwrap().k;
+    // A larger SRS than needed is downsized in memory.
+    let srs_path = dev_srs(dir.path(), k + 1);
+    let proved = prove_witness(&witness, &srs_path, |_| {}).unwrap();
+    let key = proved.keys.verifier.clone();
+    let pinned = std::slice::from_ref(&key);
+    verify(pinned, &proved.proof).expect("an honest proof verifies");
+    assert_eq!(proved.proof.statement.last_number, 23_513_000);
+
+    // The key survives a JSON round trip with the same id.
+    let key_json = serde_json::to_vec(&key).unwrap();
+    let reread: VerifierKeyFile = serde_json::from_slice(&key_json).unwrap();
+    assert_eq!(reread.key_id(), key.key_id());
+
+    // 1,000 random single-byte changes to the proof bytes or the instances.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for round in 0..1000 {
+        let mut tampered = proved.proof.clone();
+        if rng.gen_bool(0.8) {
+            let mut bytes = tampered.proof.to_vec();
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] ^= rng.gen_range(1..=255u8);
+            tampered.proof = bytes.into();
+        } else {
+            // Change one byte of one instance, and make the claimed statement
+            // agree with it whenever the new value is a field element, so
+            // that the pairing check itself must catch it.
+            let i = rng.gen_range(0..tampered.instances.len());
+            let mut raw = hex::decode(&tampered.instances[i][2..]).unwrap();
+            let at = rng.gen_range(16..32);
+            raw[at] ^= rng.gen_range(1..=255u8);
+            tampered.instances[i] = format!("0x{}", hex::encode(&raw));
+            if let Some(x) = fr_from_hex(&tampered.instances[i]) {
+                assert_ne!(fr_to_hex(&x), proved.proof.instances[i]);
+            }
+        }
+        assert!(verify(pinned, &tampered).is_err(), "round {round}: a tampered proof verified");
+    }
+
+    // An edited statement with matching instances fails the proof itself.
+    let mut edited = proved.proof.clone();
+    edited.statement.last_hash = B256::repeat_byte(0xab);
+    edited.instances = edited.statement.instances().iter().map(fr_to_hex).collect();
+    assert_eq!(verify(pinned, &edited), Err(Rejection::Invalid));
+
+    // Instances that disagree with the claimed statement.
+    let mut mismatch = proved.proof.clone();
+    mismatch.statement.first_number += 1;
+    assert_eq!(verify(pinned, &mismatch), Err(Rejection::StatementMismatch));
+
+    // A proof claiming another key is refused before any pairing.
+    let mut other_key = proved.proof.clone();
+    other_key.key_id = "00".repeat(32);
+    assert!(matches!(verify(pinned, &other_key), Err(Rejection::UnknownKey { .. })));
+
+    // The same circuit keyed with another SRS (another tau) is another key.
+    let other_params = header_chain::halo2_proofs::poly::kzg::commitment::ParamsKZG::setup(
+        k,
+        rand_chacha::ChaCha20Rng::from_seed([9; 32]),
+    );
+    let foreign = keygen(&other_params, &key.shape).unwrap().verifier;
+    assert_ne!(foreign.key_id(), key.key_id());
+    assert!(matches!(verify(std::slice::from_ref(&foreign), &proved.proof), Err(Rejection::UnknownKey { .. })));
+    // Even if a proof names the foreign key, it does not verify under it.
+    let mut renamed = proved.proof.clone();
+    renamed.key_id = foreign.key_id();
+    assert_eq!(verify(std::slice::from_ref(&foreign), &renamed), Err(Rejection::Invalid));
+}
