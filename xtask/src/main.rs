@@ -1,1 +1,70 @@
-fn main() {}
+//! `cargo xtask`: the declarative build tool for this workspace's Gevulot
+//! images. One module per command; each command's flags are a plain struct
+//! with `fn run(self, sh: &Shell)`. See ARCHITECTURE.md.
+
+mod bench;
+mod build;
+mod check;
+mod doctor;
+mod elf;
+mod hashing;
+mod manifest;
+mod progress;
+mod project;
+mod srs;
+mod test;
+mod tools;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, check and test the Gevulot prover and verifier images")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Static, reproducible release builds of the images' programs.
+    Build(build::BuildFlags),
+    /// Validate every manifest and print what they declare.
+    Check(check::CheckFlags),
+    /// SRS files: generate the insecure development SRS.
+    Srs(srs::SrsFlags),
+    /// Prove and verify chains of 1, 2, 4, 8 headers with the static and the glibc build, side by side.
+    Bench(bench::BenchFlags),
+    /// Report which prerequisites are present and how to get the missing ones.
+    Doctor(doctor::DoctorFlags),
+    /// Everything CI runs: install test tools, tests, clippy, reproducible build.
+    Test(test::TestFlags),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let sh = match Shell::new() {
+        Ok(sh) => sh,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Build(flags) => flags.run(&sh),
+        Command::Check(flags) => flags.run(&sh),
+        Command::Srs(flags) => flags.run(&sh),
+        Command::Bench(flags) => flags.run(&sh),
+        Command::Doctor(flags) => flags.run(&sh),
+        Command::Test(flags) => flags.run(&sh),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

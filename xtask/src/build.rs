@@ -1,0 +1,278 @@
+//! `cargo xtask build [IMAGE...]`: static, reproducible release binaries for
+//! the images' programs.
+//!
+//! Plan, then execute: [`plan`] turns the manifests into the exact cargo
+//! invocation (arguments and rustflags, printable with `--dry-run`);
+//! [`execute`] runs it with a progress bar, then checks every binary is
+//! fully static and reports its size and sha256. Reproducibility comes from
+//! `--locked`, symbol stripping and remapping every host path (checkout,
+//! target directory, cargo home, rustup home) to a fixed one.
+
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use xshell::{cmd, Shell};
+
+use crate::elf;
+use crate::hashing::sha256_file;
+use crate::manifest::Image;
+use crate::project::{cargo_home, rustup_home, Project, IMAGE_TARGET};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct BuildFlags {
+    /// Images whose programs to build (default: all).
+    pub images: Vec<String>,
+    /// Print the plan (cargo arguments and flags) and build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also build in a fresh copy of the checkout at another path and require byte-identical binaries.
+    #[arg(long)]
+    pub verify_reproducible: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct BuildPlan {
+    pub target: String,
+    pub packages: Vec<String>,
+    pub bins: Vec<String>,
+    pub cargo_args: Vec<String>,
+    /// Passed as CARGO_ENCODED_RUSTFLAGS.
+    pub rustflags: Vec<String>,
+}
+
+/// Fixed names every host path is remapped to.
+pub const REMAP_CHECKOUT: &str = "/build/src";
+pub const REMAP_TARGET: &str = "/build/target";
+pub const REMAP_CARGO_HOME: &str = "/build/cargo";
+pub const REMAP_RUSTUP_HOME: &str = "/build/rustup";
+
+/// Host paths that must not leak into the binaries.
+pub struct HostPaths {
+    pub checkout: PathBuf,
+    pub target_dir: PathBuf,
+    pub cargo_home: Option<PathBuf>,
+    pub rustup_home: Option<PathBuf>,
+}
+
+impl HostPaths {
+    pub fn of(project: &Project) -> Self {
+        Self {
+            checkout: project.root.clone(),
+            target_dir: project.target_dir.clone(),
+            cargo_home: cargo_home(),
+            rustup_home: rustup_home(),
+        }
+    }
+}
+
+pub fn plan(images: &[&Image], host: &HostPaths) -> BuildPlan {
+    let packages: BTreeSet<String> = images.iter().map(|i| i.package.clone()).collect();
+    let bins: BTreeSet<String> = images.iter().map(|i| i.bin.clone()).collect();
+    let mut cargo_args: Vec<String> =
+        ["build", "--release", "--locked", "--target", IMAGE_TARGET].iter().map(|s| s.to_string()).collect();
+    for p in &packages {
+        cargo_args.extend(["--package".to_string(), p.clone()]);
+    }
+    for b in &bins {
+        cargo_args.extend(["--bin".to_string(), b.clone()]);
+    }
+    let mut rustflags = vec!["-C".to_string(), "target-feature=+crt-static".to_string()];
+    // Longest prefixes first: rustc applies the last matching remap, so list
+    // the most specific last.
+    let mut remaps: Vec<(PathBuf, &str)> = vec![(host.checkout.clone(), REMAP_CHECKOUT)];
+    if !host.target_dir.starts_with(&host.checkout) {
+        remaps.push((host.target_dir.clone(), REMAP_TARGET));
+    }
+    if let Some(c) = &host.cargo_home {
+        remaps.push((c.clone(), REMAP_CARGO_HOME));
+    }
+    if let Some(r) = &host.rustup_home {
+        remaps.push((r.clone(), REMAP_RUSTUP_HOME));
+    }
+    remaps.sort_by_key(|(p, _)| p.as_os_str().len());
+    for (from, to) in remaps {
+        rustflags.push(format!("--remap-path-prefix={}={to}", from.display()));
+    }
+    BuildPlan {
+        target: IMAGE_TARGET.into(),
+        packages: packages.into_iter().collect(),
+        bins: bins.into_iter().collect(),
+        cargo_args,
+        rustflags,
+    }
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct BuiltBinary {
+    pub image: String,
+    pub bin: String,
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl BuildFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let manifests = project.manifests()?;
+        let images = manifests.select(&self.images).map_err(anyhow::Error::msg)?;
+        let host = HostPaths::of(&project);
+        let plan = plan(&images, &host);
+        if self.dry_run {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+            return Ok(());
+        }
+        let built = execute(sh, &project, &plan, &images, &project.root, None)?;
+        if self.verify_reproducible {
+            let copy = verify_reproducible(sh, &project, &images, &built)?;
+            if self.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"binaries": built, "reproducible": copy}))?);
+            }
+            return Ok(());
+        }
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&built)?);
+        } else {
+            print_table(&built);
+        }
+        Ok(())
+    }
+}
+
+pub fn print_table(built: &[BuiltBinary]) {
+    let width = built.iter().map(|b| b.path.len()).max().unwrap_or(4);
+    println!("{:<width$}  {:>12}  sha256", "binary", "bytes");
+    for b in built {
+        println!("{:<width$}  {:>12}  {}", b.path, b.size, b.sha256);
+    }
+}
+
+/// Runs the plan's cargo build in `checkout` (with `target_dir`, when given,
+/// as CARGO_TARGET_DIR), then checks and hashes each image's binary.
+pub fn execute(
+    sh: &Shell,
+    project: &Project,
+    plan: &BuildPlan,
+    images: &[&Image],
+    checkout: &Path,
+    target_dir: Option<&Path>,
+) -> Result<Vec<BuiltBinary>> {
+    let _dir = sh.push_dir(checkout);
+    let args = &plan.cargo_args;
+    let mut command: Command = cmd!(sh, "cargo {args...} --quiet --message-format=json-render-diagnostics")
+        .env("CARGO_ENCODED_RUSTFLAGS", plan.rustflags.join("\x1f"))
+        .into();
+    if let Some(t) = target_dir {
+        command.env("CARGO_TARGET_DIR", t);
+    }
+    // A user's RUSTFLAGS would be ignored under CARGO_ENCODED_RUSTFLAGS; make that explicit.
+    command.env_remove("RUSTFLAGS");
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let progress = crate::progress::units(&format!("cargo build --release --target {IMAGE_TARGET}"));
+    let mut child = command.spawn().context("cannot start cargo")?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut artifacts = 0u64;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) {
+            if msg["reason"] == "compiler-artifact" {
+                artifacts += 1;
+                let name = msg["target"]["name"].as_str().unwrap_or("?");
+                progress.set_message(format!("{artifacts} crates built, last: {name}"));
+                progress.tick();
+            }
+        }
+    }
+    let status = child.wait()?;
+    progress.finish_and_clear();
+    if !status.success() {
+        bail!("cargo build for {IMAGE_TARGET} failed (see its output above); if the target is missing, run `rustup target add {IMAGE_TARGET}` (rust-toolchain.toml lists it)");
+    }
+    let target_root = target_dir.map(Path::to_path_buf).unwrap_or_else(|| project.target_dir.clone());
+    let mut built = Vec::new();
+    for image in images {
+        let path = target_root.join(IMAGE_TARGET).join("release").join(&image.bin);
+        let data = std::fs::read(&path).with_context(|| format!("cargo reported success but {} is missing", path.display()))?;
+        if let Err(why) = elf::check_static(&data) {
+            bail!("{} (image {}) is not fully static: {why}; check .cargo/config.toml and the crate's dependencies on C libraries", path.display(), image.name);
+        }
+        built.push(BuiltBinary {
+            image: image.name.to_string(),
+            bin: image.bin.clone(),
+            path: path.strip_prefix(checkout).unwrap_or(&path).display().to_string(),
+            size: data.len() as u64,
+            sha256: sha256_file(&path)?,
+        });
+    }
+    Ok(built)
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReproducibilityReport {
+    pub other_checkout: String,
+    pub identical: bool,
+    pub binaries: Vec<(String, String, String)>,
+}
+
+/// Copies the checkout (tracked and untracked-but-not-ignored files) to a
+/// fresh directory at another path, builds there with its own target
+/// directory, and compares every binary's sha256 with `built`.
+fn verify_reproducible(
+    sh: &Shell,
+    project: &Project,
+    images: &[&Image],
+    built: &[BuiltBinary],
+) -> Result<ReproducibilityReport> {
+    let scratch = tempfile::Builder::new().prefix("xtask-repro-").tempdir()?;
+    let copy = scratch.path().join("another").join("checkout-path");
+    copy_checkout(sh, &project.root, &copy)?;
+    let copy_target = scratch.path().join("target");
+    eprintln!("reproducibility: building again in {} (a fresh copy, empty target directory)", copy.display());
+    let host = HostPaths {
+        checkout: copy.clone(),
+        target_dir: copy_target.clone(),
+        cargo_home: cargo_home(),
+        rustup_home: rustup_home(),
+    };
+    let plan = plan(images, &host);
+    let again = execute(sh, project, &plan, images, &copy, Some(&copy_target))?;
+    let mut rows = Vec::new();
+    let mut identical = true;
+    println!("{:<16}  {:<64}  {:<64}  same", "binary", "this checkout", "fresh copy");
+    for (a, b) in built.iter().zip(&again) {
+        let same = a.sha256 == b.sha256;
+        identical &= same;
+        println!("{:<16}  {}  {}  {}", a.bin, a.sha256, b.sha256, if same { "yes" } else { "NO" });
+        rows.push((a.bin.clone(), a.sha256.clone(), b.sha256.clone()));
+    }
+    let report = ReproducibilityReport { other_checkout: copy.display().to_string(), identical, binaries: rows };
+    if !identical {
+        bail!("the binaries differ between two checkouts of the same sources: the build is not reproducible (a host path or timestamp leaks in; compare them with `diffoscope`)");
+    }
+    println!("reproducible: {} binaries byte-identical across two checkout paths", built.len());
+    Ok(report)
+}
+
+fn copy_checkout(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
+    let _dir = sh.push_dir(from);
+    let listing = cmd!(sh, "git ls-files -z --cached --others --exclude-standard")
+        .read()
+        .context("cannot list the checkout's files with git; --verify-reproducible needs a git checkout")?;
+    for rel in listing.split('\0').filter(|s| !s.is_empty()) {
+        let src = from.join(rel);
+        if !src.is_file() {
+            continue; // deleted but still in the index
+        }
+        let dst = to.join(rel);
+        std::fs::create_dir_all(dst.parent().expect("a file has a parent"))?;
+        std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! `cargo xtask check`: validate every manifest (types, names, packages and
+//! binaries, pairs) and print what they declare, without building anything.
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::project::Project;
+
+#[derive(clap::Args, Debug)]
+pub struct CheckFlags {
+    /// Print the validated manifests as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CheckFlags {
+    pub fn run(self, _sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let manifests = project.manifests()?;
+        if self.json {
+            let images: Vec<_> = manifests
+                .images
+                .iter()
+                .map(|i| {
+                    serde_json::json!({
+                        "name": i.name, "manifest": i.manifest, "package": i.package, "bin": i.bin,
+                        "args": i.args, "memory_mib": i.memory.mib(), "cpus": i.cpus,
+                        "srs": i.srs.as_ref().map(|s| serde_json::json!({"source": s.source, "sha256": s.sha256, "k": s.k, "path": s.path})),
+                        "env": i.env, "files": i.files.iter().map(|f| serde_json::json!({"source": f.source, "path": f.path})).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let pairs: Vec<_> = manifests
+                .pairs
+                .iter()
+                .map(|p| serde_json::json!({"name": p.name, "manifest": p.manifest, "prover": p.prover, "verifier": p.verifier}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"images": images, "pairs": pairs}))?);
+            return Ok(());
+        }
+        for i in &manifests.images {
+            println!(
+                "image {:<18} {}/{} memory {} cpus {}{}  ({})",
+                i.name.as_str(),
+                i.package,
+                i.bin,
+                i.memory,
+                i.cpus.get(),
+                i.srs.as_ref().map(|s| format!(" srs k={} at {}", s.k.get(), s.path)).unwrap_or_default(),
+                i.manifest.display()
+            );
+        }
+        for p in &manifests.pairs {
+            println!("pair  {:<18} prover {} → verifier {}  ({})", p.name.as_str(), p.prover, p.verifier, p.manifest.display());
+        }
+        Ok(())
+    }
+}

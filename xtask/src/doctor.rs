@@ -1,0 +1,123 @@
+//! `cargo xtask doctor`: which prerequisites are present, and how to get
+//! each missing one. It only looks; it changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+use xshell::{cmd, Shell};
+
+use crate::hashing::sha256_file;
+use crate::project::{home_dir, Project, IMAGE_TARGET};
+
+#[derive(clap::Args, Debug)]
+pub struct DoctorFlags {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Finding {
+    what: String,
+    ok: bool,
+    detail: String,
+    /// How to get it, when missing.
+    fix: Option<String>,
+}
+
+fn found(what: &str, detail: String) -> Finding {
+    Finding { what: what.into(), ok: true, detail, fix: None }
+}
+
+fn missing(what: &str, detail: String, fix: &str) -> Finding {
+    Finding { what: what.into(), ok: false, detail, fix: Some(fix.into()) }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn first_line(sh: &Shell, program: &Path, arg: &str) -> Option<String> {
+    let out = cmd!(sh, "{program} {arg}").quiet().ignore_stderr().read().ok()?;
+    out.lines().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+}
+
+impl DoctorFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let mut report = Vec::new();
+
+        let targets = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().unwrap_or_default();
+        report.push(if targets.lines().any(|t| t.trim() == IMAGE_TARGET) {
+            found("musl target", IMAGE_TARGET.into())
+        } else {
+            missing("musl target", format!("{IMAGE_TARGET} is not installed"), "rustup target add x86_64-unknown-linux-musl (rustup also installs it from rust-toolchain.toml)")
+        });
+
+        let ops_get = "install NanoVMs ops: curl https://ops.city/get.sh -sSfL | sh (then `ops update` fetches the Nanos kernel)";
+        report.push(match on_path("ops") {
+            Some(ops) => found("ops", first_line(sh, &ops, "version").unwrap_or_else(|| ops.display().to_string())),
+            None => missing("ops", "not on PATH".into(), ops_get),
+        });
+        let ops_home = std::env::var_os("OPS_HOME").map(PathBuf::from).or_else(home_dir).map(|h| h.join(".ops"));
+        report.push(match ops_home.as_ref().map(|h| (h.join("latest.txt"), h)) {
+            Some((latest, home)) if latest.is_file() => {
+                let version = std::fs::read_to_string(&latest).unwrap_or_default().trim().to_string();
+                let kernel = home.join(&version).join("kernel.img");
+                if kernel.is_file() {
+                    found("Nanos kernel", format!("{version} at {}", kernel.display()))
+                } else {
+                    missing("Nanos kernel", format!("latest.txt names {version}, but {} is missing", kernel.display()), "ops update (needs network once)")
+                }
+            }
+            _ => missing("Nanos kernel", "no ~/.ops/latest.txt: ops has never fetched a kernel".into(), "ops update (needs network once)"),
+        });
+        report.push(match on_path("qemu-system-x86_64") {
+            Some(q) => found("qemu", first_line(sh, &q, "--version").unwrap_or_default()),
+            None => missing("qemu", "qemu-system-x86_64 not on PATH (needed for local `ops run`, not for building)".into(), "apt-get install qemu-system-x86"),
+        });
+        report.push(match on_path("gevulot-cli") {
+            Some(g) => found("gevulot-cli", g.display().to_string()),
+            None => missing(
+                "gevulot-cli",
+                "not on PATH (needed for deploy and exec)".into(),
+                "build it from the gevulotnetwork/gevulot repository: cargo install --path crates/cli",
+            ),
+        });
+        let anvil = crate::tools::anvil_path(&project);
+        report.push(if anvil.is_file() {
+            found("anvil", format!("{} {}", crate::tools::ANVIL_VERSION, project.show(&anvil)))
+        } else {
+            missing("anvil", "not installed (tests and the local demo need an Ethereum node)".into(), "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1")
+        });
+
+        if let Ok(manifests) = project.manifests() {
+            for image in &manifests.images {
+                let Some(srs) = &image.srs else { continue };
+                let path = project.root.join(&srs.source);
+                let what = format!("SRS for {}", image.name);
+                report.push(match sha256_file(&path) {
+                    Ok(digest) if digest == srs.sha256.as_str() => found(&what, format!("{} (sha256 matches the pin)", srs.source.display())),
+                    Ok(digest) => missing(&what, format!("{} has sha256 {digest}, the manifest pins {}", srs.source.display(), srs.sha256), "regenerate or re-download the file the pin names"),
+                    Err(_) => missing(&what, format!("{} is missing", srs.source.display()), &format!("cargo xtask srs generate --k {} (development only)", srs.k.get())),
+                });
+            }
+        } else {
+            report.push(missing("manifests", "do not validate".into(), "cargo xtask check shows why"));
+        }
+
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            for f in &report {
+                println!("{} {:<24} {}", if f.ok { "ok     " } else { "MISSING" }, f.what, f.detail);
+                if let Some(fix) = &f.fix {
+                    println!("        {:<24} → {fix}", "");
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,527 @@
+//! Image and pair manifests: one TOML file per image under
+//! `manifests/images/`, one per deployable prover/verifier pair under
+//! `manifests/pairs/`. Parsing is strict (`deny_unknown_fields`), field
+//! types validate themselves (so TOML reports line and column), and
+//! cross-file rules (unique names, pairs naming real images, packages and
+//! binaries that exist) are checked in [`load`].
+
+pub mod size;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+pub use size::MemorySize;
+
+/// The most vCPUs a manifest may ask for.
+pub const MAX_CPUS: u32 = 256;
+/// Where Gevulot mounts the task workspace: nothing of the image may live there.
+pub const WORKSPACE_MOUNT: &str = "/workspace";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFile {
+    pub image: ImageSection,
+    pub srs: Option<SrsSection>,
+    #[serde(default)]
+    pub env: BTreeMap<EnvName, String>,
+    #[serde(default)]
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    pub name: Spanned<ImageName>,
+    /// The cargo package that holds the binary.
+    pub package: Spanned<String>,
+    /// The binary target in that package.
+    pub bin: Spanned<String>,
+    /// argv[1..] of the program inside the image.
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub memory: MemorySize,
+    pub cpus: Cpus,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrsSection {
+    /// The SRS file on the host, relative to the workspace root.
+    pub source: PathBuf,
+    /// Pinned sha256 of `source`.
+    pub sha256: Sha256Hex,
+    /// The degree the circuit needs.
+    pub k: SrsDegree,
+    /// Where the program finds the SRS inside the image.
+    pub path: GuestPath,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Host path, relative to the workspace root.
+    pub source: PathBuf,
+    /// Absolute path inside the image.
+    pub path: GuestPath,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairFile {
+    pub pair: PairSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairSection {
+    pub name: Spanned<ImageName>,
+    pub prover: Spanned<String>,
+    pub verifier: Spanned<String>,
+}
+
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<Self, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(text).map(|()| Self(text.to_string()))
+            }
+
+            #[allow(dead_code)]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+validated_string!(
+    /// An image or pair name: it becomes a file name (ops cuts names at `.`).
+    ImageName,
+    |s| {
+        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let ok_rest = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if s.is_empty() || s.len() > 64 || !ok_first || !ok_rest {
+            return Err(format!(
+                "name {s:?} is not a safe file name: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+            ));
+        }
+        Ok(())
+    }
+);
+
+validated_string!(
+    /// An absolute path inside the image, outside the workspace mount.
+    GuestPath,
+    |s| {
+        if !s.starts_with('/') {
+            return Err(format!("path {s:?} inside the image must be absolute (start with '/')"));
+        }
+        if s.split('/').any(|c| c == ".." || c == ".") {
+            return Err(format!("path {s:?} inside the image must not contain '.' or '..' components"));
+        }
+        if s == "/" || s.ends_with('/') || s.contains("//") {
+            return Err(format!("path {s:?} inside the image must name a file, like \"/srs/kzg_bn254_15.srs\""));
+        }
+        if s == WORKSPACE_MOUNT || s.starts_with(&format!("{WORKSPACE_MOUNT}/")) {
+            return Err(format!(
+                "path {s:?} is under {WORKSPACE_MOUNT}, where Gevulot mounts the task workspace over the image; choose another directory"
+            ));
+        }
+        Ok(())
+    }
+);
+
+validated_string!(
+    /// An environment variable name.
+    EnvName,
+    |s| {
+        let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(format!("environment variable name {s:?} must be letters, digits and '_', not starting with a digit"));
+        }
+        Ok(())
+    }
+);
+
+validated_string!(
+    /// A sha256 digest as 64 lowercase hex digits.
+    Sha256Hex,
+    |s| {
+        if s.len() != 64 || !s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            return Err(format!("sha256 {s:?} must be 64 lowercase hex digits (as `sha256sum` prints)"));
+        }
+        Ok(())
+    }
+);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Cpus(u32);
+
+impl Cpus {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Cpus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if n < 1 || n > MAX_CPUS as i64 {
+            return Err(serde::de::Error::custom(format!(
+                "cpus = {n} is out of range: give 1 to {MAX_CPUS} (a Gevulot node defaults to 2)"
+            )));
+        }
+        Ok(Cpus(n as u32))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SrsDegree(u32);
+
+impl SrsDegree {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for SrsDegree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let k = i64::deserialize(d)?;
+        if !(1..=28).contains(&k) {
+            return Err(serde::de::Error::custom(format!("k = {k} is out of range: BN254 SRS files have 1 <= k <= 28")));
+        }
+        Ok(SrsDegree(k as u32))
+    }
+}
+
+/// A problem in one manifest file, located as precisely as TOML allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    /// 1-based line and column, where known.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+/// All errors found, so a user fixes them in one pass.
+#[derive(Debug)]
+pub struct ManifestErrors(pub Vec<ManifestError>);
+
+impl fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestErrors {}
+
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// A source file kept for locating errors after parsing.
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+impl Source {
+    fn error_at(&self, span: std::ops::Range<usize>, message: String) -> ManifestError {
+        ManifestError { file: self.path.clone(), position: Some(position(&self.text, span.start)), message }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ManifestError> {
+        toml::from_str(&self.text).map_err(|e| ManifestError {
+            file: self.path.clone(),
+            position: e.span().map(|s| position(&self.text, s.start)),
+            message: e.message().trim().to_string(),
+        })
+    }
+}
+
+/// One image, validated.
+#[derive(Debug)]
+pub struct Image {
+    pub manifest: PathBuf,
+    pub name: ImageName,
+    pub package: String,
+    pub bin: String,
+    pub args: Vec<String>,
+    pub memory: MemorySize,
+    pub cpus: Cpus,
+    pub srs: Option<SrsSection>,
+    pub env: BTreeMap<EnvName, String>,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug)]
+pub struct Pair {
+    pub manifest: PathBuf,
+    pub name: ImageName,
+    pub prover: ImageName,
+    pub verifier: ImageName,
+}
+
+/// Every manifest of the workspace, validated together.
+#[derive(Debug)]
+pub struct Manifests {
+    pub images: Vec<Image>,
+    pub pairs: Vec<Pair>,
+}
+
+/// What the workspace offers to build: package name → its binary targets.
+pub type WorkspaceBinaries = BTreeMap<String, BTreeSet<String>>;
+
+impl Manifests {
+    pub fn image(&self, name: &str) -> Option<&Image> {
+        self.images.iter().find(|i| i.name.as_str() == name)
+    }
+
+    /// The images named (all, when none is), or an error naming the unknown ones.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Image>, String> {
+        if names.is_empty() {
+            return Ok(self.images.iter().collect());
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            match self.image(name) {
+                Some(image) if !chosen.iter().any(|c: &&Image| c.name == image.name) => chosen.push(image),
+                Some(_) => {}
+                None => {
+                    return Err(format!(
+                        "no image named {name:?}; the manifests declare: {}",
+                        self.images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(chosen)
+    }
+}
+
+fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(ManifestError { file: dir.to_path_buf(), position: None, message: format!("cannot list: {e}") })
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read_source(path: &Path, shown: PathBuf) -> Result<Source, ManifestError> {
+    std::fs::read_to_string(path)
+        .map(|text| Source { path: shown.clone(), text })
+        .map_err(|e| ManifestError { file: shown, position: None, message: format!("cannot read: {e}") })
+}
+
+/// Loads and validates every manifest under `root/manifests`. Paths in
+/// errors are shown relative to `root`.
+pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, ManifestErrors> {
+    let mut errors = Vec::new();
+    let mut images = Vec::new();
+    let mut pairs = Vec::new();
+    let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_path_buf();
+    let mut image_spans: BTreeMap<ImageName, PathBuf> = BTreeMap::new();
+
+    let dir = root.join("manifests/images");
+    let image_files = toml_files(&dir).unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
+    if image_files.is_empty() && errors.is_empty() {
+        errors.push(ManifestError {
+            file: shown(&dir),
+            position: None,
+            message: "no image manifests (*.toml) found; add one per image".into(),
+        });
+    }
+    for path in image_files {
+        let source = match read_source(&path, shown(&path)) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let parsed: ImageFile = match source.parse() {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let ImageFile { image, srs, env, files } = parsed;
+        let name = image.name.get_ref().clone();
+        if let Some(first) = image_spans.get(&name) {
+            errors.push(source.error_at(
+                image.name.span(),
+                format!("image name {name:?} is already used by {}; image names must be unique", first.display()),
+            ));
+            continue;
+        }
+        match binaries.get(image.package.get_ref()) {
+            None => errors.push(source.error_at(
+                image.package.span(),
+                format!(
+                    "key `image.package`: no workspace package {:?}; the workspace has: {}",
+                    image.package.get_ref(),
+                    binaries.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+            Some(bins) if !bins.contains(image.bin.get_ref()) => errors.push(source.error_at(
+                image.bin.span(),
+                format!(
+                    "key `image.bin`: package {:?} has no binary {:?}; its binaries: {}",
+                    image.package.get_ref(),
+                    image.bin.get_ref(),
+                    if bins.is_empty() { "(none)".to_string() } else { bins.iter().cloned().collect::<Vec<_>>().join(", ") }
+                ),
+            )),
+            Some(_) => {}
+        }
+        let mut guest_paths: BTreeSet<&str> = BTreeSet::new();
+        let program_path = format!("/{}", image.bin.get_ref());
+        guest_paths.insert(&program_path);
+        for path in srs.iter().map(|s| &s.path).chain(files.iter().map(|f| &f.path)) {
+            if !guest_paths.insert(path.as_str()) {
+                errors.push(ManifestError {
+                    file: source.path.clone(),
+                    position: None,
+                    message: format!("path {:?} inside the image is given twice (the program itself lives at {program_path})", path.as_str()),
+                });
+            }
+        }
+        image_spans.insert(name.clone(), source.path.clone());
+        images.push(Image {
+            manifest: source.path.clone(),
+            name,
+            package: image.package.into_inner(),
+            bin: image.bin.into_inner(),
+            args: image.args,
+            memory: image.memory,
+            cpus: image.cpus,
+            srs,
+            env,
+            files,
+        });
+    }
+
+    let dir = root.join("manifests/pairs");
+    let pair_files = toml_files(&dir).unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
+    let mut pair_names: BTreeMap<ImageName, PathBuf> = BTreeMap::new();
+    for path in pair_files {
+        let source = match read_source(&path, shown(&path)) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let PairFile { pair } = match source.parse() {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let name = pair.name.get_ref().clone();
+        if let Some(first) = pair_names.get(&name) {
+            errors.push(source.error_at(
+                pair.name.span(),
+                format!("pair name {name:?} is already used by {}; pair names must be unique", first.display()),
+            ));
+            continue;
+        }
+        let mut resolve = |key: &str, role: &Spanned<String>| -> Option<ImageName> {
+            let wanted = role.get_ref();
+            match image_spans.keys().find(|n| n.as_str() == wanted) {
+                Some(n) => Some(n.clone()),
+                None => {
+                    errors.push(source.error_at(
+                        role.span(),
+                        format!(
+                            "key `pair.{key}`: no image named {wanted:?}; declared images: {}",
+                            image_spans.keys().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                    None
+                }
+            }
+        };
+        let prover = resolve("prover", &pair.prover);
+        let verifier = resolve("verifier", &pair.verifier);
+        if let (Some(prover), Some(verifier)) = (prover, verifier) {
+            if prover == verifier {
+                errors.push(source.error_at(
+                    pair.verifier.span(),
+                    "key `pair.verifier`: the verifier must be a different image from the prover".into(),
+                ));
+                continue;
+            }
+            pair_names.insert(name.clone(), source.path.clone());
+            pairs.push(Pair { manifest: source.path.clone(), name, prover, verifier });
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(Manifests { images, pairs })
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}

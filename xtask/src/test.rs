@@ -1,0 +1,40 @@
+//! `cargo xtask test`: what CI runs, and what a contributor runs before
+//! pushing. Installs the pinned test tools, runs the whole test suite, clippy
+//! with warnings denied, and the reproducible static build check.
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::build::BuildFlags;
+use crate::project::Project;
+
+#[derive(clap::Args, Debug)]
+pub struct TestFlags {
+    /// Skip the second, from-scratch build that proves reproducibility.
+    #[arg(long)]
+    pub skip_reproducibility: bool,
+    /// Skip clippy.
+    #[arg(long)]
+    pub skip_clippy: bool,
+    /// Extra arguments for `cargo test` (after `--`).
+    #[arg(last = true)]
+    pub cargo_test_args: Vec<String>,
+}
+
+impl TestFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let _dir = sh.push_dir(&project.root);
+        let anvil = crate::tools::ensure_anvil(sh, &project)?;
+        let _env = sh.push_env("ANVIL_BIN", &anvil);
+        let extra = &self.cargo_test_args;
+        cmd!(sh, "cargo test --workspace --locked {extra...}").run().context("the test suite failed")?;
+        if !self.skip_clippy {
+            cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings")
+                .run()
+                .context("clippy found problems")?;
+        }
+        BuildFlags { verify_reproducible: !self.skip_reproducibility, ..Default::default() }.run(sh)?;
+        Ok(())
+    }
+}

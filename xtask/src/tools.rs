@@ -1,0 +1,50 @@
+//! Test tools the project installs itself, pinned: anvil (a real Ethereum
+//! node) from the npm package `@foundry-rs/anvil`, which ships the binary.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::project::Project;
+
+pub const ANVIL_PACKAGE: &str = "@foundry-rs/anvil";
+pub const ANVIL_VERSION: &str = "1.7.1";
+
+pub fn anvil_dir(project: &Project) -> PathBuf {
+    project.target_dir.join("tools").join(format!("anvil-{ANVIL_VERSION}"))
+}
+
+pub fn anvil_path(project: &Project) -> PathBuf {
+    anvil_dir(project).join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+}
+
+/// The pinned anvil, installed with npm on first use.
+pub fn ensure_anvil(sh: &Shell, project: &Project) -> Result<PathBuf> {
+    let bin = anvil_path(project);
+    if installed_version(sh, &bin).as_deref() == Some(ANVIL_VERSION) {
+        return Ok(bin);
+    }
+    let dir = anvil_dir(project);
+    std::fs::create_dir_all(&dir)?;
+    eprintln!("installing {ANVIL_PACKAGE}@{ANVIL_VERSION} into {}", project.show(&dir));
+    let spec = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");
+    cmd!(sh, "npm install --no-audit --no-fund --no-save --prefix {dir} {spec}")
+        .quiet()
+        .run()
+        .context("npm could not install anvil; install Node.js and npm (Debian: `apt-get install nodejs npm`) and check that the npm registry is reachable")?;
+    match installed_version(sh, &bin) {
+        Some(v) if v == ANVIL_VERSION => Ok(bin),
+        Some(v) => bail!("npm installed anvil {v}, expected {ANVIL_VERSION}"),
+        None => bail!("npm installed {spec} but {} does not run; the package ships binaries for linux-amd64 only here", bin.display()),
+    }
+}
+
+fn installed_version(sh: &Shell, bin: &std::path::Path) -> Option<String> {
+    if !bin.exists() {
+        return None;
+    }
+    let out = cmd!(sh, "{bin} --version").quiet().ignore_stderr().read().ok()?;
+    let first = out.lines().next()?;
+    first.strip_prefix("anvil Version: ").map(|v| v.trim().to_string())
+}
