@@ -1,19 +1,7 @@
-//! `cargo xtask`: the declarative build tool for this workspace's Gevulot
-//! images. One module per command; each command's flags are a plain struct
-//! with `fn run(self, sh: &Shell)`. See ARCHITECTURE.md.
+//! `cargo xtask`: the command line. The commands live in the library (one
+//! module each, see lib.rs and ARCHITECTURE.md).
 
-mod bench;
-mod build;
-mod check;
-mod doctor;
-mod elf;
-mod hashing;
-mod manifest;
-mod progress;
-mod project;
-mod srs;
-mod test;
-mod tools;
+use xtask::{bench, build, check, doctor, srs, test};
 
 use std::process::ExitCode;
 

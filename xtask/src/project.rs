@@ -18,8 +18,12 @@ pub struct Project {
 }
 
 impl Project {
-    /// The workspace this xtask belongs to.
+    /// The workspace this xtask belongs to, or the one `XTASK_WORKSPACE`
+    /// names (the xtask's own tests point it at scratch workspaces).
     pub fn locate() -> Result<Self> {
+        if let Some(root) = std::env::var_os("XTASK_WORKSPACE") {
+            return Self::at(Path::new(&root));
+        }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf();
         Self::at(&root)
     }

@@ -408,7 +408,7 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
         if let Some(first) = image_spans.get(&name) {
             errors.push(source.error_at(
                 image.name.span(),
-                format!("image name {name:?} is already used by {}; image names must be unique", first.display()),
+                format!("image name {:?} is already used by {}; image names must be unique", name.as_str(), first.display()),
             ));
             continue;
         }
@@ -459,6 +459,9 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
         });
     }
 
+    // A pair naming an image whose manifest failed is noise: report the
+    // image's own error, and the pair's references once images load.
+    let images_failed = !errors.is_empty();
     let dir = root.join("manifests/pairs");
     let pair_files = toml_files(&dir).unwrap_or_else(|e| {
         errors.push(e);
@@ -484,7 +487,7 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
         if let Some(first) = pair_names.get(&name) {
             errors.push(source.error_at(
                 pair.name.span(),
-                format!("pair name {name:?} is already used by {}; pair names must be unique", first.display()),
+                format!("pair name {:?} is already used by {}; pair names must be unique", name.as_str(), first.display()),
             ));
             continue;
         }
@@ -492,6 +495,7 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
             let wanted = role.get_ref();
             match image_spans.keys().find(|n| n.as_str() == wanted) {
                 Some(n) => Some(n.clone()),
+                None if images_failed => None,
                 None => {
                     errors.push(source.error_at(
                         role.span(),

@@ -37,6 +37,9 @@ impl MemorySize {
             return Err(format!("memory {text:?} does not start with a number; {expected}"));
         }
         let value: u64 = digits.parse().map_err(|_| format!("memory {text:?} is too large; {expected}"))?;
+        if value == 0 {
+            return Err(format!("memory {text:?} is zero; give the memory the image needs, e.g. \"2G\""));
+        }
         let shift = match unit.trim().to_ascii_uppercase().as_str() {
             "K" | "KB" | "KIB" => 10,
             "M" | "MB" | "MIB" => 20,
@@ -48,9 +51,6 @@ impl MemorySize {
         let bytes = value
             .checked_mul(1u64 << shift)
             .ok_or_else(|| format!("memory {text:?} is too large; {expected}"))?;
-        if bytes == 0 {
-            return Err(format!("memory {text:?} is zero; give the memory the image needs, e.g. \"2G\""));
-        }
         if bytes % MIB != 0 {
             return Err(format!("memory {text:?} is not a whole number of MiB (Gevulot deploys memory in MiB)"));
         }

@@ -1,0 +1,17 @@
+//! `cargo xtask`: the declarative build tool for this workspace's Gevulot
+//! images. One module per command; each command's flags are a plain struct
+//! with `fn run(self, sh: &Shell)`. Shared pieces (manifests, project
+//! layout, hashing, ELF checks, progress, pinned tools) have a module each.
+
+pub mod bench;
+pub mod build;
+pub mod check;
+pub mod doctor;
+pub mod elf;
+pub mod hashing;
+pub mod manifest;
+pub mod progress;
+pub mod project;
+pub mod srs;
+pub mod test;
+pub mod tools;
