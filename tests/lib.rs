@@ -93,7 +93,8 @@ impl Anvil {
         for i in 0..blocks {
             self.call(
                 "eth_sendTransaction",
-                json!([{"from": DEV_ACCOUNT_0, "to": DEV_ACCOUNT_1, "value": format!("{:#x}", i + 1)}]),
+                // A legacy gas price works in every hardfork, Frontier included.
+                json!([{"from": DEV_ACCOUNT_0, "to": DEV_ACCOUNT_1, "value": format!("{:#x}", i + 1), "gasPrice": "0x2540be400"}]),
             )?;
         }
         Ok(())
@@ -111,4 +112,22 @@ impl Drop for Anvil {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A debug build of one of the workspace's binaries (`prover`, `verifier`),
+/// built on first use so that `cargo test -p end-to-end` works on its own.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--locked", "--quiet", "--package", "prover", "--package", "verifier"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the prover and verifier failed");
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    target.join("debug").join(name)
 }
