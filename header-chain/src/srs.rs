@@ -10,7 +10,12 @@ use halo2_base::halo2_proofs::{
     poly::{commitment::{Params, ParamsProver}, kzg::commitment::ParamsKZG},
     SerdeFormat,
 };
-use halo2_base::halo2_proofs::halo2curves::serde::SerdeObject;
+use halo2_base::halo2_proofs::halo2curves::{
+    bn256::{Fq, Fq2},
+    ff,
+    serde::SerdeObject,
+    CurveAffine,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -73,14 +78,55 @@ pub fn read_k(path: &Path) -> Result<u32, SrsError> {
     Ok(k)
 }
 
-/// Reads a raw SRS file, checking every point is on the curve.
+/// Reads a raw SRS file, checking every point is on the curve first (in one
+/// streaming pass), then loading it unchecked.
 pub fn read(path: &Path) -> Result<ParamsKZG<Bn256>, SrsError> {
-    read_k(path)?;
+    let k = read_k(path)?;
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| SrsError::Io { path: shown.clone(), source })?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    ParamsKZG::<Bn256>::read_custom(&mut reader, SerdeFormat::RawBytes)
-        .map_err(|source| SrsError::Point { path: shown, source })
+    let io = |source| SrsError::Io { path: shown.clone(), source };
+    let open = || std::fs::File::open(path).map(|f| BufReader::with_capacity(1 << 20, f));
+    check_points(&mut open().map_err(io)?, k).map_err(|detail| SrsError::Point {
+        path: shown.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
+    })?;
+    ParamsKZG::<Bn256>::read_custom(&mut open().map_err(io)?, SerdeFormat::RawBytesUnchecked).map_err(io)
+}
+
+/// Every coordinate below the modulus and every point on its curve (or the
+/// identity): y^2 = x^3 + b. Errors name the point and its byte offset.
+pub fn check_points(reader: &mut impl Read, k: u32) -> Result<(), String> {
+    let mut header = [0u8; 4];
+    reader.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let n = 1u64 << k;
+    let mut g1 = [0u8; G1_BYTES as usize];
+    for i in 0..2 * n {
+        reader.read_exact(&mut g1).map_err(|e| e.to_string())?;
+        let offset = 4 + i * G1_BYTES;
+        let what = if i < n { format!("g[{i}]") } else { format!("g_lagrange[{}]", i - n) };
+        let bad = || format!("{what} at byte {offset} is not a point of G1");
+        let x = Fq::from_raw_bytes(&g1[..32]).ok_or_else(bad)?;
+        let y = Fq::from_raw_bytes(&g1[32..]).ok_or_else(bad)?;
+        if !on_curve(x, y, G1Affine::b()) {
+            return Err(bad());
+        }
+    }
+    let mut g2 = [0u8; G2_BYTES as usize];
+    for (j, name) in ["g2", "s_g2"].iter().enumerate() {
+        reader.read_exact(&mut g2).map_err(|e| e.to_string())?;
+        let offset = 4 + 2 * n * G1_BYTES + j as u64 * G2_BYTES;
+        let bad = || format!("{name} at byte {offset} is not a point of G2");
+        let x = Fq2::from_raw_bytes(&g2[..64]).ok_or_else(bad)?;
+        let y = Fq2::from_raw_bytes(&g2[64..]).ok_or_else(bad)?;
+        if !on_curve(x, y, G2Affine::b()) {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+fn on_curve<F: ff::Field>(x: F, y: F, b: F) -> bool {
+    let identity = bool::from(x.is_zero()) && bool::from(y.is_zero());
+    identity || y.square() == x.square() * x + b
 }
 
 /// Reads an SRS for a circuit of degree `k`, downsizing in memory if the
