@@ -48,3 +48,14 @@ fn installed_version(sh: &Shell, bin: &std::path::Path) -> Option<String> {
     let first = out.lines().next()?;
     first.strip_prefix("anvil Version: ").map(|v| v.trim().to_string())
 }
+
+/// The static target, added with rustup when the pinned toolchain lacks it
+/// (rust-toolchain.toml lists it, but an existing toolchain is not updated).
+pub fn ensure_musl_target(sh: &Shell) -> Result<()> {
+    let target = crate::project::IMAGE_TARGET;
+    let installed = cmd!(sh, "rustup target list --installed").quiet().read().unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == target) {
+        return Ok(());
+    }
+    cmd!(sh, "rustup target add {target}").run().with_context(|| format!("cannot install the {target} target with rustup"))
+}
