@@ -11,7 +11,7 @@ use halo2_base::halo2_proofs::{
     SerdeFormat,
 };
 use halo2_base::halo2_proofs::halo2curves::{
-    bn256::{Fq, Fq2},
+    bn256::{pairing, Fq, Fq2},
     ff,
     serde::SerdeObject,
     CurveAffine,
@@ -54,6 +54,10 @@ pub enum SrsError {
     Point { path: String, source: std::io::Error },
     #[error("SRS file {path} has k = {have}, but the circuit needs k = {need}; use a file of k >= {need} (e.g. `cargo xtask srs generate --k {need}` for development)")]
     TooSmall { path: String, have: u32, need: u32 },
+    #[error("SRS file {path} fails the pairing check e(g[1], g2) = e(g[0], s_g2): its G1 and G2 powers do not share one secret; the file is corrupted or mixed from two setups")]
+    Pairing { path: String },
+    #[error("SRS file {path} has sha256 {found}, but {expected} is pinned; it is not the file the pin names")]
+    Pin { path: String, found: String, expected: String },
 }
 
 /// Reads and checks the header and size of a raw SRS file; returns k.
@@ -198,4 +202,126 @@ impl VerifierPoints {
             .expect("in-memory k = 0 params");
         base.from_parts(k, vec![self.g0], Some(vec![]), self.g2, self.s_g2)
     }
+}
+
+/// Reads the G2 points (g2, s_g2) at the end of a raw SRS file of degree k.
+fn read_g2_tail(file: &mut std::fs::File, k: u32) -> std::io::Result<[u8; 2 * G2_BYTES as usize]> {
+    use std::io::{Seek, SeekFrom};
+    let mut tail = [0u8; 2 * G2_BYTES as usize];
+    file.seek(SeekFrom::Start(raw_size(k) - 2 * G2_BYTES))?;
+    file.read_exact(&mut tail)?;
+    Ok(tail)
+}
+
+/// Downsizes a raw SRS of degree `from_k` to `k` reading only what is
+/// needed: the first 2^k powers of tau (from the start) and the two G2
+/// points (from the end). The Lagrange points are recomputed for the
+/// smaller domain, exactly as `ParamsKZG::downsize` does, so the output is
+/// byte-identical to halo2's own. Memory stays near the output's size.
+/// `progress` is told how many source bytes have been read.
+pub fn downsize(source: &Path, k: u32, mut progress: impl FnMut(u64)) -> Result<ParamsKZG<Bn256>, SrsError> {
+    let from_k = read_k(source)?;
+    let shown = source.display().to_string();
+    if k > from_k {
+        return Err(SrsError::TooSmall { path: shown, have: from_k, need: k });
+    }
+    let io = |source| SrsError::Io { path: shown.clone(), source };
+    let point_error = |detail: String| SrsError::Point {
+        path: shown.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
+    };
+    let mut file = std::fs::File::open(source).map_err(io)?;
+    let tail = read_g2_tail(&mut file, from_k).map_err(io)?;
+    let (g2, s_g2) = parse_g2_pair(&tail).map_err(point_error)?;
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(source).map_err(io)?);
+    let mut header = [0u8; 4];
+    reader.read_exact(&mut header).map_err(io)?;
+    let n = 1usize << k;
+    let mut g = Vec::with_capacity(n);
+    let mut raw = [0u8; G1_BYTES as usize];
+    for i in 0..n {
+        reader.read_exact(&mut raw).map_err(io)?;
+        let point = parse_g1(&raw).ok_or_else(|| point_error(format!("g[{i}] at byte {} is not a point of G1", 4 + i as u64 * G1_BYTES)))?;
+        g.push(point);
+        if i % 4096 == 4095 {
+            progress(4 + (i as u64 + 1) * G1_BYTES);
+        }
+    }
+    progress(4 + n as u64 * G1_BYTES);
+    let template = VerifierPoints { g0: g[0], g2, s_g2 }.params(0);
+    Ok(template.from_parts(k, g, None, g2, s_g2))
+}
+
+fn parse_g1(raw: &[u8]) -> Option<G1Affine> {
+    let x = Fq::from_raw_bytes(&raw[..32])?;
+    let y = Fq::from_raw_bytes(&raw[32..])?;
+    on_curve(x, y, G1Affine::b()).then(|| G1Affine::from_raw_bytes_unchecked(raw))
+}
+
+fn parse_g2_pair(tail: &[u8]) -> Result<(G2Affine, G2Affine), String> {
+    let one = |raw: &[u8], name: &str| -> Result<G2Affine, String> {
+        let bad = || format!("{name} is not a point of G2");
+        let x = Fq2::from_raw_bytes(&raw[..64]).ok_or_else(bad)?;
+        let y = Fq2::from_raw_bytes(&raw[64..]).ok_or_else(bad)?;
+        on_curve(x, y, G2Affine::b()).then(|| G2Affine::from_raw_bytes_unchecked(raw)).ok_or_else(bad)
+    };
+    Ok((one(&tail[..G2_BYTES as usize], "g2")?, one(&tail[G2_BYTES as usize..], "s_g2")?))
+}
+
+/// What `verify_file` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SrsReport {
+    pub k: u32,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Checks a raw SRS file: size and header consistent with k, every point on
+/// its curve, the pairing check e(g[1], g2) = e(g[0], s_g2) (the G1 and G2
+/// powers share one secret), and, when given, the sha256 pin.
+pub fn verify_file(path: &Path, pinned_sha256: Option<&str>) -> Result<SrsReport, SrsError> {
+    use sha2::{Digest, Sha256};
+    let k = read_k(path)?;
+    let shown = path.display().to_string();
+    let io = |source| SrsError::Io { path: shown.clone(), source };
+    // One pass hashes the file while checking its points.
+    struct Tee<R, H> {
+        inner: R,
+        hasher: H,
+    }
+    impl<R: Read, H: Digest> Read for Tee<R, H> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.hasher.update(&buf[..n]);
+            Ok(n)
+        }
+    }
+    let mut tee = Tee { inner: BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?), hasher: Sha256::new() };
+    check_points(&mut tee, k).map_err(|detail| SrsError::Point {
+        path: shown.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
+    })?;
+    let sha256 = hex::encode(tee.hasher.finalize());
+    if let Some(expected) = pinned_sha256 {
+        if expected != sha256 {
+            return Err(SrsError::Pin { path: shown, found: sha256, expected: expected.to_string() });
+        }
+    }
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut first = [0u8; 2 * G1_BYTES as usize];
+    file.read_exact(&mut [0u8; 4]).map_err(io)?;
+    file.read_exact(&mut first[..G1_BYTES as usize * if k == 0 { 1 } else { 2 }]).map_err(io)?;
+    let tail = read_g2_tail(&mut file, k).map_err(io)?;
+    let (g2, s_g2) = parse_g2_pair(&tail).map_err(|d| SrsError::Point {
+        path: shown.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, d),
+    })?;
+    if k > 0 {
+        let g0 = G1Affine::from_raw_bytes_unchecked(&first[..64]);
+        let g1 = G1Affine::from_raw_bytes_unchecked(&first[64..]);
+        if pairing(&g1, &g2) != pairing(&g0, &s_g2) {
+            return Err(SrsError::Pairing { path: shown });
+        }
+    }
+    Ok(SrsReport { k, bytes: raw_size(k), sha256 })
 }

@@ -6,6 +6,10 @@
 //! offline), `capture-and-prove` (both), plus `keygen` (the verifier key for
 //! a chain length) and `bench` (one timed run, JSON).
 
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -2,6 +2,10 @@
 //! keys it is given (pinned in its image), never against anything the proof
 //! file carries. Exit code 0 only when the proof is valid.
 
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;

@@ -1,8 +1,14 @@
-//! `cargo xtask bench`: the prover benchmark. For chains of 1, 2, 4, 8 (and
-//! 32 with `--large`) headers captured from a local anvil, it runs the static
-//! musl prover and a glibc build of the same code on the same witness and
-//! SRS, in one run, and prints keygen, prove and verify times, proof size and
-//! peak memory side by side.
+//! `cargo xtask bench`: benchmarks that print tables, compared side by side
+//! in one run.
+//!
+//! `prover` (default): for chains of 1, 2, 4, 8 (and 32 with `--large`)
+//! headers captured from a local anvil, the static musl prover and a glibc
+//! build of the same code on the same witness and SRS: keygen, prove and
+//! verify times, proof size and peak memory.
+//!
+//! `srs`: downsizing a k=20 raw SRS to k=15, streaming (ours) against
+//! loading the whole file (halo2's way): time and peak memory; and the
+//! images' payload sizes beside the Taiko tutorial's.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +19,17 @@ use xshell::{cmd, Shell};
 use crate::build::{execute, plan, HostPaths};
 use crate::project::Project;
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    Prover,
+    Srs,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct BenchFlags {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value = "prover")]
+    pub suite: Suite,
     /// Chain lengths to measure.
     #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2, 4, 8])]
     pub headers: Vec<u64>,
@@ -40,6 +55,18 @@ struct Measurement {
 
 impl BenchFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        let table = match self.suite {
+            Suite::Prover => self.prover(sh)?,
+            Suite::Srs => srs_suite(sh)?,
+        };
+        println!("{table}");
+        if let Some(out) = &self.out {
+            header_chain::fsutil::write_atomic(out, |w| w.write_all(table.as_bytes()))?;
+        }
+        Ok(())
+    }
+
+    fn prover(&self, sh: &Shell) -> Result<String> {
         let project = Project::locate()?;
         let _dir = sh.push_dir(&project.root);
         let manifests = project.manifests()?;
@@ -79,12 +106,7 @@ impl BenchFlags {
                 rows.push((label, m));
             }
         }
-        let table = render(&rows);
-        println!("{table}");
-        if let Some(out) = &self.out {
-            header_chain::fsutil::write_atomic(out, |w| w.write_all(table.as_bytes()))?;
-        }
-        Ok(())
+        Ok(render(&rows))
     }
 }
 
@@ -115,4 +137,76 @@ fn render(rows: &[(&str, Measurement)]) -> String {
         ));
     }
     t
+}
+
+/// Source and target degrees of the SRS benchmark.
+const SRS_FROM_K: u32 = 20;
+const SRS_TO_K: u32 = 15;
+/// The Taiko tutorial's image sizes, for comparison.
+const TUTORIAL_PROVER_MIB: f64 = 563.69;
+const TUTORIAL_VERIFIER_MIB: f64 = 25.54;
+
+#[derive(Debug, Deserialize)]
+struct DownsizeRun {
+    seconds: f64,
+    peak_rss_bytes: Option<u64>,
+    source_bytes: u64,
+    output_bytes: u64,
+    sha256: String,
+}
+
+fn srs_suite(sh: &Shell) -> Result<String> {
+    let project = Project::locate()?;
+    let source = crate::srs::ensure_dev(&project, SRS_FROM_K)?;
+    let work = project.target_dir.join("bench");
+    std::fs::create_dir_all(&work)?;
+    let xtask = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for (label, extra) in [("streaming (ours)", None), ("whole file + ParamsKZG::downsize", Some("--whole-file"))] {
+        let out = work.join(format!("kzg_bn254_{SRS_TO_K}.{}.srs", if extra.is_some() { "whole" } else { "stream" }));
+        let (from, k) = (&source, SRS_TO_K.to_string());
+        let extra: Vec<&str> = extra.into_iter().collect();
+        eprintln!("bench: downsize k={SRS_FROM_K} → k={SRS_TO_K}, {label}");
+        let line = cmd!(sh, "{xtask} srs downsize --from {from} --k {k} --out {out} --force --json {extra...}").read()?;
+        let run: DownsizeRun = serde_json::from_str(line.lines().last().unwrap_or_default())
+            .with_context(|| format!("unexpected output: {line}"))?;
+        runs.push((label, run));
+    }
+    if runs[0].1.sha256 != runs[1].1.sha256 {
+        bail!("the two downsizing methods wrote different files");
+    }
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let mut t = format!(
+        "Downsizing the raw SRS k={SRS_FROM_K} ({:.0} MiB) to k={SRS_TO_K} ({:.1} MiB); outputs byte-identical (sha256 {}).\n\n| method | time (s) | peak RSS (MiB) |\n|---|---|---|\n",
+        mib(runs[0].1.source_bytes),
+        mib(runs[0].1.output_bytes),
+        &runs[0].1.sha256[..16]
+    );
+    for (label, r) in &runs {
+        t.push_str(&format!("| {label} | {:.1} | {} |\n", r.seconds, r.peak_rss_bytes.map(|b| format!("{:.0}", mib(b))).unwrap_or_else(|| "?".into())));
+    }
+
+    // Image payloads: what `cargo xtask image` stages for each image.
+    crate::keys::make_key(&project, "header-prover", 8)?;
+    let manifests = project.manifests()?;
+    let images: Vec<_> = manifests.images.iter().collect();
+    let built = crate::build::execute(sh, &project, &crate::build::plan(&images, &crate::build::HostPaths::of(&project)), &images, &project.root, None)?;
+    t.push_str("\n| image | payload (MiB) | of which | tutorial image (MiB) |\n|---|---|---|---|\n");
+    for (image, bin) in images.iter().zip(&built) {
+        let mut parts = vec![format!("binary {:.1}", mib(bin.size))];
+        let mut total = bin.size;
+        if let Some(srs) = &image.srs {
+            let size = header_chain::srs::raw_size(srs.k.get());
+            total += size;
+            parts.push(format!("SRS k={} {:.1}", srs.k.get(), mib(size)));
+        }
+        for f in &image.files {
+            let size = std::fs::metadata(project.root.join(&f.source)).map(|m| m.len()).unwrap_or(0);
+            total += size;
+            parts.push(format!("{} {:.2}", f.path, mib(size)));
+        }
+        let tutorial = if image.srs.is_some() { TUTORIAL_PROVER_MIB } else { TUTORIAL_VERIFIER_MIB };
+        t.push_str(&format!("| {} | {:.1} | {} | {tutorial} |\n", image.name, mib(total), parts.join(", ")));
+    }
+    Ok(t)
 }

@@ -45,7 +45,13 @@ pub struct BuildPlan {
     pub cargo_args: Vec<String>,
     /// Passed as CARGO_ENCODED_RUSTFLAGS.
     pub rustflags: Vec<String>,
+    /// Passed to C compilers (crates such as mimalloc build C code) as
+    /// CFLAGS for the target: the same path remapping as for rustc.
+    pub cflags: Vec<String>,
 }
+
+/// The environment variable cc-rs reads for the image target's C flags.
+pub const TARGET_CFLAGS_VAR: &str = "CFLAGS_x86_64_unknown_linux_musl";
 
 /// Fixed names every host path is remapped to.
 pub const REMAP_CHECKOUT: &str = "/build/src";
@@ -97,8 +103,10 @@ pub fn plan(images: &[&Image], host: &HostPaths) -> BuildPlan {
         remaps.push((r.clone(), REMAP_RUSTUP_HOME));
     }
     remaps.sort_by_key(|(p, _)| p.as_os_str().len());
+    let mut cflags = Vec::new();
     for (from, to) in remaps {
         rustflags.push(format!("--remap-path-prefix={}={to}", from.display()));
+        cflags.push(format!("-ffile-prefix-map={}={to}", from.display()));
     }
     BuildPlan {
         target: IMAGE_TARGET.into(),
@@ -106,6 +114,7 @@ pub fn plan(images: &[&Image], host: &HostPaths) -> BuildPlan {
         bins: bins.into_iter().collect(),
         cargo_args,
         rustflags,
+        cflags,
     }
 }
 
@@ -168,6 +177,7 @@ pub fn execute(
     let args = &plan.cargo_args;
     let mut command: Command = cmd!(sh, "cargo {args...} --quiet --message-format=json-render-diagnostics")
         .env("CARGO_ENCODED_RUSTFLAGS", plan.rustflags.join("\x1f"))
+        .env(TARGET_CFLAGS_VAR, plan.cflags.join(" "))
         .into();
     if let Some(t) = target_dir {
         command.env("CARGO_TARGET_DIR", t);

@@ -95,6 +95,15 @@ impl DoctorFlags {
 
         if let Ok(manifests) = project.manifests() {
             for image in &manifests.images {
+                for file in &image.files {
+                    if !project.root.join(&file.source).is_file() {
+                        report.push(missing(
+                            &format!("file for {}", image.name),
+                            format!("{} (for {}) is missing", file.source.display(), file.path),
+                            "verifier keys: cargo xtask keys; other files: see the manifest's comment",
+                        ));
+                    }
+                }
                 let Some(srs) = &image.srs else { continue };
                 let path = project.root.join(&srs.source);
                 let what = format!("SRS for {}", image.name);

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, doctor, srs, test};
+use xtask::{bench, build, check, doctor, keys, srs, test};
 
 use std::process::ExitCode;
 
@@ -23,7 +23,9 @@ enum Command {
     Check(check::CheckFlags),
     /// SRS files: generate the insecure development SRS.
     Srs(srs::SrsFlags),
-    /// Prove and verify chains of 1, 2, 4, 8 headers with the static and the glibc build, side by side.
+    /// Verifier keys for the verifier image, made from the prover's SRS.
+    Keys(keys::KeysFlags),
+    /// Benchmarks: the prover (static vs glibc) or SRS downsizing; prints a table.
     Bench(bench::BenchFlags),
     /// Report which prerequisites are present and how to get the missing ones.
     Doctor(doctor::DoctorFlags),
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Build(flags) => flags.run(&sh),
         Command::Check(flags) => flags.run(&sh),
         Command::Srs(flags) => flags.run(&sh),
+        Command::Keys(flags) => flags.run(&sh),
         Command::Bench(flags) => flags.run(&sh),
         Command::Doctor(flags) => flags.run(&sh),
         Command::Test(flags) => flags.run(&sh),

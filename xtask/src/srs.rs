@@ -2,7 +2,9 @@
 //!
 //! `generate` writes the explicitly insecure, deterministic development SRS
 //! (its secret is derivable from a constant seed: fine for tests and local
-//! demos, worthless as a proof to anyone else).
+//! demos, worthless as a proof to anyone else). `downsize` turns a large raw
+//! SRS into the small one a circuit needs, once, reading only the points it
+//! keeps. `verify` checks a file's structure, points, pairing and pin.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,6 +35,65 @@ pub enum SrsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Write kzg_bn254_{K}.srs from a larger raw SRS file.
+    Downsize {
+        /// The large raw SRS file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The degree to keep.
+        #[arg(long)]
+        k: u32,
+        /// Output file (default: kzg_bn254_{K}.srs beside the source).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Load the whole source and downsize in memory, as halo2's
+        /// `ParamsKZG::downsize` does (for benchmark comparisons).
+        #[arg(long, hide = true)]
+        whole_file: bool,
+        /// Print time and peak memory as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a raw SRS file: size, header, points, pairing, and its sha256 pin.
+    Verify {
+        file: PathBuf,
+        /// The sha256 the file must have.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Downsizes `from` to `k` into `out`, with a progress bar over the bytes read.
+pub fn downsize(from: &std::path::Path, k: u32, out: &std::path::Path, whole_file: bool) -> Result<()> {
+    let total = 4 + (1u64 << k) * srs::G1_BYTES;
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("reading powers of tau [{bar:30}] {bytes}/{total_bytes}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let t = Instant::now();
+    let params = if whole_file {
+        let mut params = srs::read(from)?;
+        if k > header_chain::halo2_proofs::poly::commitment::Params::k(&params) {
+            bail!("{} has a smaller k than {k}", from.display());
+        }
+        header_chain::halo2_proofs::poly::commitment::Params::downsize(&mut params, k);
+        params
+    } else {
+        srs::downsize(from, k, |n| bar.set_position(n))?
+    };
+    bar.finish_and_clear();
+    let spinner = crate::progress::units("writing (Lagrange points computed)");
+    srs::write(&params, out).with_context(|| format!("cannot write {}", out.display()))?;
+    spinner.finish_and_clear();
+    eprintln!("downsized {} to k = {k} in {:.1} s", from.display(), t.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// Where the development SRS of degree k lives by default.
@@ -78,6 +139,43 @@ impl SrsFlags {
                 generate(&path, k)?;
                 println!("{}  {}", sha256_file(&path)?, project.show(&path));
                 println!("INSECURE: anyone can derive this SRS's secret; use it for development only, never in a deployed image");
+            }
+            SrsCommand::Downsize { from, k, out, force, whole_file, json } => {
+                let out = out.unwrap_or_else(|| from.with_file_name(format!("kzg_bn254_{k}.srs")));
+                if out.exists() && !force {
+                    bail!("{} exists; pass --force to overwrite it", out.display());
+                }
+                if out == from {
+                    bail!("--out is the source file; choose another path");
+                }
+                let t = Instant::now();
+                downsize(&from, k, &out, whole_file)?;
+                let seconds = t.elapsed().as_secs_f64();
+                let digest = sha256_file(&out)?;
+                if json {
+                    let report = serde_json::json!({
+                        "seconds": seconds,
+                        "peak_rss_bytes": header_chain::metrics::peak_rss_bytes(),
+                        "source_bytes": std::fs::metadata(&from)?.len(),
+                        "output_bytes": std::fs::metadata(&out)?.len(),
+                        "sha256": digest,
+                    });
+                    println!("{report}");
+                } else {
+                    println!("{digest}  {}", out.display());
+                }
+            }
+            SrsCommand::Verify { file, sha256, json } => {
+                let report = srs::verify_file(&file, sha256.as_deref())?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!(
+                        "ok: {} is a raw BN254 SRS of k = {} ({} bytes), points on their curves, pairing check passed, sha256 {}{}",
+                        file.display(), report.k, report.bytes, report.sha256,
+                        if sha256.is_some() { " (matches the pin)" } else { "" }
+                    );
+                }
             }
         }
         Ok(())

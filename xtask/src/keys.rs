@@ -1,0 +1,62 @@
+//! `cargo xtask keys`: the verifier keys the verifier image pins. A key is
+//! made from the prover image's SRS and the circuit for N-header chains, so
+//! it matches exactly the proofs that prover makes.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use crate::project::Project;
+
+#[derive(clap::Args, Debug)]
+pub struct KeysFlags {
+    /// Chain lengths to make keys for.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![8])]
+    pub headers: Vec<usize>,
+    /// The prover image whose SRS the keys are made from.
+    #[arg(long, default_value = "header-prover")]
+    pub prover: String,
+}
+
+pub fn key_path(project: &Project, headers: usize) -> PathBuf {
+    project.target_dir.join("keys").join(format!("header-chain-{headers}.key.json"))
+}
+
+impl KeysFlags {
+    pub fn run(self, _sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        for n in &self.headers {
+            let (path, id) = make_key(&project, &self.prover, *n)?;
+            println!("{id}  {}", project.show(&path));
+        }
+        Ok(())
+    }
+}
+
+/// Writes the key for `headers`-header chains; returns its path and key id.
+pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result<(PathBuf, String)> {
+    let manifests = project.manifests()?;
+    let image = manifests.image(prover_image).with_context(|| format!("no image named {prover_image:?}"))?;
+    let Some(srs) = &image.srs else { bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS") };
+    let source = project.root.join(&srs.source);
+    let shape = header_chain::circuit::CircuitShape::compute(headers, header_chain::prover::MIN_SLOTS_PER_HEADER, Default::default())?;
+    if shape.k > srs.k.get() {
+        bail!("{headers} headers need k = {}, but image {prover_image} carries an SRS of k = {}", shape.k, srs.k.get());
+    }
+    let digest = crate::hashing::sha256_file(&source)
+        .with_context(|| format!("cannot read the SRS {} of image {prover_image} (cargo xtask doctor says how to get it)", srs.source.display()))?;
+    if digest != srs.sha256.as_str() {
+        bail!("{} has sha256 {digest}, but {} pins {}", srs.source.display(), image.manifest.display(), srs.sha256);
+    }
+    let params = if header_chain::srs::read_k(&source)? == shape.k {
+        header_chain::srs::read(&source)?
+    } else {
+        header_chain::srs::downsize(&source, shape.k, |_| {})?
+    };
+    let keys = header_chain::proof::keygen(&params, &shape).map_err(anyhow::Error::msg)?;
+    let path = key_path(project, headers);
+    std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+    header_chain::fsutil::write_json_atomic(&path, &keys.verifier)?;
+    Ok((path, keys.verifier.key_id()))
+}
