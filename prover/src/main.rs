@@ -6,7 +6,7 @@
 //! offline), `capture-and-prove` (both), plus `keygen` (the verifier key for
 //! a chain length) and `bench` (one timed run, JSON).
 
-#[cfg(target_env = "musl")]
+#[cfg(all(target_env = "musl", not(feature = "musl-system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

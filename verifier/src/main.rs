@@ -2,7 +2,7 @@
 //! keys it is given (pinned in its image), never against anything the proof
 //! file carries. Exit code 0 only when the proof is valid.
 
-#[cfg(target_env = "musl")]
+#[cfg(all(target_env = "musl", not(feature = "musl-system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -2,9 +2,10 @@
 //! in one run.
 //!
 //! `prover` (default): for chains of 1, 2, 4, 8 (and 32 with `--large`)
-//! headers captured from a local anvil, the static musl prover and a glibc
-//! build of the same code on the same witness and SRS: keygen, prove and
-//! verify times, proof size and peak memory.
+//! headers captured from a local anvil, the static musl prover (mimalloc, as
+//! shipped), the static prover on musl's own malloc, and a glibc build of
+//! the same code, on the same witness and SRS: keygen, prove and verify
+//! times, proof size and peak memory.
 //!
 //! `srs`: downsizing a k=20 raw SRS to k=15, streaming (ours) against
 //! loading the whole file (halo2's way): time and peak memory; and the
@@ -76,10 +77,24 @@ impl BenchFlags {
             .find(|i| i.package == "prover")
             .context("no image manifest builds the `prover` package")?;
 
-        let static_plan = plan(&[prover_image], &HostPaths::of(&project));
-        let static_bin = project.root.join(&execute(sh, &project, &static_plan, &[prover_image], &project.root, None)?[0].path);
+        let work = project.target_dir.join("bench");
+        std::fs::create_dir_all(&work)?;
+        // Three builds of the same prover: static with mimalloc (what the
+        // image ships), static with musl's malloc, and glibc.
+        let mut variants = Vec::new();
+        for (label, features) in [("static musl + mimalloc", None), ("static musl, musl malloc", Some("prover/musl-system-allocator"))] {
+            let mut static_plan = plan(&[prover_image], &HostPaths::of(&project));
+            if let Some(f) = features {
+                static_plan.cargo_args.extend(["--features".to_string(), f.to_string()]);
+            }
+            let built = project.root.join(&execute(sh, &project, &static_plan, &[prover_image], &project.root, None)?[0].path);
+            let kept = work.join(format!("prover-{}", variants.len()));
+            std::fs::copy(&built, &kept)?;
+            variants.push((label, kept));
+        }
         cmd!(sh, "cargo build --release --locked --quiet --package prover --bin prover").run()?;
         let glibc_bin = project.target_dir.join("release/prover");
+        variants.push(("glibc", glibc_bin.clone()));
 
         let mut lengths = self.headers.clone();
         if self.large && !lengths.contains(&32) {
@@ -90,8 +105,6 @@ impl BenchFlags {
         let node = end_to_end::Anvil::start(None)?;
         node.mine_with_transactions(*lengths.iter().max().unwrap_or(&1))?;
 
-        let work = project.target_dir.join("bench");
-        std::fs::create_dir_all(&work)?;
         let mut rows = Vec::new();
         for &n in &lengths {
             let witness = work.join(format!("witness-{n}.json"));
@@ -100,10 +113,10 @@ impl BenchFlags {
             let loaded = header_chain::witness::WitnessFile::load(&witness)?;
             let k = header_chain::prover::shape_for(&loaded).map_err(anyhow::Error::msg)?.k;
             let srs = crate::srs::ensure_dev(&project, k)?;
-            for (label, bin) in [("static musl", &static_bin), ("glibc", &glibc_bin)] {
+            for (label, bin) in &variants {
                 eprintln!("bench: {n} headers, {label}");
                 let m = run_one(sh, bin, &witness, &srs)?;
-                rows.push((label, m));
+                rows.push((*label, m));
             }
         }
         Ok(render(&rows))

@@ -52,6 +52,9 @@ pub struct BuildPlan {
 
 /// The environment variable cc-rs reads for the image target's C flags.
 pub const TARGET_CFLAGS_VAR: &str = "CFLAGS_x86_64_unknown_linux_musl";
+/// ... and for its C compiler: musl's gcc wrapper (Debian `musl-tools`).
+pub const TARGET_CC_VAR: &str = "CC_x86_64_unknown_linux_musl";
+pub const MUSL_CC: &str = "musl-gcc";
 
 /// Fixed names every host path is remapped to.
 pub const REMAP_CHECKOUT: &str = "/build/src";
@@ -173,11 +176,13 @@ pub fn execute(
     checkout: &Path,
     target_dir: Option<&Path>,
 ) -> Result<Vec<BuiltBinary>> {
+    crate::tools::require_musl_cc()?;
     let _dir = sh.push_dir(checkout);
     let args = &plan.cargo_args;
     let mut command: Command = cmd!(sh, "cargo {args...} --quiet --message-format=json-render-diagnostics")
         .env("CARGO_ENCODED_RUSTFLAGS", plan.rustflags.join("\x1f"))
         .env(TARGET_CFLAGS_VAR, plan.cflags.join(" "))
+        .env(TARGET_CC_VAR, MUSL_CC)
         .into();
     if let Some(t) = target_dir {
         command.env("CARGO_TARGET_DIR", t);

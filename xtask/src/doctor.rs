@@ -8,7 +8,7 @@ use serde::Serialize;
 use xshell::{cmd, Shell};
 
 use crate::hashing::sha256_file;
-use crate::project::{home_dir, Project, IMAGE_TARGET};
+use crate::project::{home_dir, on_path, Project, IMAGE_TARGET};
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorFlags {
@@ -34,10 +34,6 @@ fn missing(what: &str, detail: String, fix: &str) -> Finding {
     Finding { what: what.into(), ok: false, detail, fix: Some(fix.into()) }
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
-}
 
 fn first_line(sh: &Shell, program: &Path, arg: &str) -> Option<String> {
     let out = cmd!(sh, "{program} {arg}").quiet().ignore_stderr().read().ok()?;
@@ -56,6 +52,10 @@ impl DoctorFlags {
             missing("musl target", format!("{IMAGE_TARGET} is not installed"), "rustup target add x86_64-unknown-linux-musl (rustup also installs it from rust-toolchain.toml)")
         });
 
+        report.push(match on_path(crate::build::MUSL_CC) {
+            Some(p) => found("musl C compiler", p.display().to_string()),
+            None => missing("musl C compiler", "musl-gcc not on PATH (the static build compiles mimalloc)".into(), "apt-get install musl-tools"),
+        });
         let ops_get = "install NanoVMs ops: curl https://ops.city/get.sh -sSfL | sh (then `ops update` fetches the Nanos kernel)";
         report.push(match on_path("ops") {
             Some(ops) => found("ops", first_line(sh, &ops, "version").unwrap_or_else(|| ops.display().to_string())),

@@ -72,3 +72,9 @@ pub fn cargo_home() -> Option<PathBuf> {
 pub fn rustup_home() -> Option<PathBuf> {
     std::env::var_os("RUSTUP_HOME").map(PathBuf::from).or_else(|| home_dir().map(|h| h.join(".rustup")))
 }
+
+/// A program on PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}

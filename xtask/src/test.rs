@@ -26,6 +26,7 @@ impl TestFlags {
         let project = Project::locate()?;
         let _dir = sh.push_dir(&project.root);
         crate::tools::ensure_musl_target(sh)?;
+        crate::tools::ensure_musl_cc(sh)?;
         let anvil = crate::tools::ensure_anvil(sh, &project)?;
         let _env = sh.push_env("ANVIL_BIN", &anvil);
         let extra = &self.cargo_test_args;

@@ -59,3 +59,29 @@ pub fn ensure_musl_target(sh: &Shell) -> Result<()> {
     }
     cmd!(sh, "rustup target add {target}").run().with_context(|| format!("cannot install the {target} target with rustup"))
 }
+
+/// The static binaries link mimalloc, which is C: it needs musl's gcc wrapper.
+pub fn require_musl_cc() -> Result<()> {
+    if crate::project::on_path(crate::build::MUSL_CC).is_some() {
+        return Ok(());
+    }
+    bail!(
+        "{} is not installed: the static build compiles mimalloc (C) for musl; install it with `apt-get install musl-tools` (Debian/Ubuntu), or run `cargo xtask test`, which installs it",
+        crate::build::MUSL_CC
+    )
+}
+
+/// Installs musl-tools with apt when `musl-gcc` is missing (CI and fresh
+/// Debian machines, as root); elsewhere says what to install.
+pub fn ensure_musl_cc(sh: &Shell) -> Result<()> {
+    if require_musl_cc().is_ok() {
+        return Ok(());
+    }
+    if crate::project::on_path("apt-get").is_none() {
+        return require_musl_cc();
+    }
+    eprintln!("installing musl-tools with apt-get (musl-gcc builds mimalloc for the static binaries)");
+    cmd!(sh, "apt-get update -qq").quiet().run().context("apt-get update failed (are you root?)")?;
+    cmd!(sh, "apt-get install -y -qq musl-tools").quiet().run().context("apt-get install musl-tools failed")?;
+    require_musl_cc()
+}
