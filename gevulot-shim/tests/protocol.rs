@@ -1,0 +1,132 @@
+//! The VM side against the loopback node: the happy path and every fault
+//! the protocol has (node errors, silence, no task, failing handlers, bad
+//! result files).
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use gevulot_shim::node::{Behaviour, LocalNode, Submission, TaskSpec};
+use gevulot_shim::proto::TaskError;
+use gevulot_shim::{run_with, Config, ShimError, TaskOutput};
+
+fn spec() -> TaskSpec {
+    TaskSpec {
+        tx_hash: "ab".repeat(32),
+        name: "prove".into(),
+        args: vec!["prove".into(), "--witness".into(), "/workspace/w.json".into()],
+        files: vec!["/workspace/w.json".into()],
+    }
+}
+
+fn config(endpoint: String, workspace: &std::path::Path) -> Config {
+    Config {
+        endpoint: Some(endpoint),
+        workspace: Some(workspace.to_path_buf()),
+        connect_timeout: Duration::from_secs(2),
+        rpc_timeout: Duration::from_secs(2),
+        task_wait: Duration::from_secs(2),
+        mount_wait: Duration::from_secs(1),
+    }
+}
+
+#[test]
+fn a_task_round_trip_with_checksums() {
+    let node = LocalNode::start(spec(), Behaviour::Serve).unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let result = run_with(&config(node.endpoint(), ws.path()), |task, workspace| {
+        assert_eq!(task.args, spec().args);
+        assert_eq!(task.files, spec().files);
+        std::fs::write(workspace.resolve("/workspace/proof.json")?, b"proof bytes").unwrap();
+        Ok(TaskOutput { data: b"verdict".to_vec(), files: vec!["/workspace/proof.json".into()] })
+    });
+    result.unwrap();
+    let expected = blake3::hash(b"proof bytes").as_bytes().to_vec();
+    assert_eq!(
+        node.submission(),
+        Some(Submission::Result { data: b"verdict".to_vec(), files: vec![("/workspace/proof.json".into(), expected)] })
+    );
+}
+
+#[test]
+fn a_failing_handler_is_reported_as_failed() {
+    let node = LocalNode::start(spec(), Behaviour::Serve).unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let err = run_with(&config(node.endpoint(), ws.path()), |_, _| Err("bad witness".into())).unwrap_err();
+    assert!(matches!(err, ShimError::TaskFailed(ref m) if m == "bad witness"), "{err}");
+    assert_eq!(node.submission(), Some(Submission::Error(TaskError::Failed)));
+}
+
+#[test]
+fn a_missing_or_outside_result_file_fails_the_task() {
+    for path in ["/workspace/never-written.json", "/etc/hostname"] {
+        let node = LocalNode::start(spec(), Behaviour::Serve).unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        let err = run_with(&config(node.endpoint(), ws.path()), |_, _| {
+            Ok(TaskOutput { data: vec![], files: vec![path.into()] })
+        })
+        .unwrap_err();
+        assert!(matches!(err, ShimError::TaskFailed(_)), "{err}");
+        assert_eq!(node.submission(), Some(Submission::Error(TaskError::Failed)), "{path}");
+    }
+}
+
+#[test]
+fn the_node_answers_unavailable() {
+    let node = LocalNode::start(spec(), Behaviour::Unavailable).unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let mut called = false;
+    let err = run_with(&config(node.endpoint(), ws.path()), |_, _| {
+        called = true;
+        Ok(TaskOutput::default())
+    })
+    .unwrap_err();
+    assert!(matches!(err, ShimError::NodeError(TaskError::Unavailable)), "{err}");
+    assert!(!called);
+    assert_eq!(node.submission(), None);
+}
+
+#[test]
+fn no_task_ever_arrives() {
+    let node = LocalNode::start(spec(), Behaviour::NeverATask).unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let err = run_with(&config(node.endpoint(), ws.path()), |_, _| Ok(TaskOutput::default())).unwrap_err();
+    assert!(matches!(err, ShimError::NoTask(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_node_that_never_answers() {
+    // Accepts TCP connections and says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let ws = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let err = run_with(&config(format!("http://{addr}"), ws.path()), |_, _| Ok(TaskOutput::default())).unwrap_err();
+    assert!(matches!(err, ShimError::Rpc { call: "GetTask", .. } | ShimError::Connect { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the wait was not bounded");
+}
+
+#[test]
+fn no_node_at_all() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ws = tempfile::tempdir().unwrap();
+    let err = run_with(&config(format!("http://127.0.0.1:{port}"), ws.path()), |_, _| Ok(TaskOutput::default())).unwrap_err();
+    assert!(matches!(err, ShimError::Connect { .. }), "{err}");
+    assert!(err.to_string().contains(&port.to_string()));
+}
+
+#[test]
+fn a_workspace_that_does_not_exist() {
+    let node = LocalNode::start(spec(), Behaviour::Serve).unwrap();
+    let err = run_with(&config(node.endpoint(), std::path::Path::new("/nonexistent/ws")), |_, _| Ok(TaskOutput::default()))
+        .unwrap_err();
+    assert!(matches!(err, ShimError::MissingWorkspace(_)), "{err}");
+    assert!(!node.task_handed_out());
+}
