@@ -36,6 +36,10 @@ impl HeaderLayout {
     ];
 }
 
+// The number window (read past the longest difficulty) fits in the smallest
+// slot block any header has: every header is over 408 bytes, so 4 slots.
+const _: () = assert!(HeaderLayout::DIFFICULTY + 1 + HeaderLayout::MAX_DIFFICULTY_BYTES + HeaderLayout::MAX_NUMBER_BYTES < 4 * 136);
+
 /// Public instances: first parentHash (hi, lo), first number, last hash (hi, lo), last number.
 pub const PUBLIC_INSTANCES: usize = 6;
 

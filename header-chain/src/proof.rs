@@ -178,14 +178,30 @@ pub enum Rejection {
     BadInstances(String),
     #[error("the public instances do not match the statement the proof file claims")]
     StatementMismatch,
-    #[error("the pinned key is unusable: {0}")]
-    BadKey(String),
     #[error("the proof does not verify against the pinned key and instances")]
     Invalid,
 }
 
+/// A verifier key made ready once: its id, verifying key and verifier-only
+/// parameters (reading a verifying key re-runs the circuit's configuration).
+pub struct PinnedKey {
+    pub file: VerifierKeyFile,
+    pub id: String,
+    vk: VerifyingKey<G1Affine>,
+    params: ParamsKZG<Bn256>,
+}
+
+impl PinnedKey {
+    pub fn new(file: VerifierKeyFile) -> Result<Self, String> {
+        let vk = file.verifying_key()?;
+        let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or("the key's verifier points are malformed")?;
+        let params = points.params(file.shape.k);
+        Ok(Self { id: file.key_id(), file, vk, params })
+    }
+}
+
 /// Verifies `proof` against one of the `pinned` keys.
-pub fn verify(pinned: &[VerifierKeyFile], proof: &ProofFile) -> Result<(), Rejection> {
+pub fn verify(pinned: &[PinnedKey], proof: &ProofFile) -> Result<(), Rejection> {
     if proof.kind != PROOF_KIND || proof.version != FORMAT_VERSION || proof.circuit != CIRCUIT_ID {
         return Err(Rejection::Format {
             kind: proof.kind.clone(),
@@ -193,11 +209,11 @@ pub fn verify(pinned: &[VerifierKeyFile], proof: &ProofFile) -> Result<(), Rejec
             circuit: proof.circuit.clone(),
         });
     }
-    let key = pinned.iter().find(|k| k.key_id() == proof.key_id).ok_or_else(|| Rejection::UnknownKey {
+    let key = pinned.iter().find(|k| k.id == proof.key_id).ok_or_else(|| Rejection::UnknownKey {
         found: proof.key_id.clone(),
-        pinned: pinned.iter().map(|k| k.key_id()).collect::<Vec<_>>().join(", "),
+        pinned: pinned.iter().map(|k| k.id.clone()).collect::<Vec<_>>().join(", "),
     })?;
-    if key.shape != proof.shape {
+    if key.file.shape != proof.shape {
         return Err(Rejection::ShapeMismatch);
     }
     if proof.instances.len() != PUBLIC_INSTANCES {
@@ -211,15 +227,12 @@ pub fn verify(pinned: &[VerifierKeyFile], proof: &ProofFile) -> Result<(), Rejec
     if instances != proof.statement.instances() {
         return Err(Rejection::StatementMismatch);
     }
-    let vk = key.verifying_key().map_err(Rejection::BadKey)?;
-    let points = VerifierPoints::from_bytes(&key.verifier_points)
-        .ok_or_else(|| Rejection::BadKey("verifier points are malformed".into()))?;
-    let params = points.params(key.shape.k);
+    let (vk, params) = (&key.vk, &key.params);
     let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_ref());
     verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _>(
-        &params,
-        &vk,
-        SingleStrategy::new(&params),
+        params,
+        vk,
+        SingleStrategy::new(params),
         &[&[&instances]],
         &mut transcript,
     )

@@ -4,7 +4,9 @@
 //! Modes, after the Taiko prover it replaces:
 //! `witness-capture` (node → witness file), `prove` (witness + SRS → proof,
 //! offline), `capture-and-prove` (both), plus `keygen` (the verifier key for
-//! a chain length) and `bench` (one timed run, JSON).
+//! a chain length) and `bench` (one timed run, JSON). `gevulot` takes one
+//! task over the shim protocol and runs its `prove` arguments, parsed with
+//! the same definitions, against the task workspace.
 
 #[cfg(all(target_env = "musl", not(feature = "musl-system-allocator")))]
 #[global_allocator]
@@ -66,6 +68,8 @@ enum Mode {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run one Gevulot task (its arguments are a `prove` command line).
+    Gevulot,
     /// Prove and verify a witness once and print the measurements as JSON.
     Bench {
         #[arg(short = 'w', long)]
@@ -129,8 +133,8 @@ impl CaptureArgs {
 
 #[derive(Args)]
 struct ProveArgs {
-    /// SRS file (raw kzg_bn254_{k}.srs).
-    #[arg(short = 'k', long)]
+    /// SRS file (raw kzg_bn254_{k}.srs); images set it in the environment.
+    #[arg(short = 'k', long, env = "HEADER_CHAIN_SRS")]
     srs: PathBuf,
     /// Where to write the proof JSON.
     #[arg(short = 'p', long)]
@@ -162,6 +166,7 @@ fn run(mode: Mode) -> Result<()> {
             let loaded = WitnessFile::load(&witness)?;
             prove_and_write(&loaded, &output)?;
         }
+        Mode::Gevulot => gevulot_shim::run(gevulot_task)?,
         Mode::CaptureAndProve { source, witness, output } => {
             let captured = source.capture()?;
             if let Some(path) = &witness {
@@ -203,7 +208,34 @@ fn summarize_witness(witness: &WitnessFile, path: &Path) {
     );
 }
 
-fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<()> {
+/// One Gevulot task: `prove` arguments, every task path under /workspace.
+fn gevulot_task(task: &gevulot_shim::Task, workspace: &gevulot_shim::Workspace) -> Result<gevulot_shim::TaskOutput, String> {
+    let cli = Cli::try_parse_from(std::iter::once("prover".to_string()).chain(task.args.iter().cloned()))
+        .map_err(|e| e.render().to_string())?;
+    let Mode::Prove { witness, output } = cli.mode else {
+        return Err("a Gevulot task can only `prove`: the VM has no network for witness capture; capture on your machine and pass the witness file".into());
+    };
+    let in_workspace = |p: &Path| workspace.resolve(&p.to_string_lossy());
+    // The SRS is baked into the image (outside the workspace) or given as a task file.
+    let srs = if output.srs.starts_with(gevulot_shim::WORKSPACE) { in_workspace(&output.srs)? } else { output.srs.clone() };
+    let local = ProveArgs {
+        srs,
+        proof: in_workspace(&output.proof)?,
+        key_out: output.key_out.as_deref().map(in_workspace).transpose()?,
+    };
+    let loaded = WitnessFile::load(&in_workspace(&witness)?).map_err(|e| e.to_string())?;
+    let proved = prove_and_write(&loaded, &local).map_err(|e| format!("{e:#}"))?;
+    let mut files = vec![output.proof.to_string_lossy().into_owned()];
+    files.extend(output.key_out.map(|k| k.to_string_lossy().into_owned()));
+    let summary = serde_json::json!({
+        "statement": proved.statement,
+        "key_id": proved.key_id,
+        "proof_bytes": proved.proof.len(),
+    });
+    Ok(gevulot_shim::TaskOutput { data: summary.to_string().into_bytes(), files })
+}
+
+fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<header_chain::proof::ProofFile> {
     let started = Instant::now();
     let proved = header_chain::prover::prove_witness(witness, &args.srs, |stage| eprintln!("{stage}"))
         .map_err(anyhow::Error::msg)?;
@@ -223,14 +255,15 @@ fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<()> {
         proved.timings.prove.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(proved.proof)
 }
 
 fn bench(witness: &Path, srs: &Path) -> Result<()> {
     let loaded = WitnessFile::load(witness)?;
     let proved = header_chain::prover::prove_witness(&loaded, srs, |_| {}).map_err(anyhow::Error::msg)?;
     let t = Instant::now();
-    header_chain::proof::verify(std::slice::from_ref(&proved.keys.verifier), &proved.proof)?;
+    let pinned = header_chain::proof::PinnedKey::new(proved.keys.verifier.clone()).map_err(anyhow::Error::msg)?;
+    header_chain::proof::verify(std::slice::from_ref(&pinned), &proved.proof)?;
     let verify = t.elapsed();
     let report = serde_json::json!({
         "headers": proved.proof.shape.num_headers,

@@ -1,17 +1,19 @@
 //! The header-chain verifier. It verifies a proof file against the verifier
 //! keys it is given (pinned in its image), never against anything the proof
-//! file carries. Exit code 0 only when the proof is valid.
+//! file carries. Exit code 0 only when the proof is valid. `gevulot` takes
+//! one task over the shim protocol: its arguments are a `verify` command
+//! line, the verdict is the result data and the report a result file.
 
 #[cfg(all(target_env = "musl", not(feature = "musl-system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use header_chain::proof::{verify, ProofFile, VerifierKeyFile};
+use header_chain::proof::{verify, PinnedKey, ProofFile, VerifierKeyFile};
 
 #[derive(Parser)]
 #[command(name = "verifier", version, about = "Verifies header-chain proofs against pinned verifying keys")]
@@ -27,66 +29,111 @@ enum Mode {
         /// The proof JSON written by the prover.
         #[arg(short = 'p', long)]
         proof: PathBuf,
-        /// A pinned verifier key (repeat for several chain lengths).
-        #[arg(long = "key", required = true)]
+        /// Pinned verifier keys (repeat, or comma-separate; images set them in the environment).
+        #[arg(long = "key", env = "HEADER_CHAIN_KEYS", value_delimiter = ',', required = true)]
         keys: Vec<PathBuf>,
         /// Where to write the JSON report.
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Run one Gevulot task (its arguments are a `verify` command line).
+    Gevulot,
 }
 
 /// Exit codes: valid, invalid proof, unusable input.
 const INVALID: u8 = 1;
 const UNUSABLE: u8 = 2;
+/// Where the report goes in a Gevulot task when the task names none.
+const DEFAULT_TASK_REPORT: &str = "/workspace/verification.json";
 
-fn main() -> ExitCode {
-    let Mode::Verify { proof, keys, report } = Cli::parse().mode;
+/// The verdict and its report document.
+struct Verdict {
+    valid: bool,
+    summary: String,
+    report: serde_json::Value,
+}
+
+/// Loads the keys and the proof (errors here mean unusable input) and verifies.
+fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
     let started = Instant::now();
-    let pinned = match keys.iter().map(|k| VerifierKeyFile::load(k)).collect::<Result<Vec<_>, _>>() {
-        Ok(k) => k,
-        Err(e) => return fail(&e),
-    };
-    let proof_file: ProofFile = match std::fs::read(&proof)
-        .map_err(|e| format!("cannot read proof file {}: {e}", proof.display()))
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("proof file {} is not proof JSON: {e}", proof.display())))
-    {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
-    };
+    let pinned = keys
+        .iter()
+        .map(|k| VerifierKeyFile::load(k).and_then(|f| PinnedKey::new(f).map_err(|e| format!("verifier key {}: {e}", k.display()))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = std::fs::read(proof).map_err(|e| format!("cannot read proof file {}: {e}", proof.display()))?;
+    let proof_file: ProofFile =
+        serde_json::from_slice(&bytes).map_err(|e| format!("proof file {} is not proof JSON: {e}", proof.display()))?;
     let loaded = started.elapsed();
     let t = Instant::now();
     let verdict = verify(&pinned, &proof_file);
     let verify_time = t.elapsed();
-    let valid = verdict.is_ok();
-    let document = serde_json::json!({
-        "valid": valid,
+    let s = &proof_file.statement;
+    let summary = match &verdict {
+        Ok(()) => format!(
+            "valid: blocks {}..={}, last hash {}, first parent {} ({:.0} ms)",
+            s.first_number, s.last_number, s.last_hash, s.first_parent_hash, verify_time.as_secs_f64() * 1e3
+        ),
+        Err(reason) => format!("invalid: {reason}"),
+    };
+    let report = serde_json::json!({
+        "valid": verdict.is_ok(),
         "reason": verdict.as_ref().err().map(|e| e.to_string()),
         "statement": proof_file.statement,
         "key_id": proof_file.key_id,
         "headers": proof_file.shape.num_headers,
         "timings_ms": { "load": loaded.as_secs_f64() * 1e3, "verify": verify_time.as_secs_f64() * 1e3 },
     });
-    if let Some(path) = &report {
-        if let Err(e) = header_chain::fsutil::write_json_atomic(path, &document) {
-            return fail(&format!("cannot write report {}: {e}", path.display()));
+    Ok(Verdict { valid: verdict.is_ok(), summary, report })
+}
+
+fn write_report(path: &Path, report: &serde_json::Value) -> Result<(), String> {
+    header_chain::fsutil::write_json_atomic(path, report).map_err(|e| format!("cannot write report {}: {e}", path.display()))
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().mode {
+        Mode::Verify { proof, keys, report } => {
+            let verdict = match check(&proof, &keys) {
+                Ok(v) => v,
+                Err(e) => return fail(&e),
+            };
+            if let Some(path) = &report {
+                if let Err(e) = write_report(path, &verdict.report) {
+                    return fail(&e);
+                }
+            }
+            println!("{}", verdict.summary);
+            if verdict.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(INVALID)
+            }
         }
+        Mode::Gevulot => match gevulot_shim::run(gevulot_task) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        },
     }
-    match verdict {
-        Ok(()) => {
-            let s = &proof_file.statement;
-            println!(
-                "valid: blocks {}..={}, last hash {}, first parent {} ({:.0} ms)",
-                s.first_number, s.last_number, s.last_hash, s.first_parent_hash,
-                verify_time.as_secs_f64() * 1e3
-            );
-            ExitCode::SUCCESS
-        }
-        Err(reason) => {
-            println!("invalid: {reason}");
-            ExitCode::from(INVALID)
-        }
-    }
+}
+
+/// One Gevulot task: the verdict (valid or not) is the task's result; only
+/// unusable input fails the task.
+fn gevulot_task(task: &gevulot_shim::Task, workspace: &gevulot_shim::Workspace) -> Result<gevulot_shim::TaskOutput, String> {
+    let cli = Cli::try_parse_from(std::iter::once("verifier".to_string()).chain(task.args.iter().cloned()))
+        .map_err(|e| e.render().to_string())?;
+    let Mode::Verify { proof, keys, report } = cli.mode else {
+        return Err("a Gevulot task's arguments must be a `verify` command line".into());
+    };
+    let proof_local = workspace.resolve(&proof.to_string_lossy())?;
+    let report_vm = report.unwrap_or_else(|| PathBuf::from(DEFAULT_TASK_REPORT));
+    let report_local = workspace.resolve(&report_vm.to_string_lossy())?;
+    let verdict = check(&proof_local, &keys)?;
+    write_report(&report_local, &verdict.report)?;
+    eprintln!("{}", verdict.summary);
+    Ok(gevulot_shim::TaskOutput {
+        data: verdict.report.to_string().into_bytes(),
+        files: vec![report_vm.to_string_lossy().into_owned()],
+    })
 }
 
 fn fail(message: &str) -> ExitCode {

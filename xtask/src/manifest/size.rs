@@ -21,7 +21,7 @@ impl MemorySize {
 
     /// The form qemu's `-m` and ops's `RunConfig.Memory` take.
     pub fn qemu(self) -> String {
-        if self.bytes % (1 << 30) == 0 {
+        if self.bytes.is_multiple_of(1 << 30) {
             format!("{}G", self.bytes >> 30)
         } else {
             format!("{}M", self.mib())
@@ -51,7 +51,7 @@ impl MemorySize {
         let bytes = value
             .checked_mul(1u64 << shift)
             .ok_or_else(|| format!("memory {text:?} is too large; {expected}"))?;
-        if bytes % MIB != 0 {
+        if !bytes.is_multiple_of(MIB) {
             return Err(format!("memory {text:?} is not a whole number of MiB (Gevulot deploys memory in MiB)"));
         }
         if bytes < MIN_MEMORY {
