@@ -171,3 +171,97 @@ impl Drop for LocalNode {
         }
     }
 }
+
+/// One program run the way a node runs a VM: a fresh workspace, one task
+/// served over the shim protocol, the program's environment and nothing else.
+pub struct ProgramRun<'a> {
+    pub program: &'a std::path::Path,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    /// The directory standing in for `/workspace`.
+    pub workspace: &'a std::path::Path,
+    pub task: TaskSpec,
+    /// The node kills a VM after 1800 s.
+    pub timeout: Duration,
+}
+
+/// A successful run: the program submitted a result whose files all exist
+/// in the workspace with the checksums it reported.
+#[derive(Debug)]
+pub struct RunReport {
+    pub data: Vec<u8>,
+    /// Result files, as VM paths and as paths in the workspace.
+    pub files: Vec<(String, std::path::PathBuf)>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start {program}: {detail}")]
+    Spawn { program: String, detail: String },
+    #[error("the program exited ({status}) without submitting a result")]
+    NoSubmission { status: String },
+    #[error("the program reported its task as failed ({status}); its output above says why")]
+    Failed { status: String },
+    #[error("the program ran past the {0:?} limit and was killed; no result recorded")]
+    Timeout(Duration),
+    #[error("result file {path}: {problem}")]
+    ResultFile { path: String, problem: String },
+    #[error("the program submitted a result but then exited with {status}")]
+    BadExit { status: String },
+}
+
+/// Runs `run.program` against a loopback node serving `run.task`, waits for
+/// it (bounded), and checks every result file's BLAKE3 checksum.
+pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let node = LocalNode::start(run.task, Behaviour::Serve)
+        .map_err(|e| RunError::Spawn { program: "the local node".into(), detail: e.to_string() })?;
+    let mut command = std::process::Command::new(run.program);
+    command
+        .args(run.args)
+        .env_clear()
+        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env(crate::ENDPOINT_ENV, node.endpoint())
+        .env(crate::WORKSPACE_ENV, run.workspace)
+        .stdin(std::process::Stdio::null());
+    let mut child = command
+        .spawn()
+        .map_err(|e| RunError::Spawn { program: run.program.display().to_string(), detail: e.to_string() })?;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| RunError::Spawn { program: run.program.display().to_string(), detail: e.to_string() })? {
+            break status;
+        }
+        if started.elapsed() > run.timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(RunError::Timeout(run.timeout));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let shown = status.to_string();
+    match node.submission() {
+        None => Err(RunError::NoSubmission { status: shown }),
+        Some(Submission::Error(_)) => Err(RunError::Failed { status: shown }),
+        Some(Submission::Result { data, files }) => {
+            let workspace = crate::Workspace::new(run.workspace);
+            let mut checked = Vec::with_capacity(files.len());
+            for (path, checksum) in files {
+                let local = workspace.resolve(&path).map_err(|problem| RunError::ResultFile { path: path.clone(), problem })?;
+                let actual = crate::blake3_file(&local)
+                    .map_err(|e| RunError::ResultFile { path: path.clone(), problem: format!("missing from the workspace ({e})") })?;
+                if actual.as_slice() != checksum.as_slice() {
+                    return Err(RunError::ResultFile {
+                        path,
+                        problem: format!("BLAKE3 is {}, the program reported {}", hex::encode(actual), hex::encode(&checksum)),
+                    });
+                }
+                checked.push((path, local));
+            }
+            if !status.success() {
+                return Err(RunError::BadExit { status: shown });
+            }
+            Ok(RunReport { data, files: checked, elapsed: started.elapsed() })
+        }
+    }
+}

@@ -18,6 +18,12 @@ pub fn write_atomic(
         write(&mut buffered)?;
         buffered.flush()?;
     }
+    // Temporary files are created 0600; the result is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

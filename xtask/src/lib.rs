@@ -13,6 +13,7 @@ pub mod keys;
 pub mod manifest;
 pub mod progress;
 pub mod project;
+pub mod run;
 pub mod srs;
 pub mod test;
 pub mod tools;

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, doctor, keys, srs, test};
+use xtask::{bench, build, check, doctor, keys, run, srs, test};
 
 use std::process::ExitCode;
 
@@ -21,7 +21,9 @@ enum Command {
     Build(build::BuildFlags),
     /// Validate every manifest and print what they declare.
     Check(check::CheckFlags),
-    /// SRS files: generate the insecure development SRS.
+    /// Run a prover → verifier task pair locally, the way a Gevulot node runs it.
+    Run(run::RunFlags),
+    /// SRS files: generate (insecure, development), downsize, verify.
     Srs(srs::SrsFlags),
     /// Verifier keys for the verifier image, made from the prover's SRS.
     Keys(keys::KeysFlags),
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(flags) => flags.run(&sh),
         Command::Check(flags) => flags.run(&sh),
+        Command::Run(flags) => flags.run(&sh),
         Command::Srs(flags) => flags.run(&sh),
         Command::Keys(flags) => flags.run(&sh),
         Command::Bench(flags) => flags.run(&sh),

@@ -1,0 +1,308 @@
+//! `cargo xtask run PAIR`: a prover → verifier workflow run on this machine
+//! the way a Gevulot node runs it. Each program is the static binary of its
+//! image, started with the image's arguments, environment and CPUs, with a
+//! fresh workspace directory standing for `/workspace`; it gets its task
+//! over the shim protocol from a loopback node, and every result file's
+//! BLAKE3 is checked. The verifier gets the prover's proof file the way a
+//! workflow's second step does.
+//!
+//! Image paths (the SRS, the verifier keys) are mapped to their host
+//! sources in arguments and environment values, since no image exists here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use gevulot_shim::node::{ProgramRun, TaskSpec};
+use serde::Serialize;
+use xshell::{cmd, Shell};
+
+use crate::build::{execute, plan, HostPaths};
+use crate::manifest::Image;
+use crate::project::Project;
+
+#[derive(clap::Args, Debug)]
+pub struct RunFlags {
+    /// The pair to run (default: the only one declared).
+    pub pair: Option<String>,
+    /// Prove this witness file instead of capturing one.
+    #[arg(long)]
+    pub witness: Option<PathBuf>,
+    /// Capture the witness from this JSON-RPC node (with --from/--to).
+    #[arg(long, requires_all = ["from", "to"])]
+    pub rpc: Option<String>,
+    #[arg(long)]
+    pub from: Option<u64>,
+    #[arg(long)]
+    pub to: Option<u64>,
+    /// Seconds each program may run (a Gevulot node allows 1800).
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Headers in the demo chain: the verifier image pins the key for 8.
+const DEMO_HEADERS: u64 = 8;
+const FIXTURE: &str = "tests/fixtures/anvil-chain-8.witness.json";
+
+#[derive(Serialize)]
+struct StepOutcome {
+    image: String,
+    seconds: f64,
+    workspace: String,
+    outputs: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    pair: String,
+    witness_source: String,
+    valid: bool,
+    verdict: serde_json::Value,
+    prover: StepOutcome,
+    verifier: StepOutcome,
+}
+
+impl RunFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let manifests = project.manifests()?;
+        let pair = match &self.pair {
+            Some(name) => manifests.pairs.iter().find(|p| p.name.as_str() == name).with_context(|| {
+                format!("no pair named {name:?}; declared: {}", manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+            })?,
+            None => match manifests.pairs.as_slice() {
+                [only] => only,
+                _ => bail!("name the pair to run: {}", manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")),
+            },
+        };
+        let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
+        let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
+
+        // 1. The static binaries, exactly as the images carry them.
+        let images = [prover, verifier];
+        let built = execute(sh, &project, &plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
+        let binary = |i: usize| project.root.join(&built[i].path);
+
+        // 2. What the images carry: the SRS (dev SRS made on demand) and the verifier key.
+        prepare_image_files(&project, prover, verifier)?;
+
+        // 3. The witness: given, captured from a node, from a local anvil, or the fixture.
+        let run_dir = next_run_dir(&project, pair.name.as_str())?;
+        let prover_ws = run_dir.join("prover-workspace");
+        std::fs::create_dir_all(&prover_ws)?;
+        let witness_in_ws = prover_ws.join("witness.json");
+        let witness_source = self.take_witness(sh, &project, &binary(0), &witness_in_ws)?;
+
+        // 4. The prover task.
+        let tx = task_id(&run_dir, "prover");
+        eprintln!("prover task {tx}: proving {witness_source}");
+        let prover_task = TaskSpec {
+            tx_hash: tx,
+            name: prover.name.to_string(),
+            args: ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"].map(String::from).to_vec(),
+            files: vec!["/workspace/witness.json".into()],
+        };
+        let proved = run_image(&project, prover, &binary(0), &prover_ws, prover_task, self.timeout)?;
+        let proof_local = proved
+            .files
+            .iter()
+            .find(|(vm, _)| vm == "/workspace/proof.json")
+            .map(|(_, local)| local.clone())
+            .context("the prover's result does not list /workspace/proof.json")?;
+
+        // 5. The verifier task, with the prover's output as its input.
+        let verifier_ws = run_dir.join("verifier-workspace");
+        std::fs::create_dir_all(&verifier_ws)?;
+        std::fs::copy(&proof_local, verifier_ws.join("proof.json"))?;
+        let tx = task_id(&run_dir, "verifier");
+        eprintln!("verifier task {tx}");
+        let verifier_task = TaskSpec {
+            tx_hash: tx,
+            name: verifier.name.to_string(),
+            args: ["verify", "--proof", "/workspace/proof.json"].map(String::from).to_vec(),
+            files: vec!["/workspace/proof.json".into()],
+        };
+        let verified = run_image(&project, verifier, &binary(1), &verifier_ws, verifier_task, self.timeout)?;
+        let verdict: serde_json::Value =
+            serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
+        let valid = verdict["valid"] == true;
+
+        let outcome = Outcome {
+            pair: pair.name.to_string(),
+            witness_source,
+            valid,
+            prover: step(&project, prover, &proved, &prover_ws),
+            verifier: step(&project, verifier, &verified, &verifier_ws),
+            verdict,
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        } else {
+            let s = &outcome.verdict["statement"];
+            println!("pair {}: witness from {}", outcome.pair, outcome.witness_source);
+            println!("  prover   {:<16} {:>7.1} s  → {}", outcome.prover.image, outcome.prover.seconds, outcome.prover.outputs.join(", "));
+            println!("  verifier {:<16} {:>7.1} s  → {}", outcome.verifier.image, outcome.verifier.seconds, outcome.verifier.outputs.join(", "));
+            println!(
+                "  verdict: {} for blocks {}..={} (last hash {})",
+                if valid { "VALID" } else { "INVALID" },
+                s["first_number"], s["last_number"], s["last_hash"].as_str().unwrap_or("?")
+            );
+        }
+        if !valid {
+            bail!("the verifier rejected the proof: {}", outcome.verdict["reason"]);
+        }
+        Ok(())
+    }
+
+    fn take_witness(&self, sh: &Shell, project: &Project, prover_bin: &Path, out: &Path) -> Result<String> {
+        if let Some(w) = &self.witness {
+            std::fs::copy(w, out).with_context(|| format!("cannot read the witness {}", w.display()))?;
+            return Ok(w.display().to_string());
+        }
+        let capture = |url: &str, from: u64, to: u64| -> Result<()> {
+            let (from, to) = (from.to_string(), to.to_string());
+            cmd!(sh, "{prover_bin} witness-capture --rpc {url} --from {from} --to {to} --witness {out}").quiet().run()?;
+            Ok(())
+        };
+        if let (Some(url), Some(from), Some(to)) = (&self.rpc, self.from, self.to) {
+            capture(url, from, to)?;
+            return Ok(format!("{url} blocks {from}..={to}"));
+        }
+        if crate::tools::anvil_path(project).is_file() {
+            let _env = sh.push_env("ANVIL_BIN", crate::tools::anvil_path(project));
+            let node = end_to_end::Anvil::start(None)?;
+            node.mine_with_transactions(DEMO_HEADERS)?;
+            capture(&node.url, 1, DEMO_HEADERS)?;
+            return Ok(format!("a local anvil {} (blocks 1..={DEMO_HEADERS})", crate::tools::ANVIL_VERSION));
+        }
+        std::fs::copy(project.root.join(FIXTURE), out)?;
+        Ok(format!("the committed fixture {FIXTURE} (no anvil installed)"))
+    }
+}
+
+fn step(project: &Project, image: &Image, report: &gevulot_shim::node::RunReport, ws: &Path) -> StepOutcome {
+    StepOutcome {
+        image: image.name.to_string(),
+        seconds: report.elapsed.as_secs_f64(),
+        workspace: project.show(ws),
+        outputs: report.files.iter().map(|(_, local)| project.show(local)).collect(),
+    }
+}
+
+/// The SRS the prover image carries (the dev SRS is generated if missing;
+/// any SRS must match its pin) and the verifier's files (keys made if missing).
+fn prepare_image_files(project: &Project, prover: &Image, verifier: &Image) -> Result<()> {
+    if let Some(srs) = &prover.srs {
+        let source = project.root.join(&srs.source);
+        let dev = crate::srs::default_dev_path(project, srs.k.get());
+        if !source.exists() && source == dev {
+            crate::srs::ensure_dev(project, srs.k.get())?;
+        }
+        let digest = crate::hashing::sha256_file(&source)
+            .with_context(|| format!("the SRS {} of image {} is missing (cargo xtask doctor)", srs.source.display(), prover.name))?;
+        if digest != srs.sha256.as_str() {
+            bail!("{} has sha256 {digest}, but {} pins {}", srs.source.display(), prover.manifest.display(), srs.sha256);
+        }
+    }
+    for file in &verifier.files {
+        let source = project.root.join(&file.source);
+        if source.exists() {
+            continue;
+        }
+        let name = file.source.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let headers = name
+            .strip_prefix("header-chain-")
+            .and_then(|r| r.strip_suffix(".key.json"))
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("{} (in {}) is missing and is not a verifier key this command can make", file.source.display(), verifier.manifest.display()))?;
+        eprintln!("making the verifier key for {headers} headers");
+        crate::keys::make_key(project, prover.name.as_str(), headers)?;
+    }
+    Ok(())
+}
+
+/// Runs one image's program on `workspace` with `task`.
+fn run_image(
+    project: &Project,
+    image: &Image,
+    binary: &Path,
+    workspace: &Path,
+    task: TaskSpec,
+    timeout: u64,
+) -> Result<gevulot_shim::node::RunReport> {
+    let paths = image_paths(project, image);
+    let args: Vec<String> = image.args.iter().map(|a| translate(a, &paths)).collect();
+    let mut env: Vec<(String, String)> =
+        image.env.iter().map(|(k, v)| (k.as_str().to_string(), translate(v, &paths))).collect();
+    // Nanos gives the program exactly the image's vCPUs.
+    env.push(("RAYON_NUM_THREADS".into(), image.cpus.get().to_string()));
+    let run = ProgramRun {
+        program: binary,
+        args: &args,
+        env: &env,
+        workspace,
+        task,
+        timeout: Duration::from_secs(timeout),
+    };
+    gevulot_shim::node::run_program(run).map_err(|e| {
+        anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace))
+    })
+}
+
+/// Image path → host file, for everything the image would carry.
+fn image_paths(project: &Project, image: &Image) -> BTreeMap<String, String> {
+    let mut paths = BTreeMap::new();
+    if let Some(srs) = &image.srs {
+        paths.insert(srs.path.to_string(), project.root.join(&srs.source).display().to_string());
+    }
+    for f in &image.files {
+        paths.insert(f.path.to_string(), project.root.join(&f.source).display().to_string());
+    }
+    paths
+}
+
+/// Replaces every comma-separated part of `value` that is an image path.
+fn translate(value: &str, paths: &BTreeMap<String, String>) -> String {
+    value.split(',').map(|part| paths.get(part).cloned().unwrap_or_else(|| part.to_string())).collect::<Vec<_>>().join(",")
+}
+
+/// target/run/PAIR/N for the next free N: earlier runs stay for inspection.
+fn next_run_dir(project: &Project, pair: &str) -> Result<PathBuf> {
+    let base = project.target_dir.join("run").join(pair);
+    std::fs::create_dir_all(&base)?;
+    for n in 1.. {
+        let dir = base.join(n.to_string());
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
+    }
+    unreachable!("some run number is free")
+}
+
+/// A transaction-hash-like id for a local task.
+fn task_id(run_dir: &Path, step: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(run_dir.as_os_str().as_encoded_bytes());
+    h.update(step.as_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_paths_are_translated_in_lists_and_values() {
+        let paths = BTreeMap::from([("/keys/a.json".to_string(), "/host/a.json".to_string())]);
+        assert_eq!(translate("/keys/a.json", &paths), "/host/a.json");
+        assert_eq!(translate("/keys/a.json,/keys/b.json", &paths), "/host/a.json,/keys/b.json");
+        assert_eq!(translate("info", &paths), "info");
+    }
+}
