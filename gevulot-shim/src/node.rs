@@ -224,7 +224,9 @@ pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport, RunError> {
         .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(crate::ENDPOINT_ENV, node.endpoint())
         .env(crate::WORKSPACE_ENV, run.workspace)
-        .stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::null())
+        // A VM's console is a log: keep the caller's stdout for its own results.
+        .stdout(std::io::stderr());
     let mut child = command
         .spawn()
         .map_err(|e| RunError::Spawn { program: run.program.display().to_string(), detail: e.to_string() })?;

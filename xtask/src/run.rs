@@ -165,7 +165,7 @@ impl RunFlags {
         }
         let capture = |url: &str, from: u64, to: u64| -> Result<()> {
             let (from, to) = (from.to_string(), to.to_string());
-            cmd!(sh, "{prover_bin} witness-capture --rpc {url} --from {from} --to {to} --witness {out}").quiet().run()?;
+            cmd!(sh, "{prover_bin} witness-capture --rpc {url} --from {from} --to {to} --witness {out}").quiet().ignore_stdout().run()?;
             Ok(())
         };
         if let (Some(url), Some(from), Some(to)) = (&self.rpc, self.from, self.to) {

@@ -1,0 +1,128 @@
+//! The prover and verifier as Gevulot runs them: one task each over the
+//! shim protocol, served by the loopback node, with a fresh workspace. A
+//! small chain is captured from anvil, proved in a prover task, and
+//! verified in a verifier task on the prover's output; then the faults: a
+//! task argument clap rejects, an input outside the workspace, a mode that
+//! needs the network, a prover killed mid-task, a tampered proof.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use end_to_end::{workspace_binary, Anvil};
+use gevulot_shim::node::{run_program, ProgramRun, RunError, RunReport, TaskSpec};
+use header_chain::srs;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    witness: PathBuf,
+    env_prover: Vec<(String, String)>,
+    env_verifier: Vec<(String, String)>,
+}
+
+fn fixture() -> Fixture {
+    let node = Anvil::start(None).unwrap();
+    node.mine_with_transactions(2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let witness = dir.path().join("captured.json");
+    let o = std::process::Command::new(workspace_binary("prover"))
+        .args(["witness-capture", "--rpc", &node.url, "--from", "1", "--to", "2", "-w", witness.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let k = header_chain::prover::shape_for(&header_chain::witness::WitnessFile::load(&witness).unwrap()).unwrap().k;
+    let srs_path = dir.path().join("image-srs.srs");
+    srs::write(&srs::generate_insecure_dev(k), &srs_path).unwrap();
+    let key = dir.path().join("image-key.json");
+    let o = std::process::Command::new(workspace_binary("prover"))
+        .args(["keygen", "--headers", "2", "--srs", srs_path.to_str().unwrap(), "--out", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    Fixture {
+        env_prover: vec![("HEADER_CHAIN_SRS".into(), srs_path.display().to_string()), ("RAYON_NUM_THREADS".into(), "2".into())],
+        env_verifier: vec![("HEADER_CHAIN_KEYS".into(), key.display().to_string())],
+        witness,
+        dir,
+    }
+}
+
+fn workspace(f: &Fixture, name: &str) -> PathBuf {
+    let ws = f.dir.path().join(name);
+    std::fs::create_dir_all(&ws).unwrap();
+    ws
+}
+
+fn task(args: &[&str], files: &[&str]) -> TaskSpec {
+    TaskSpec {
+        tx_hash: "11".repeat(32),
+        name: "test".into(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        files: files.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn run(bin: &str, env: &[(String, String)], ws: &Path, task: TaskSpec, timeout: Duration) -> Result<RunReport, RunError> {
+    let program = workspace_binary(bin);
+    let args = vec!["gevulot".to_string()];
+    run_program(ProgramRun { program: &program, args: &args, env, workspace: ws, task, timeout })
+}
+
+const PROVE: &[&str] = &["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"];
+
+#[test]
+fn prover_task_then_verifier_task_and_the_faults() {
+    let f = fixture();
+    let minute = Duration::from_secs(600);
+
+    // The prover task: its proof comes back as a checksummed result file.
+    let ws = workspace(&f, "prover");
+    std::fs::copy(&f.witness, ws.join("witness.json")).unwrap();
+    let proved = run("prover", &f.env_prover, &ws, task(PROVE, &["/workspace/witness.json"]), minute).unwrap();
+    assert_eq!(proved.files.len(), 1);
+    assert_eq!(proved.files[0].0, "/workspace/proof.json");
+    let summary: serde_json::Value = serde_json::from_slice(&proved.data).unwrap();
+    assert_eq!(summary["statement"]["last_number"], 2);
+
+    // The verifier task gets the prover's output; the verdict is the result data.
+    let vws = workspace(&f, "verifier");
+    std::fs::copy(&proved.files[0].1, vws.join("proof.json")).unwrap();
+    let verify_task = || task(&["verify", "--proof", "/workspace/proof.json"], &["/workspace/proof.json"]);
+    let verified = run("verifier", &f.env_verifier, &vws, verify_task(), minute).unwrap();
+    let verdict: serde_json::Value = serde_json::from_slice(&verified.data).unwrap();
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert!(vws.join("verification.json").is_file());
+
+    // A tampered proof: the verifier task succeeds with an invalid verdict.
+    let mut proof: serde_json::Value = serde_json::from_slice(&std::fs::read(vws.join("proof.json")).unwrap()).unwrap();
+    proof["statement"]["first_number"] = 7.into();
+    std::fs::write(vws.join("proof.json"), proof.to_string()).unwrap();
+    let verified = run("verifier", &f.env_verifier, &vws, verify_task(), minute).unwrap();
+    let verdict: serde_json::Value = serde_json::from_slice(&verified.data).unwrap();
+    assert_eq!(verdict["valid"], false);
+
+    // Task arguments clap rejects: the node sees Failed, not silence.
+    let ws = workspace(&f, "bad-args");
+    let e = run("prover", &f.env_prover, &ws, task(&["prove", "--no-such-flag"], &[]), minute).unwrap_err();
+    assert!(matches!(e, RunError::Failed { .. }), "{e}");
+
+    // An input path outside the workspace.
+    let ws = workspace(&f, "outside");
+    let e = run("prover", &f.env_prover, &ws, task(&["prove", "--witness", "/etc/hostname", "--proof", "/workspace/p.json"], &[]), minute)
+        .unwrap_err();
+    assert!(matches!(e, RunError::Failed { .. }), "{e}");
+    assert!(!ws.join("p.json").exists());
+
+    // A mode that needs the network, which a Gevulot VM does not have.
+    let ws = workspace(&f, "capture");
+    let e = run("prover", &f.env_prover, &ws, task(&["witness-capture", "--rpc", "http://127.0.0.1:1", "-b", "1", "--count", "1", "-w", "/workspace/w.json"], &[]), minute)
+        .unwrap_err();
+    assert!(matches!(e, RunError::Failed { .. }), "{e}");
+
+    // The prover killed mid-task: no result recorded, the workspace stays.
+    let ws = workspace(&f, "killed");
+    std::fs::copy(&f.witness, ws.join("witness.json")).unwrap();
+    let e = run("prover", &f.env_prover, &ws, task(PROVE, &["/workspace/witness.json"]), Duration::from_millis(1500)).unwrap_err();
+    assert!(matches!(e, RunError::Timeout(_)), "{e}");
+    assert!(ws.join("witness.json").is_file());
+    assert!(!ws.join("proof.json").exists(), "a killed prover left a proof");
+}
