@@ -39,15 +39,10 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
     let manifests = project.manifests()?;
     let image = manifests.image(prover_image).with_context(|| format!("no image named {prover_image:?}"))?;
     let Some(srs) = &image.srs else { bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS") };
-    let source = project.root.join(&srs.source);
+    let source = crate::srs::srs_for_image(project, image, srs)?;
     let shape = header_chain::circuit::CircuitShape::compute(headers, header_chain::prover::MIN_SLOTS_PER_HEADER, Default::default())?;
     if shape.k > srs.k.get() {
         bail!("{headers} headers need k = {}, but image {prover_image} carries an SRS of k = {}", shape.k, srs.k.get());
-    }
-    let digest = crate::hashing::sha256_file(&source)
-        .with_context(|| format!("cannot read the SRS {} of image {prover_image} (cargo xtask doctor says how to get it)", srs.source.display()))?;
-    if digest != srs.sha256.as_str() {
-        bail!("{} has sha256 {digest}, but {} pins {}", srs.source.display(), image.manifest.display(), srs.sha256);
     }
     let params = if header_chain::srs::read_k(&source)? == shape.k {
         header_chain::srs::read(&source)?
@@ -59,4 +54,30 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
     header_chain::fsutil::write_json_atomic(&path, &keys.verifier)?;
     Ok((path, keys.verifier.key_id()))
+}
+
+/// Makes the verifier keys that the selected images carry and that are
+/// missing (files named `header-chain-N.key.json`), from the prover image of
+/// the pair each verifier belongs to.
+pub fn ensure_verifier_files(project: &Project, manifests: &crate::manifest::Manifests, images: &[&crate::manifest::Image]) -> Result<()> {
+    for image in images {
+        for file in &image.files {
+            if project.root.join(&file.source).exists() {
+                continue;
+            }
+            let name = file.source.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let Some(headers) = name.strip_prefix("header-chain-").and_then(|r| r.strip_suffix(".key.json")).and_then(|n| n.parse().ok()) else {
+                continue; // not ours to make: image planning reports it
+            };
+            let prover = manifests
+                .pairs
+                .iter()
+                .find(|p| p.verifier == image.name)
+                .map(|p| p.prover.to_string())
+                .with_context(|| format!("{} needs {}, but no pair names {} as a verifier, so no prover SRS to make it from", image.manifest.display(), file.source.display(), image.name))?;
+            eprintln!("making the verifier key for {headers} headers from {prover}'s SRS");
+            make_key(project, &prover, headers)?;
+        }
+    }
+    Ok(())
 }

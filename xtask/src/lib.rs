@@ -9,6 +9,7 @@ pub mod check;
 pub mod doctor;
 pub mod elf;
 pub mod hashing;
+pub mod image;
 pub mod keys;
 pub mod manifest;
 pub mod progress;

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, doctor, keys, run, srs, test};
+use xtask::{bench, build, check, doctor, image, keys, run, srs, test};
 
 use std::process::ExitCode;
 
@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Static, reproducible release builds of the images' programs.
     Build(build::BuildFlags),
+    /// Nanos images through ops: stage, config.json, ops build, checksums, record.
+    Image(image::ImageFlags),
     /// Validate every manifest and print what they declare.
     Check(check::CheckFlags),
     /// Run a prover → verifier task pair locally, the way a Gevulot node runs it.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(flags) => flags.run(&sh),
         Command::Check(flags) => flags.run(&sh),
+        Command::Image(flags) => flags.run(&sh),
         Command::Run(flags) => flags.run(&sh),
         Command::Srs(flags) => flags.run(&sh),
         Command::Keys(flags) => flags.run(&sh),

@@ -15,3 +15,18 @@ pub fn units(what: &str) -> ProgressBar {
     }
     bar
 }
+
+/// A byte-count bar, shown only for work big enough to wait on (≥ 256 MiB).
+pub fn bytes_bar(what: &str, total: u64) -> ProgressBar {
+    if total < 256 << 20 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}

@@ -88,7 +88,7 @@ impl RunFlags {
         let binary = |i: usize| project.root.join(&built[i].path);
 
         // 2. What the images carry: the SRS (dev SRS made on demand) and the verifier key.
-        prepare_image_files(&project, prover, verifier)?;
+        crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
 
         // 3. The witness: given, captured from a node, from a local anvil, or the fixture.
         let run_dir = next_run_dir(&project, pair.name.as_str())?;
@@ -193,38 +193,6 @@ fn step(project: &Project, image: &Image, report: &gevulot_shim::node::RunReport
     }
 }
 
-/// The SRS the prover image carries (the dev SRS is generated if missing;
-/// any SRS must match its pin) and the verifier's files (keys made if missing).
-fn prepare_image_files(project: &Project, prover: &Image, verifier: &Image) -> Result<()> {
-    if let Some(srs) = &prover.srs {
-        let source = project.root.join(&srs.source);
-        let dev = crate::srs::default_dev_path(project, srs.k.get());
-        if !source.exists() && source == dev {
-            crate::srs::ensure_dev(project, srs.k.get())?;
-        }
-        let digest = crate::hashing::sha256_file(&source)
-            .with_context(|| format!("the SRS {} of image {} is missing (cargo xtask doctor)", srs.source.display(), prover.name))?;
-        if digest != srs.sha256.as_str() {
-            bail!("{} has sha256 {digest}, but {} pins {}", srs.source.display(), prover.manifest.display(), srs.sha256);
-        }
-    }
-    for file in &verifier.files {
-        let source = project.root.join(&file.source);
-        if source.exists() {
-            continue;
-        }
-        let name = file.source.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let headers = name
-            .strip_prefix("header-chain-")
-            .and_then(|r| r.strip_suffix(".key.json"))
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("{} (in {}) is missing and is not a verifier key this command can make", file.source.display(), verifier.manifest.display()))?;
-        eprintln!("making the verifier key for {headers} headers");
-        crate::keys::make_key(project, prover.name.as_str(), headers)?;
-    }
-    Ok(())
-}
-
 /// Runs one image's program on `workspace` with `task`.
 fn run_image(
     project: &Project,
@@ -234,7 +202,7 @@ fn run_image(
     task: TaskSpec,
     timeout: u64,
 ) -> Result<gevulot_shim::node::RunReport> {
-    let paths = image_paths(project, image);
+    let paths = image_paths(project, image)?;
     let args: Vec<String> = image.args.iter().map(|a| translate(a, &paths)).collect();
     let mut env: Vec<(String, String)> =
         image.env.iter().map(|(k, v)| (k.as_str().to_string(), translate(v, &paths))).collect();
@@ -254,15 +222,16 @@ fn run_image(
 }
 
 /// Image path → host file, for everything the image would carry.
-fn image_paths(project: &Project, image: &Image) -> BTreeMap<String, String> {
+fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, String>> {
     let mut paths = BTreeMap::new();
     if let Some(srs) = &image.srs {
-        paths.insert(srs.path.to_string(), project.root.join(&srs.source).display().to_string());
+        let file = crate::srs::srs_for_image(project, image, srs)?;
+        paths.insert(srs.path.to_string(), file.display().to_string());
     }
     for f in &image.files {
         paths.insert(f.path.to_string(), project.root.join(&f.source).display().to_string());
     }
-    paths
+    Ok(paths)
 }
 
 /// Replaces every comma-separated part of `value` that is an image path.

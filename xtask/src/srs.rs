@@ -181,3 +181,48 @@ impl SrsFlags {
         Ok(())
     }
 }
+
+/// The SRS file an image carries: the manifest's source, checked against its
+/// pin, downsized once to the manifest's k into a cache keyed by the
+/// source's digest and k. The development SRS is generated when missing.
+pub fn srs_for_image(project: &Project, image: &crate::manifest::Image, srs_decl: &crate::manifest::SrsSection) -> Result<PathBuf> {
+    let k = srs_decl.k.get();
+    let source = project.root.join(&srs_decl.source);
+    if !source.exists() {
+        let from_k = srs::read_k(&source).ok();
+        let dev_k = (1..=srs::MAX_K).find(|dk| default_dev_path(project, *dk) == source);
+        match (from_k, dev_k) {
+            (_, Some(dk)) => {
+                ensure_dev(project, dk)?;
+            }
+            _ => bail!(
+                "the SRS {} of image {} does not exist; download the ceremony file its sha256 pin names, or use `cargo xtask srs generate --k {k}` for development",
+                srs_decl.source.display(),
+                image.name
+            ),
+        }
+    }
+    let digest = sha256_file(&source).with_context(|| format!("cannot read {}", source.display()))?;
+    if digest != srs_decl.sha256.as_str() {
+        bail!(
+            "{} has sha256 {digest}, but {} pins {}: it is not the file the manifest names",
+            srs_decl.source.display(),
+            image.manifest.display(),
+            srs_decl.sha256
+        );
+    }
+    let source_k = srs::read_k(&source)?;
+    if source_k == k {
+        return Ok(source);
+    }
+    if source_k < k {
+        bail!("{} has k = {source_k}, but {} asks for k = {k}", srs_decl.source.display(), image.manifest.display());
+    }
+    let cached = project.target_dir.join("srs-cache").join(format!("{digest}-k{k}")).join(format!("kzg_bn254_{k}.srs"));
+    if srs::read_k(&cached).ok() != Some(k) {
+        std::fs::create_dir_all(cached.parent().expect("has a parent"))?;
+        eprintln!("downsizing {} (k = {source_k}) to k = {k}, once", srs_decl.source.display());
+        downsize(&source, k, &cached, false)?;
+    }
+    Ok(cached)
+}

@@ -25,6 +25,7 @@ pub const WORKSPACE_MOUNT: &str = "/workspace";
 #[serde(deny_unknown_fields)]
 pub struct ImageFile {
     pub image: ImageSection,
+    pub nanos: Option<NanosSection>,
     pub srs: Option<SrsSection>,
     #[serde(default)]
     pub env: BTreeMap<EnvName, String>,
@@ -45,6 +46,13 @@ pub struct ImageSection {
     pub args: Vec<String>,
     pub memory: MemorySize,
     pub cpus: Cpus,
+}
+
+/// The Nanos release an image is built with (`ops --nanos-version`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NanosSection {
+    pub version: NanosVersion,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +186,18 @@ validated_string!(
     }
 );
 
+validated_string!(
+    /// A Nanos release version such as "0.1.52".
+    NanosVersion,
+    |s| {
+        let parts: Vec<&str> = s.split('.').collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+            return Err(format!("Nanos version {s:?} must look like \"0.1.52\" (as `ops version` prints it)"));
+        }
+        Ok(())
+    }
+);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Cpus(u32);
@@ -295,6 +315,7 @@ pub struct Image {
     pub args: Vec<String>,
     pub memory: MemorySize,
     pub cpus: Cpus,
+    pub nanos: Option<NanosVersion>,
     pub srs: Option<SrsSection>,
     pub env: BTreeMap<EnvName, String>,
     pub files: Vec<FileEntry>,
@@ -403,7 +424,7 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
                 continue;
             }
         };
-        let ImageFile { image, srs, env, files } = parsed;
+        let ImageFile { image, nanos, srs, env, files } = parsed;
         let name = image.name.get_ref().clone();
         if let Some(first) = image_spans.get(&name) {
             errors.push(source.error_at(
@@ -453,6 +474,7 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
             args: image.args,
             memory: image.memory,
             cpus: image.cpus,
+            nanos: nanos.map(|n| n.version),
             srs,
             env,
             files,

@@ -1,0 +1,410 @@
+//! `cargo xtask image [IMAGE...]`: Nanos images through NanoVMs `ops`.
+//!
+//! Plan, then execute. [`plan`] turns an image manifest into data: the files
+//! to stage (program, SRS, extra files, at their image paths), the ops
+//! `config.json` ([`ops_config`], snapshot-tested), and the digests of every
+//! input. Execution stages a self-contained directory, checks what offline
+//! ops needs, runs `ops build` from inside the staging directory with a
+//! hermetic environment, moves the image to `target/images/NAME.img` and
+//! writes its record (`NAME.record.json`: size, sha256, BLAKE3, inputs).
+//! An image whose inputs are unchanged is not rebuilt: ops is not started.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use xshell::{cmd, Shell};
+
+use crate::build::{execute, plan as build_plan, HostPaths};
+use crate::hashing::{sha256_and_blake3, sha256_file};
+use crate::manifest::{Image, WORKSPACE_MOUNT};
+use crate::project::{home_dir, on_path, Project};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ImageFlags {
+    /// Images to build (default: all).
+    pub images: Vec<String>,
+    /// Stage the directory and config.json, print the plan, and stop before ops.
+    #[arg(long)]
+    pub stage_only: bool,
+    /// ops's home (OPS_HOME; ops keeps kernels in DIR/.ops). Default: target/ops-home,
+    /// seeded with the pinned kernel from ~/.ops when it is there.
+    #[arg(long)]
+    pub ops_home: Option<PathBuf>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// ops's config.json, with ops's canonical key spelling.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct OpsConfig {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub files: Vec<String>,
+    pub mounts: BTreeMap<String, String>,
+    pub manifest_passthrough: BTreeMap<String, String>,
+    pub reboot_on_exit: bool,
+    pub run_config: RunConfig,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunConfig {
+    #[serde(rename = "CPUs")]
+    pub cpus: u32,
+    #[serde(rename = "Memory")]
+    pub memory: String,
+}
+
+/// The Gevulot conventions: the workspace is mount `%1` (ops renumbers it to
+/// the node's 9p tag 0), the root filesystem is read-only, one task per boot.
+pub fn ops_config(image: &Image) -> OpsConfig {
+    let mut files: Vec<String> = image.srs.iter().map(|s| staged_name(s.path.as_str())).collect();
+    files.extend(image.files.iter().map(|f| staged_name(f.path.as_str())));
+    files.sort();
+    OpsConfig {
+        program: image.bin.clone(),
+        args: image.args.clone(),
+        env: image.env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        files,
+        mounts: BTreeMap::from([("%1".to_string(), WORKSPACE_MOUNT.to_string())]),
+        manifest_passthrough: BTreeMap::from([("readonly_rootfs".to_string(), "true".to_string())]),
+        reboot_on_exit: true,
+        run_config: RunConfig { cpus: image.cpus.get(), memory: image.memory.qemu() },
+    }
+}
+
+/// An image path as ops's `Files` takes it: relative to the staging directory.
+fn staged_name(guest: &str) -> String {
+    guest.trim_start_matches('/').to_string()
+}
+
+pub fn config_json(config: &OpsConfig) -> String {
+    serde_json::to_string_pretty(config).expect("config serializes") + "\n"
+}
+
+/// What one image is made of, as data.
+#[derive(Debug, Serialize)]
+pub struct ImagePlan {
+    pub image: String,
+    pub nanos_version: String,
+    /// Host file → path relative to the staging directory.
+    pub stage: Vec<(PathBuf, String)>,
+    pub config: OpsConfig,
+    pub stage_dir: PathBuf,
+    pub output: PathBuf,
+    pub record: PathBuf,
+}
+
+/// The record written beside an image.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub image: String,
+    pub file: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The Gevulot image checksum.
+    pub blake3: String,
+    pub builder: String,
+    pub ops_version: String,
+    pub inputs: Inputs,
+}
+
+/// Digests of everything that goes into an image: if these are equal, the
+/// image need not be rebuilt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Inputs {
+    pub nanos_version: String,
+    pub program_sha256: String,
+    pub config_sha256: String,
+    /// Staged path → sha256.
+    pub files: BTreeMap<String, String>,
+    pub kernel_sha256: String,
+    pub boot_sha256: String,
+    pub ops_sha256: String,
+}
+
+pub fn images_dir(project: &Project) -> PathBuf {
+    project.target_dir.join("images")
+}
+
+pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePlan> {
+    let Some(nanos) = &image.nanos else {
+        bail!("{}: add `[nanos] version = \"0.1.52\"` (the Nanos release ops builds the image with)", image.manifest.display());
+    };
+    let mut stage = vec![(program.to_path_buf(), image.bin.clone())];
+    if let Some(srs) = &image.srs {
+        stage.push((crate::srs::srs_for_image(project, image, srs)?, staged_name(srs.path.as_str())));
+    }
+    for f in &image.files {
+        let source = project.root.join(&f.source);
+        if !source.is_file() {
+            bail!(
+                "{}: file {} (for {}) does not exist; {}",
+                image.manifest.display(),
+                f.source.display(),
+                f.path,
+                if f.path.as_str().starts_with("/keys/") { "make it with `cargo xtask keys`" } else { "create it or fix the path" }
+            );
+        }
+        stage.push((source, staged_name(f.path.as_str())));
+    }
+    let dir = images_dir(project);
+    Ok(ImagePlan {
+        image: image.name.to_string(),
+        nanos_version: nanos.to_string(),
+        stage,
+        config: ops_config(image),
+        stage_dir: dir.join(format!("{}.stage", image.name)),
+        output: dir.join(format!("{}.img", image.name)),
+        record: dir.join(format!("{}.record.json", image.name)),
+    })
+}
+
+/// ops's home and the files offline ops needs from it.
+pub struct OpsHome {
+    pub home: PathBuf,
+    pub default_config: PathBuf,
+}
+
+impl OpsHome {
+    fn ops_dir(&self) -> PathBuf {
+        self.home.join(".ops")
+    }
+
+    pub fn kernel(&self, version: &str) -> PathBuf {
+        self.ops_dir().join(version).join("kernel.img")
+    }
+
+    pub fn boot(&self, version: &str) -> PathBuf {
+        self.ops_dir().join(version).join("boot.img")
+    }
+
+    /// Seeds a hermetic home from the user's ~/.ops (pinned kernel and boot
+    /// image), writes `latest.txt` and the empty default config, then says
+    /// exactly what is still missing.
+    pub fn prepare(home: PathBuf, version: &str, seed_from: Option<PathBuf>) -> Result<Self> {
+        let this = Self { default_config: home.join("ops-default-config.json"), home };
+        std::fs::create_dir_all(this.ops_dir().join(version))
+            .with_context(|| format!("cannot create {}", this.ops_dir().display()))?;
+        if let Some(user) = seed_from.filter(|u| *u != this.home) {
+            for name in ["kernel.img", "boot.img"] {
+                let (from, to) = (user.join(".ops").join(version).join(name), this.ops_dir().join(version).join(name));
+                if from.is_file() && !to.exists() {
+                    std::fs::copy(&from, &to).with_context(|| format!("cannot copy {}", from.display()))?;
+                }
+            }
+        }
+        let latest = this.ops_dir().join("latest.txt");
+        if !latest.exists() {
+            std::fs::write(&latest, version)?;
+        }
+        std::fs::write(&this.default_config, "{}\n")?;
+        let missing: Vec<String> = [this.kernel(version), this.boot(version)]
+            .iter()
+            .filter(|p| !p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "ops cannot build offline: missing {}. Fetch Nanos {version} once with `ops update` (or `ops pkg`/`ops build --nanos-version {version}` on a networked machine), then run again; `--ops-home ~` uses your own ~/.ops",
+                missing.join(" and ")
+            );
+        }
+        Ok(this)
+    }
+}
+
+/// Everything `ops build` would get, as digests.
+fn inputs(plan: &ImagePlan, home: &OpsHome, ops: &Path) -> Result<Inputs> {
+    let mut files = BTreeMap::new();
+    for (source, staged) in plan.stage.iter().skip(1) {
+        files.insert(staged.clone(), sha256_file(source).with_context(|| format!("cannot read {}", source.display()))?);
+    }
+    Ok(Inputs {
+        nanos_version: plan.nanos_version.clone(),
+        program_sha256: sha256_file(&plan.stage[0].0)?,
+        config_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(config_json(&plan.config).as_bytes())),
+        files,
+        kernel_sha256: sha256_file(&home.kernel(&plan.nanos_version))?,
+        boot_sha256: sha256_file(&home.boot(&plan.nanos_version))?,
+        ops_sha256: sha256_file(ops)?,
+    })
+}
+
+/// Writes the staging directory afresh: the program, the files at their
+/// image paths, and config.json. Hard links where possible (large SRS files).
+fn stage(plan: &ImagePlan) -> Result<()> {
+    if plan.stage_dir.exists() {
+        std::fs::remove_dir_all(&plan.stage_dir).with_context(|| format!("cannot clear {}", plan.stage_dir.display()))?;
+    }
+    for (source, staged) in &plan.stage {
+        let to = plan.stage_dir.join(staged);
+        std::fs::create_dir_all(to.parent().expect("staged files have a parent"))?;
+        if std::fs::hard_link(source, &to).is_err() {
+            std::fs::copy(source, &to).with_context(|| format!("cannot stage {}", source.display()))?;
+        }
+    }
+    std::fs::write(plan.stage_dir.join("config.json"), config_json(&plan.config))?;
+    Ok(())
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The image path in ops's output: `Bootable image file:<path>` (ops build)
+/// or `onprem image '<path>' created...` (ops image create).
+pub fn parse_image_path(output: &str) -> Option<PathBuf> {
+    let clean = strip_ansi(output);
+    for line in clean.lines() {
+        if let Some(rest) = line.trim().strip_prefix("Bootable image file:") {
+            return Some(PathBuf::from(rest.trim()));
+        }
+        if let Some(rest) = line.trim().strip_prefix("onprem image '") {
+            if let Some(end) = rest.find("' created") {
+                return Some(PathBuf::from(&rest[..end]));
+            }
+        }
+    }
+    None
+}
+
+/// `ops version`'s first line, e.g. "Ops version: 0.1.43".
+fn ops_version(sh: &Shell, ops: &Path, home: &OpsHome) -> String {
+    cmd!(sh, "{ops} version")
+        .env("OPS_HOME", &home.home)
+        .env("HOME", &home.home)
+        .env("OPS_DEFAULT_CONFIG", &home.default_config)
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .and_then(|o| strip_ansi(&o).lines().find(|l| l.starts_with("Ops version")).map(|l| l.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn load_record(path: &Path) -> Option<ImageRecord> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Builds one image with ops (or reports it up to date).
+fn build_one(sh: &Shell, project: &Project, plan: &ImagePlan, home: &OpsHome, ops: &Path) -> Result<(ImageRecord, bool)> {
+    let inputs = inputs(plan, home, ops)?;
+    if let Some(record) = load_record(&plan.record) {
+        let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
+        if record.inputs == inputs && size == Some(record.size) {
+            return Ok((record, false));
+        }
+    }
+    stage(plan)?;
+    let nanos = &plan.nanos_version;
+    let (program, name) = (&plan.config.program, &plan.image);
+    let _dir = sh.push_dir(&plan.stage_dir);
+    eprintln!("ops build {name} (Nanos {nanos}) in {}", project.show(&plan.stage_dir));
+    let output = cmd!(sh, "{ops} build {program} -c config.json -i {name} --nanos-version {nanos} -t onprem")
+        .env("OPS_HOME", &home.home)
+        .env("HOME", &home.home)
+        .env("OPS_DEFAULT_CONFIG", &home.default_config)
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("cannot start {}", ops.display()))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        bail!("ops failed ({}) building {name}; its output:\n{text}\nthe staged inputs are in {}", output.status, plan.stage_dir.display());
+    }
+    let built = parse_image_path(&text)
+        .with_context(|| format!("ops exited 0 but printed no image path for {name}; its output:\n{text}"))?;
+    if !built.is_file() {
+        bail!("ops says it wrote {}, but there is no such file; its output:\n{text}", built.display());
+    }
+    let total = std::fs::metadata(&built)?.len();
+    let bar = crate::progress::bytes_bar("hashing", total);
+    let (sha256, blake3) = sha256_and_blake3(&built, |n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    let record = ImageRecord {
+        image: name.clone(),
+        file: plan.output.file_name().expect("file name").to_string_lossy().into_owned(),
+        size: total,
+        sha256,
+        blake3,
+        builder: "ops".into(),
+        ops_version: ops_version(sh, ops, home),
+        inputs,
+    };
+    // The previous image and record stay valid until both new ones are in place.
+    std::fs::create_dir_all(plan.output.parent().expect("has a parent"))?;
+    let staged_record = plan.record.with_extension("json.partial");
+    header_chain::fsutil::write_json_atomic(&staged_record, &record)?;
+    if std::fs::rename(&built, &plan.output).is_err() {
+        let partial = plan.output.with_extension("img.partial");
+        std::fs::copy(&built, &partial)?;
+        std::fs::rename(&partial, &plan.output)?;
+        std::fs::remove_file(&built)?;
+    }
+    std::fs::rename(&staged_record, &plan.record)?;
+    Ok((record, true))
+}
+
+impl ImageFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let manifests = project.manifests()?;
+        let images = manifests.select(&self.images).map_err(anyhow::Error::msg)?;
+        let built = execute(sh, &project, &build_plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
+        crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
+        let plans = images
+            .iter()
+            .zip(&built)
+            .map(|(image, b)| plan(&project, image, &project.root.join(&b.path)))
+            .collect::<Result<Vec<_>>>()?;
+        if self.stage_only {
+            for p in &plans {
+                stage(p)?;
+            }
+            if self.json {
+                println!("{}", serde_json::to_string_pretty(&plans)?);
+            } else {
+                for p in &plans {
+                    println!("staged {} in {} (config.json, {} files); ops not run", p.image, project.show(&p.stage_dir), p.stage.len());
+                }
+            }
+            return Ok(());
+        }
+        let ops = on_path("ops").context("ops is not on PATH: install NanoVMs ops (curl https://ops.city/get.sh -sSfL | sh); `cargo xtask doctor` checks every prerequisite")?;
+        let home_dir_default = project.target_dir.join("ops-home");
+        let mut records = Vec::new();
+        for p in &plans {
+            let home = OpsHome::prepare(self.ops_home.clone().unwrap_or_else(|| home_dir_default.clone()), &p.nanos_version, home_dir())?;
+            let (record, rebuilt) = build_one(sh, &project, p, &home, &ops)?;
+            records.push((record, rebuilt, project.show(&p.output)));
+        }
+        if self.json {
+            let list: Vec<_> = records.iter().map(|(r, rebuilt, path)| serde_json::json!({"record": r, "rebuilt": rebuilt, "path": path})).collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        } else {
+            for (r, rebuilt, path) in &records {
+                println!("{} {:<16} {:>11} bytes  blake3 {}  {path}", if *rebuilt { "built     " } else { "up to date" }, r.image, r.size, r.blake3);
+            }
+        }
+        Ok(())
+    }
+}
