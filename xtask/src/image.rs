@@ -287,12 +287,17 @@ pub fn parse_image_path(output: &str) -> Option<PathBuf> {
     None
 }
 
+impl OpsHome {
+    /// ops with a hermetic environment: this home, and `{}` as the default
+    /// config instead of the user's ~/.opsrc.
+    fn command<'a>(&self, cmd: xshell::Cmd<'a>) -> xshell::Cmd<'a> {
+        cmd.env("OPS_HOME", &self.home).env("HOME", &self.home).env("OPS_DEFAULT_CONFIG", &self.default_config)
+    }
+}
+
 /// `ops version`'s first line, e.g. "Ops version: 0.1.43".
 fn ops_version(sh: &Shell, ops: &Path, home: &OpsHome) -> String {
-    cmd!(sh, "{ops} version")
-        .env("OPS_HOME", &home.home)
-        .env("HOME", &home.home)
-        .env("OPS_DEFAULT_CONFIG", &home.default_config)
+    home.command(cmd!(sh, "{ops} version"))
         .quiet()
         .ignore_stderr()
         .read()
@@ -319,10 +324,8 @@ fn build_one(sh: &Shell, project: &Project, plan: &ImagePlan, home: &OpsHome, op
     let (program, name) = (&plan.config.program, &plan.image);
     let _dir = sh.push_dir(&plan.stage_dir);
     eprintln!("ops build {name} (Nanos {nanos}) in {}", project.show(&plan.stage_dir));
-    let output = cmd!(sh, "{ops} build {program} -c config.json -i {name} --nanos-version {nanos} -t onprem")
-        .env("OPS_HOME", &home.home)
-        .env("HOME", &home.home)
-        .env("OPS_DEFAULT_CONFIG", &home.default_config)
+    let output = home
+        .command(cmd!(sh, "{ops} build {program} -c config.json -i {name} --nanos-version {nanos} -t onprem"))
         .quiet()
         .ignore_status()
         .output()
