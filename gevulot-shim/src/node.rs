@@ -246,24 +246,33 @@ pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport, RunError> {
         None => Err(RunError::NoSubmission { status: shown }),
         Some(Submission::Error(_)) => Err(RunError::Failed { status: shown }),
         Some(Submission::Result { data, files }) => {
-            let workspace = crate::Workspace::new(run.workspace);
-            let mut checked = Vec::with_capacity(files.len());
-            for (path, checksum) in files {
-                let local = workspace.resolve(&path).map_err(|problem| RunError::ResultFile { path: path.clone(), problem })?;
-                let actual = crate::blake3_file(&local)
-                    .map_err(|e| RunError::ResultFile { path: path.clone(), problem: format!("missing from the workspace ({e})") })?;
-                if actual.as_slice() != checksum.as_slice() {
-                    return Err(RunError::ResultFile {
-                        path,
-                        problem: format!("BLAKE3 is {}, the program reported {}", hex::encode(actual), hex::encode(&checksum)),
-                    });
-                }
-                checked.push((path, local));
-            }
+            let checked = check_result_files(&crate::Workspace::new(run.workspace), files)?;
             if !status.success() {
                 return Err(RunError::BadExit { status: shown });
             }
             Ok(RunReport { data, files: checked, elapsed: started.elapsed() })
         }
     }
+}
+
+/// Every submitted result file exists in the workspace with the BLAKE3
+/// checksum the program reported; returns VM path and local path of each.
+pub fn check_result_files(
+    workspace: &crate::Workspace,
+    files: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<(String, std::path::PathBuf)>, RunError> {
+    let mut checked = Vec::with_capacity(files.len());
+    for (path, checksum) in files {
+        let local = workspace.resolve(&path).map_err(|problem| RunError::ResultFile { path: path.clone(), problem })?;
+        let actual = crate::blake3_file(&local)
+            .map_err(|e| RunError::ResultFile { path: path.clone(), problem: format!("missing from the workspace ({e})") })?;
+        if actual.as_slice() != checksum.as_slice() {
+            return Err(RunError::ResultFile {
+                path,
+                problem: format!("BLAKE3 is {}, the program reported {}", hex::encode(actual), hex::encode(&checksum)),
+            });
+        }
+        checked.push((path, local));
+    }
+    Ok(checked)
 }

@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use gevulot_shim::node::{Behaviour, LocalNode, Submission, TaskSpec};
+use gevulot_shim::node::{check_result_files, Behaviour, LocalNode, RunError, Submission, TaskSpec};
 use gevulot_shim::proto::TaskError;
 use gevulot_shim::{run_with, Config, ShimError, TaskOutput};
 
@@ -129,4 +129,32 @@ fn a_workspace_that_does_not_exist() {
         .unwrap_err();
     assert!(matches!(err, ShimError::MissingWorkspace(_)), "{err}");
     assert!(!node.task_handed_out());
+}
+
+#[test]
+fn the_runner_checks_every_result_file() {
+    let ws = tempfile::tempdir().unwrap();
+    let workspace = gevulot_shim::Workspace::new(ws.path());
+    std::fs::write(ws.path().join("proof.json"), b"proof").unwrap();
+    let good = blake3::hash(b"proof").as_bytes().to_vec();
+    let checked = check_result_files(&workspace, vec![("/workspace/proof.json".into(), good.clone())]).unwrap();
+    assert_eq!(checked[0].1, ws.path().join("proof.json"));
+    let wrong = blake3::hash(b"other").as_bytes().to_vec();
+    let e = check_result_files(&workspace, vec![("/workspace/proof.json".into(), wrong)]).unwrap_err();
+    assert!(matches!(e, RunError::ResultFile { .. }) && e.to_string().contains("BLAKE3 is"), "{e}");
+    let e = check_result_files(&workspace, vec![("/workspace/missing.json".into(), good.clone())]).unwrap_err();
+    assert!(e.to_string().contains("missing from the workspace"), "{e}");
+    let e = check_result_files(&workspace, vec![("/tmp/elsewhere".into(), good)]).unwrap_err();
+    assert!(e.to_string().contains("outside the task workspace"), "{e}");
+}
+
+#[test]
+fn without_an_endpoint_the_shim_uses_vsock() {
+    // No vsock device here: the attempt must fail cleanly, naming the address.
+    let ws = tempfile::tempdir().unwrap();
+    let mut c = config(String::new(), ws.path());
+    c.endpoint = None;
+    let err = run_with(&c, |_, _| Ok(TaskOutput::default())).unwrap_err();
+    assert!(matches!(err, ShimError::Connect { .. }), "{err}");
+    assert!(err.to_string().contains("vsock://2:8080"), "{err}");
 }

@@ -83,6 +83,7 @@ impl RunFlags {
         let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
 
         // 1. The static binaries, exactly as the images carry them.
+        crate::tools::ensure_static_toolchain(sh)?;
         let images = [prover, verifier];
         let built = execute(sh, &project, &plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
         let binary = |i: usize| project.root.join(&built[i].path);

@@ -25,8 +25,7 @@ impl TestFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
         let _dir = sh.push_dir(&project.root);
-        crate::tools::ensure_musl_target(sh)?;
-        crate::tools::ensure_musl_cc(sh)?;
+        crate::tools::ensure_static_toolchain(sh)?;
         let anvil = crate::tools::ensure_anvil(sh, &project)?;
         let _env = sh.push_env("ANVIL_BIN", &anvil);
         let extra = &self.cargo_test_args;

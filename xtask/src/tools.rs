@@ -85,3 +85,10 @@ pub fn ensure_musl_cc(sh: &Shell) -> Result<()> {
     cmd!(sh, "apt-get install -y -qq musl-tools").quiet().run().context("apt-get install musl-tools failed")?;
     require_musl_cc()
 }
+
+/// What the static build needs, installed when possible: the musl target
+/// (rustup) and musl-gcc (apt-get, as root on Debian/Ubuntu).
+pub fn ensure_static_toolchain(sh: &Shell) -> Result<()> {
+    ensure_musl_target(sh)?;
+    ensure_musl_cc(sh)
+}
