@@ -6,8 +6,11 @@
 pub mod bench;
 pub mod build;
 pub mod check;
+pub mod deploy;
 pub mod doctor;
 pub mod elf;
+pub mod exec;
+pub mod gevulot;
 pub mod hashing;
 pub mod image;
 pub mod keys;

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, doctor, image, keys, run, srs, test};
+use xtask::{bench, build, check, deploy, doctor, exec, image, keys, run, srs, test};
 
 use std::process::ExitCode;
 
@@ -27,6 +27,10 @@ enum Command {
     Run(run::RunFlags),
     /// SRS files: generate (insecure, development), downsize, verify.
     Srs(srs::SrsFlags),
+    /// Deploy a pair's images to a Gevulot node with gevulot-cli, and record it.
+    Deploy(deploy::DeployFlags),
+    /// Run a deployed pair on a witness through gevulot-cli and fetch the results.
+    Exec(exec::ExecFlags),
     /// Verifier keys for the verifier image, made from the prover's SRS.
     Keys(keys::KeysFlags),
     /// Benchmarks: the prover (static vs glibc) or SRS downsizing; prints a table.
@@ -53,6 +57,8 @@ fn main() -> ExitCode {
         Command::Run(flags) => flags.run(&sh),
         Command::Srs(flags) => flags.run(&sh),
         Command::Keys(flags) => flags.run(&sh),
+        Command::Deploy(flags) => flags.run(&sh),
+        Command::Exec(flags) => flags.run(&sh),
         Command::Bench(flags) => flags.run(&sh),
         Command::Doctor(flags) => flags.run(&sh),
         Command::Test(flags) => flags.run(&sh),

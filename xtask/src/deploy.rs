@@ -1,0 +1,140 @@
+//! `cargo xtask deploy PAIR`: deploys the pair's images (built by `cargo
+//! xtask image`) with `gevulot-cli deploy`, checks the program hashes the
+//! CLI prints against our own computation, and records the deployment
+//! (atomically, only after the CLI reported success).
+
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use crate::gevulot::{self, DeployedProgram, Deployment, NodeFlags};
+use crate::image::{images_dir, ImageRecord};
+use crate::manifest::Image;
+use crate::project::Project;
+
+#[derive(clap::Args, Debug)]
+pub struct DeployFlags {
+    /// The pair to deploy.
+    pub pair: String,
+    #[command(flatten)]
+    pub node: NodeFlags,
+    /// Where gevulot-cli serves local images to the node (it must reach it within 10 s).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+    /// The prover image is hosted here (then its BLAKE3 is passed instead of a path).
+    #[arg(long, requires = "verifier_url")]
+    pub prover_url: Option<String>,
+    /// The verifier image is hosted here.
+    #[arg(long, requires = "prover_url")]
+    pub verifier_url: Option<String>,
+    /// Print the deployment record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An image's record, after checking the image file still matches it.
+pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::PathBuf, ImageRecord)> {
+    let dir = images_dir(project);
+    let record_path = dir.join(format!("{}.record.json", image.name));
+    let record: ImageRecord = serde_json::from_slice(
+        &std::fs::read(&record_path).with_context(|| format!("no image record for {} ({}); run `cargo xtask image {}` first", image.name, project.show(&record_path), image.name))?,
+    )
+    .with_context(|| format!("{} is not an image record", record_path.display()))?;
+    let file = dir.join(&record.file);
+    let (sha256, blake3) = crate::hashing::sha256_and_blake3(&file, |_| {})
+        .with_context(|| format!("cannot read the image {}", file.display()))?;
+    if blake3 != record.blake3 || sha256 != record.sha256 {
+        bail!(
+            "the image {} no longer matches its record (BLAKE3 {blake3}, recorded {}); rebuild it with `cargo xtask image {}`",
+            project.show(&file), record.blake3, image.name
+        );
+    }
+    Ok((file, record))
+}
+
+impl DeployFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let manifests = project.manifests()?;
+        let pair = manifests.pairs.iter().find(|p| p.name.as_str() == self.pair).with_context(|| {
+            format!("no pair named {:?}; declared: {}", self.pair, manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+        })?;
+        if self.listen_addr.port() == 0 {
+            bail!("--listen-addr needs a fixed port: the program hashes contain it");
+        }
+        let cli = gevulot::cli()?;
+        self.node.require_keyfile()?;
+        let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
+        let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
+        let planned = [(prover, &self.prover_url), (verifier, &self.verifier_url)]
+            .into_iter()
+            .map(|(image, url)| {
+                let (file, record) = current_image(&project, image)?;
+                let source = match url {
+                    Some(url) => gevulot::hosted(url, &record.blake3),
+                    None => gevulot::served_locally(&file, self.listen_addr),
+                };
+                let name = image.name.to_string();
+                Ok(DeployedProgram {
+                    program_hash: gevulot::program_hash(&name, &source.image_file_name, &source.image_file_url, &record.blake3),
+                    image: name.clone(),
+                    name,
+                    image_file: project.show(&file),
+                    source,
+                    blake3: record.blake3,
+                    sha256: record.sha256,
+                    cpus: image.cpus.get(),
+                    mem_mib: image.memory.mib(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let [p, v] = [&planned[0], &planned[1]];
+        let mut args = self.node.global_args();
+        args.extend(
+            [
+                "deploy", "-n", &self.pair, "-p", &p.source.cli_arg, "-v", &v.source.cli_arg,
+                "--provername", &p.name, "--verifiername", &v.name,
+                "--provercpus", &p.cpus.to_string(), "--provermem", &p.mem_mib.to_string(),
+                "--verifiercpus", &v.cpus.to_string(), "--verifiermem", &v.mem_mib.to_string(),
+                "-l", &self.listen_addr.to_string(),
+            ]
+            .map(String::from),
+        );
+        if let (Some(pu), Some(vu)) = (&self.prover_url, &self.verifier_url) {
+            args.extend(["--proverimgurl".into(), pu.clone(), "--verifierimgurl".into(), vu.clone()]);
+        }
+        eprintln!("deploying {} ({} + {}) to {}", self.pair, p.name, v.name, self.node.jsonurl);
+        let output = gevulot::run_cli(sh, &cli, &args)?;
+        let (tx_hash, prover_hash, verifier_hash) = gevulot::parse_deploy_output(&output)?;
+        for (what, ours, theirs) in [("prover", &p.program_hash, &prover_hash), ("verifier", &v.program_hash, &verifier_hash)] {
+            if ours != theirs {
+                bail!(
+                    "gevulot-cli reports {what} hash {theirs}, but the image, its name and its URL give {ours}; nothing recorded (transaction {tx_hash}); check that the CLI saw the same file and listen address"
+                );
+            }
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let deployment = Deployment {
+            pair: self.pair.clone(),
+            node_url: self.node.jsonurl.clone(),
+            tx_hash,
+            deployed_at: gevulot::rfc3339(now),
+            prover: p.clone(),
+            verifier: v.clone(),
+        };
+        let record = project.root.join(&self.node.record_dir);
+        std::fs::create_dir_all(&record)?;
+        let path = gevulot::record_path(&record, &self.pair);
+        header_chain::fsutil::write_json_atomic(&path, &deployment)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&deployment)?);
+        } else {
+            println!("deployed {} in transaction {}", self.pair, deployment.tx_hash);
+            println!("  prover   {}  program {}", p.name, p.program_hash);
+            println!("  verifier {}  program {}", v.name, v.program_hash);
+            println!("  record   {}", project.show(&path));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! `cargo xtask exec PAIR --witness FILE`: runs the deployed pair on a
+//! witness: builds the two-step workflow (`--tasks` JSON) from the recorded
+//! deployment, sends it with `gevulot-cli exec`, polls `print-tx-tree` and
+//! `get-tx` (bounded) until the verification exists, then decodes the
+//! prover's and the verifier's results and saves them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use xshell::Shell;
+
+use crate::gevulot::{self, Deployment, NodeFlags};
+use crate::project::Project;
+
+#[derive(clap::Args, Debug)]
+pub struct ExecFlags {
+    /// The deployed pair.
+    pub pair: String,
+    /// The witness to prove (from `prover witness-capture`).
+    #[arg(long)]
+    pub witness: PathBuf,
+    #[command(flatten)]
+    pub node: NodeFlags,
+    /// Seconds to wait for the verification (a node kills a VM after 1800).
+    #[arg(long, default_value_t = 1900)]
+    pub wait: u64,
+    /// Seconds between polls.
+    #[arg(long, default_value_t = 5)]
+    pub poll: u64,
+    /// Where to save the results (default: target/exec/TX).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the tasks JSON and stop.
+    #[arg(long)]
+    pub print_tasks: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub const WITNESS_VM_PATH: &str = "/workspace/witness.json";
+pub const PROOF_VM_PATH: &str = "/workspace/proof.json";
+
+/// One `cmd_args` entry; a bare flag has an empty value (the CLI drops empty strings).
+fn arg(name: &str, value: &str) -> Value {
+    json!({"name": name, "value": value})
+}
+
+/// The `--tasks` JSON of the two-step workflow: prove the witness, then
+/// verify the prover's proof file (an `Output` input of the second step).
+pub fn tasks_json(deployment: &Deployment, witness_local_path: &str) -> Result<Value> {
+    for vm_path in [WITNESS_VM_PATH, PROOF_VM_PATH] {
+        if !vm_path.starts_with("/workspace/") {
+            bail!("{vm_path} is outside /workspace: the node would never deliver it");
+        }
+    }
+    let prover = &deployment.prover.program_hash;
+    Ok(json!([
+        {
+            "program": prover,
+            "cmd_args": [arg("prove", ""), arg("--witness", WITNESS_VM_PATH), arg("--proof", PROOF_VM_PATH)],
+            "inputs": [{"Input": {"local_path": witness_local_path, "vm_path": WITNESS_VM_PATH}}]
+        },
+        {
+            "program": deployment.verifier.program_hash,
+            "cmd_args": [arg("verify", ""), arg("--proof", PROOF_VM_PATH)],
+            "inputs": [{"Output": {"source_program": prover, "file_name": PROOF_VM_PATH}}]
+        }
+    ]))
+}
+
+/// A transaction as `get-tx` prints it (only the parts read here).
+#[derive(Debug, Deserialize)]
+struct RpcTransaction {
+    hash: String,
+    payload: Value,
+}
+
+#[derive(Debug, Serialize)]
+struct Outcome {
+    run_tx: String,
+    proof_tx: String,
+    verification_tx: String,
+    valid: bool,
+    verdict: Value,
+    out_dir: String,
+    files: Vec<String>,
+}
+
+impl ExecFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let manifests = project.manifests()?;
+        let record_dir = project.root.join(&self.node.record_dir);
+        let record_path = gevulot::record_path(&record_dir, &self.pair);
+        let deployment: Deployment = serde_json::from_slice(&std::fs::read(&record_path).with_context(|| {
+            format!("no deployment recorded for {} ({}); run `cargo xtask deploy {}` first", self.pair, project.show(&record_path), self.pair)
+        })?)
+        .with_context(|| format!("{} is not a deployment record", record_path.display()))?;
+        for deployed in [&deployment.prover, &deployment.verifier] {
+            let image = manifests.image(&deployed.image).with_context(|| format!("the deployed image {} is no longer in the manifests", deployed.image))?;
+            let (_, now) = crate::deploy::current_image(&project, image)?;
+            if now.blake3 != deployed.blake3 {
+                bail!(
+                    "image {} changed since it was deployed (deployed BLAKE3 {}, now {}); deploy again with `cargo xtask deploy {}`",
+                    deployed.image, deployed.blake3, now.blake3, self.pair
+                );
+            }
+        }
+        let witness = std::fs::canonicalize(&self.witness).with_context(|| format!("witness file {} not found", self.witness.display()))?;
+        header_chain::witness::WitnessFile::load(&witness)?;
+        let tasks = tasks_json(&deployment, &witness.display().to_string())?;
+        if self.print_tasks {
+            println!("{}", serde_json::to_string_pretty(&tasks)?);
+            return Ok(());
+        }
+        let cli = gevulot::cli()?;
+        self.node.require_keyfile()?;
+        let mut args = self.node.global_args();
+        args.extend(["exec".to_string(), "--tasks".to_string(), tasks.to_string()]);
+        let run_tx = gevulot::parse_exec_output(&gevulot::run_cli(sh, &cli, &args)?)?;
+        eprintln!("workflow sent: run transaction {run_tx}; waiting up to {} s for the verification", self.wait);
+        let (proof, verification) = self.wait_for_results(sh, &cli, &run_tx, &deployment)?;
+        let out = self.out.clone().unwrap_or_else(|| project.target_dir.join("exec").join(&run_tx));
+        let outcome = save(&out, &run_tx, &proof, &verification)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        } else {
+            println!("run {run_tx}: {}", if outcome.valid { "VALID" } else { "INVALID" });
+            println!("  proof tx {}, verification tx {}", outcome.proof_tx, outcome.verification_tx);
+            println!("  saved in {}: {}", project.show(&out), outcome.files.join(", "));
+        }
+        if !outcome.valid {
+            bail!("the verifier rejected the proof: {}", outcome.verdict["reason"]);
+        }
+        Ok(())
+    }
+
+    /// Polls the run's transaction tree until a Proof from our prover and a
+    /// Verification from our verifier exist, or the wait runs out.
+    fn wait_for_results(&self, sh: &Shell, cli: &Path, run_tx: &str, d: &Deployment) -> Result<(RpcTransaction, RpcTransaction)> {
+        let deadline = Instant::now() + Duration::from_secs(self.wait);
+        let mut seen = std::collections::BTreeMap::new();
+        loop {
+            let mut args = self.node.global_args();
+            args.extend(["print-tx-tree".to_string(), run_tx.to_string()]);
+            if let Some(hashes) = gevulot::parse_tx_tree(&gevulot::run_cli(sh, cli, &args)?) {
+                for hash in hashes.into_iter().filter(|h| h != run_tx) {
+                    if seen.contains_key(&hash) {
+                        continue;
+                    }
+                    let mut args = self.node.global_args();
+                    args.extend(["get-tx".to_string(), hash.clone()]);
+                    let out = gevulot::run_cli(sh, cli, &args)?;
+                    if let Ok(tx) = serde_json::from_str::<RpcTransaction>(out.trim()) {
+                        seen.insert(hash, tx);
+                    }
+                }
+                let find = |kind: &str, field: &str, program: &str| {
+                    seen.values().find(|t| t.payload.get(kind).and_then(|p| p.get(field)).and_then(Value::as_str) == Some(program))
+                };
+                let proof = find("Proof", "prover", &d.prover.program_hash);
+                let verification = find("Verification", "verifier", &d.verifier.program_hash);
+                if let (Some(p), Some(v)) = (proof, verification) {
+                    let (p, v) = (p.hash.clone(), v.hash.clone());
+                    return Ok((seen.remove(&p).expect("seen"), seen.remove(&v).expect("seen")));
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "no verification for run {run_tx} within {} s; the node may still be working: check later with `gevulot-cli -j {} print-tx-tree {run_tx}`",
+                    self.wait, self.node.jsonurl
+                );
+            }
+            std::thread::sleep(Duration::from_secs(self.poll));
+        }
+    }
+}
+
+fn decode(payload: &Value, field: &str) -> Result<Vec<u8>> {
+    let text = payload.get(field).and_then(Value::as_str).with_context(|| format!("no `{field}` in the transaction"))?;
+    base64::engine::general_purpose::STANDARD.decode(text).with_context(|| format!("`{field}` is not base64"))
+}
+
+/// Saves the decoded results; downloads the prover's output files from the
+/// node's file server when it can, checking their BLAKE3.
+fn save(out: &Path, run_tx: &str, proof: &RpcTransaction, verification: &RpcTransaction) -> Result<Outcome> {
+    std::fs::create_dir_all(out)?;
+    let proof_payload = &proof.payload["Proof"];
+    let verification_payload = &verification.payload["Verification"];
+    let prover_data = decode(proof_payload, "proof")?;
+    let verdict_bytes = decode(verification_payload, "verification")?;
+    let verdict: Value = serde_json::from_slice(&verdict_bytes).context("the verification data is not the verifier's JSON verdict")?;
+    let mut files = Vec::new();
+    let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
+        header_chain::fsutil::write_atomic(&out.join(name), |w| w.write_all(bytes))?;
+        files.push(name.to_string());
+        Ok(())
+    };
+    write("prover-result.json", &prover_data)?;
+    write("verdict.json", &verdict_bytes)?;
+    write("transactions.json", serde_json::to_string_pretty(&json!({"run": run_tx, "proof": proof.payload, "verification": verification.payload}))?.as_bytes())?;
+    for file in proof_payload["files"].as_array().into_iter().flatten() {
+        let (Some(url), Some(checksum), Some(vm_path)) = (file["url"].as_str(), file["checksum"].as_str(), file["vm_path"].as_str()) else { continue };
+        let name = Path::new(vm_path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+        match download(url) {
+            Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == checksum => write(&name, &bytes)?,
+            Ok(_) => eprintln!("warning: {url} does not match its BLAKE3 {checksum}; not saved"),
+            Err(e) => eprintln!("warning: cannot download {vm_path} from {url} ({e}); its BLAKE3 is {checksum}"),
+        }
+    }
+    Ok(Outcome {
+        run_tx: run_tx.to_string(),
+        proof_tx: proof.hash.clone(),
+        verification_tx: verification.hash.clone(),
+        valid: verdict["valid"] == true,
+        verdict,
+        out_dir: out.display().to_string(),
+        files,
+    })
+}
+
+fn download(url: &str) -> Result<Vec<u8>> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(60))).build().into();
+    let mut response = agent.get(url).call()?;
+    Ok(response.body_mut().read_to_vec()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gevulot::{DeployedProgram, ImageSource};
+
+    fn program(image: &str, hash: &str) -> DeployedProgram {
+        DeployedProgram {
+            image: image.into(),
+            name: image.into(),
+            program_hash: hash.into(),
+            image_file: format!("target/images/{image}.img"),
+            source: ImageSource { cli_arg: String::new(), image_file_name: String::new(), image_file_url: String::new() },
+            blake3: String::new(),
+            sha256: String::new(),
+            cpus: 1,
+            mem_mib: 512,
+        }
+    }
+
+    #[test]
+    fn the_tasks_json_snapshot() {
+        let d = Deployment {
+            pair: "header-chain".into(),
+            node_url: "http://localhost:9944".into(),
+            tx_hash: "tx".into(),
+            deployed_at: "2026-01-01T00:00:00Z".into(),
+            prover: program("header-prover", "aaaa"),
+            verifier: program("header-verifier", "bbbb"),
+        };
+        let expected = r#"[{"cmd_args":[{"name":"prove","value":""},{"name":"--witness","value":"/workspace/witness.json"},{"name":"--proof","value":"/workspace/proof.json"}],"inputs":[{"Input":{"local_path":"/data/witness.json","vm_path":"/workspace/witness.json"}}],"program":"aaaa"},{"cmd_args":[{"name":"verify","value":""},{"name":"--proof","value":"/workspace/proof.json"}],"inputs":[{"Output":{"file_name":"/workspace/proof.json","source_program":"aaaa"}}],"program":"bbbb"}]"#;
+        assert_eq!(tasks_json(&d, "/data/witness.json").unwrap().to_string(), expected);
+    }
+}
