@@ -1,0 +1,164 @@
+//! `cargo xtask deploy` and `exec` end to end against the gevulot-cli
+//! CONTRACT TEST DOUBLE (tests/doubles/gevulot_cli_contract_double.rs; not
+//! the real CLI), with images from `cargo xtask image` and the ops double.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha3::{Digest, Sha3_256};
+
+struct Env {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    records: PathBuf,
+    key: PathBuf,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ops-contract-double"), bin.join("ops")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gevulot-cli-contract-double"), bin.join("gevulot-cli")).unwrap();
+    let key = dir.path().join("localkey.pki");
+    std::fs::write(&key, b"secret key bytes (the double only checks it exists)").unwrap();
+    let records = dir.path().join("deployments");
+    Env { bin, records, key, dir }
+}
+
+fn xtask(e: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let path = format!("{}:{}", e.bin.display(), std::env::var("PATH").unwrap());
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root())
+        .env("PATH", path)
+        .env("GEVULOT_CLI_DOUBLE_STATE", e.dir.path().join("node-state.json"))
+        .args(["xtask"])
+        .args(args);
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn build_images(e: &Env, kernel: &str) {
+    let home = e.dir.path().join("ops-home");
+    std::fs::create_dir_all(home.join(".ops/0.1.52")).unwrap();
+    std::fs::write(home.join(".ops/0.1.52/kernel.img"), kernel).unwrap();
+    std::fs::write(home.join(".ops/0.1.52/boot.img"), "boot").unwrap();
+    let o = xtask(e, &["image", "--ops-home", home.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Serves `body` once over HTTP on loopback; returns the URL.
+fn serve_once(body: Vec<u8>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/proof", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(&body);
+        }
+    });
+    url
+}
+
+#[test]
+fn deploy_then_exec_and_the_faults() {
+    let e = env();
+    let (records, key) = (e.records.to_str().unwrap().to_string(), e.key.to_str().unwrap().to_string());
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    build_images(&e, &format!("kernel {nonce}"));
+    let deploy = |extra: &[(&str, &str)]| xtask(&e, &["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records, "--json"], extra);
+
+    // Refusals first: nothing may be recorded.
+    let o = xtask(&e, &["deploy", "header-chain", "--keyfile", "/nonexistent/key.pki", "--record-dir", &records], &[]);
+    assert!(!o.status.success() && text(&o).contains("generate-key"), "{}", text(&o));
+    let o = deploy(&[("GEVULOT_CLI_DOUBLE_MODE", "unauthorized")]);
+    assert!(!o.status.success() && text(&o).contains("unauthorized"), "{}", text(&o));
+    let o = deploy(&[("GEVULOT_CLI_DOUBLE_MODE", "wrong-hash")]);
+    assert!(!o.status.success() && text(&o).contains("nothing recorded"), "{}", text(&o));
+    assert!(!e.records.join("header-chain.json").exists(), "a failed deploy was recorded");
+    let o = xtask(&e, &["exec", "header-chain", "--witness", "tests/fixtures/anvil-chain-8.witness.json", "--record-dir", &records, "--keyfile", &key], &[]);
+    assert!(!o.status.success() && text(&o).contains("no deployment recorded"), "{}", text(&o));
+
+    // The deployment: hashes recomputed here, independently.
+    let o = deploy(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(e.records.join("header-chain.json")).unwrap()).unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(), record);
+    for role in ["prover", "verifier"] {
+        let p = &record[role];
+        let image = root().join(p["image_file"].as_str().unwrap());
+        let blake3 = blake3::hash(&std::fs::read(&image).unwrap()).to_hex().to_string();
+        assert_eq!(p["blake3"], blake3);
+        let url = format!("http://127.0.0.1:8080/{}", hex::encode(Sha3_256::digest(image.display().to_string().as_bytes())));
+        assert_eq!(p["source"]["image_file_url"], url);
+        let name = p["name"].as_str().unwrap();
+        let file = image.file_name().unwrap().to_str().unwrap();
+        let expected = hex::encode(Sha3_256::digest(format!("{name}{file}{url}{blake3}").as_bytes()));
+        assert_eq!(p["program_hash"], expected);
+    }
+    assert_eq!(record["prover"]["mem_mib"], 2048);
+    assert_eq!(record["verifier"]["cpus"], 1);
+    assert!(!std::fs::read_to_string(e.records.join("header-chain.json")).unwrap().contains("localkey"), "the key file leaked into the record");
+
+    // exec: the tasks JSON, then the run, polled until the verification exists.
+    let witness = "tests/fixtures/anvil-chain-8.witness.json";
+    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--print-tasks"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let tasks: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(tasks[1]["inputs"][0]["Output"]["source_program"], record["prover"]["program_hash"]);
+    for step in tasks.as_array().unwrap() {
+        for input in step["inputs"].as_array().unwrap() {
+            let vm = input["Input"]["vm_path"].as_str().or(input["Output"]["file_name"].as_str()).unwrap();
+            assert!(vm.starts_with("/workspace/"), "{vm}");
+        }
+    }
+
+    let proof_file = br#"{"kind":"header-chain-proof"}"#.to_vec();
+    let results = e.dir.path().join("results.json");
+    std::fs::write(
+        &results,
+        serde_json::json!({
+            "polls_before_ready": 2,
+            "proof_data": r#"{"statement":{"last_number":8}}"#,
+            "verification_data": r#"{"valid":true,"statement":{"last_number":8}}"#,
+            "files": [{"url": serve_once(proof_file.clone()), "checksum": blake3::hash(&proof_file).to_hex().to_string(), "vm_path": "/workspace/proof.json"}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = e.dir.path().join("exec-out");
+    let results_env = [("GEVULOT_CLI_DOUBLE_RESULTS", results.to_str().unwrap())];
+    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--poll", "1", "--wait", "60", "--out", out.to_str().unwrap(), "--json"], &results_env);
+    assert!(o.status.success(), "{}", text(&o));
+    let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(outcome["valid"], true);
+    assert_eq!(std::fs::read(out.join("proof.json")).unwrap(), proof_file, "the proof file was not downloaded");
+    let verdict: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("verdict.json")).unwrap()).unwrap();
+    assert_eq!(verdict["statement"]["last_number"], 8);
+
+    // A node that never produces the verification: a bounded wait that names the run.
+    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--poll", "1", "--wait", "2"], &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no verification for run") && text(&o).contains("print-tx-tree"), "{}", text(&o));
+
+    // A missing witness, and images rebuilt since the deployment.
+    let o = xtask(&e, &["exec", "header-chain", "--witness", "/nonexistent.json", "--record-dir", &records, "--keyfile", &key], &[]);
+    assert!(!o.status.success() && text(&o).contains("not found"), "{}", text(&o));
+    build_images(&e, &format!("another kernel {nonce}"));
+    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key], &[]);
+    assert!(!o.status.success() && text(&o).contains("changed since it was deployed"), "{}", text(&o));
+}
