@@ -155,6 +155,19 @@ fn deploy_then_exec_and_the_faults() {
     assert!(!o.status.success());
     assert!(text(&o).contains("no verification for run") && text(&o).contains("print-tx-tree"), "{}", text(&o));
 
+    // Hosted images: the CLI gets their BLAKE3 and URLs; the file name is the URL's last segment.
+    let o = xtask(&e, &["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records, "--json",
+        "--prover-url", "https://images.example/v1/prover.img", "--verifier-url", "https://images.example/v1/verifier.img"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let hosted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &hosted["prover"];
+    assert_eq!(p["source"]["cli_arg"], p["blake3"]);
+    assert_eq!(p["source"]["image_file_name"], "prover.img");
+    let expected = hex::encode(Sha3_256::digest(
+        format!("header-proverprover.imghttps://images.example/v1/prover.img{}", p["blake3"].as_str().unwrap()).as_bytes(),
+    ));
+    assert_eq!(p["program_hash"], expected);
+
     // A missing witness, and images rebuilt since the deployment.
     let o = xtask(&e, &["exec", "header-chain", "--witness", "/nonexistent.json", "--record-dir", &records, "--keyfile", &key], &[]);
     assert!(!o.status.success() && text(&o).contains("not found"), "{}", text(&o));
