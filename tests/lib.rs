@@ -57,10 +57,8 @@ impl Anvil {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
         let node = Self { child, url: format!("http://127.0.0.1:{port}"), agent };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {

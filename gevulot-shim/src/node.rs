@@ -80,10 +80,9 @@ impl VmService for Node {
     async fn submit_result(&self, request: Request<TaskResultRequest>) -> Result<Response<TaskResultResponse>, Status> {
         let request = request.into_inner();
         let submission = match request.result {
-            Some(task_result_request::Result::Task(r)) => Submission::Result {
-                data: r.data,
-                files: r.files.into_iter().map(|f| (f.path, f.checksum)).collect(),
-            },
+            Some(task_result_request::Result::Task(r)) => {
+                Submission::Result { data: r.data, files: r.files.into_iter().map(|f| (f.path, f.checksum)).collect() }
+            }
             Some(task_result_request::Result::Error(code)) => {
                 Submission::Error(TaskError::try_from(code).unwrap_or(TaskError::Failed))
             }
@@ -231,7 +230,10 @@ pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport, RunError> {
         .spawn()
         .map_err(|e| RunError::Spawn { program: run.program.display().to_string(), detail: e.to_string() })?;
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| RunError::Spawn { program: run.program.display().to_string(), detail: e.to_string() })? {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| RunError::Spawn { program: run.program.display().to_string(), detail: e.to_string() })?
+        {
             break status;
         }
         if started.elapsed() > run.timeout {
@@ -264,8 +266,10 @@ pub fn check_result_files(
     let mut checked = Vec::with_capacity(files.len());
     for (path, checksum) in files {
         let local = workspace.resolve(&path).map_err(|problem| RunError::ResultFile { path: path.clone(), problem })?;
-        let actual = crate::blake3_file(&local)
-            .map_err(|e| RunError::ResultFile { path: path.clone(), problem: format!("missing from the workspace ({e})") })?;
+        let actual = crate::blake3_file(&local).map_err(|e| RunError::ResultFile {
+            path: path.clone(),
+            problem: format!("missing from the workspace ({e})"),
+        })?;
         if actual.as_slice() != checksum.as_slice() {
             return Err(RunError::ResultFile {
                 path,

@@ -10,8 +10,8 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::proto::{
-    task_response, task_result_request, vm_service_client::VmServiceClient, File, TaskError, TaskRequest,
-    TaskResult, TaskResultRequest,
+    task_response, task_result_request, vm_service_client::VmServiceClient, File, TaskError, TaskRequest, TaskResult,
+    TaskResultRequest,
 };
 use crate::workspace::{Workspace, WORKSPACE};
 
@@ -165,12 +165,15 @@ async fn connect(config: &Config) -> Result<VmServiceClient<Channel>, ShimError>
             .timeout(config.rpc_timeout)
             .connect()
             .await
-            .map_err(|e| fail(format!("{e} ({})", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default())))?,
+            .map_err(|e| {
+                fail(format!("{e} ({})", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default()))
+            })?,
         None => Endpoint::from_static("http://vsock.invalid")
             .connect_timeout(config.connect_timeout)
             .timeout(config.rpc_timeout)
             .connect_with_connector(tower::service_fn(|_: Uri| async {
-                let stream = tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(HOST_CID, NODE_PORT)).await?;
+                let stream =
+                    tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(HOST_CID, NODE_PORT)).await?;
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }))
             .await

@@ -47,7 +47,16 @@ mod tests {
         let ws = Workspace::new("/tmp/ws");
         assert_eq!(ws.resolve("/workspace/proof.json").unwrap(), Path::new("/tmp/ws/proof.json"));
         assert_eq!(ws.resolve("/workspace/a/b.json").unwrap(), Path::new("/tmp/ws/a/b.json"));
-        for bad in ["/etc/passwd", "proof.json", "/workspace", "/workspace/", "/workspaces/x", "/workspace/../etc/passwd", "/workspace/a//b", "/workspace/./a"] {
+        for bad in [
+            "/etc/passwd",
+            "proof.json",
+            "/workspace",
+            "/workspace/",
+            "/workspaces/x",
+            "/workspace/../etc/passwd",
+            "/workspace/a//b",
+            "/workspace/./a",
+        ] {
             assert!(ws.resolve(bad).is_err(), "{bad} accepted");
         }
     }

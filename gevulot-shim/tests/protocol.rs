@@ -117,7 +117,8 @@ fn a_node_that_never_answers() {
 fn no_node_at_all() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let ws = tempfile::tempdir().unwrap();
-    let err = run_with(&config(format!("http://127.0.0.1:{port}"), ws.path()), |_, _| Ok(TaskOutput::default())).unwrap_err();
+    let err =
+        run_with(&config(format!("http://127.0.0.1:{port}"), ws.path()), |_, _| Ok(TaskOutput::default())).unwrap_err();
     assert!(matches!(err, ShimError::Connect { .. }), "{err}");
     assert!(err.to_string().contains(&port.to_string()));
 }
@@ -125,8 +126,9 @@ fn no_node_at_all() {
 #[test]
 fn a_workspace_that_does_not_exist() {
     let node = LocalNode::start(spec(), Behaviour::Serve).unwrap();
-    let err = run_with(&config(node.endpoint(), std::path::Path::new("/nonexistent/ws")), |_, _| Ok(TaskOutput::default()))
-        .unwrap_err();
+    let err =
+        run_with(&config(node.endpoint(), std::path::Path::new("/nonexistent/ws")), |_, _| Ok(TaskOutput::default()))
+            .unwrap_err();
     assert!(matches!(err, ShimError::MissingWorkspace(_)), "{err}");
     assert!(!node.task_handed_out());
 }

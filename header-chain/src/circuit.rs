@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use zkevm_hashes::keccak::{
     component::circuit::shard::{transmute_keccak_assigned_to_virtual, LoadedKeccakF},
     vanilla::{
-        keccak_packed_multi::get_num_keccak_f, param::NUM_ROUNDS, witness::multi_keccak,
-        KeccakAssignedRow, KeccakCircuitConfig, KeccakConfigParams,
+        keccak_packed_multi::get_num_keccak_f, param::NUM_ROUNDS, witness::multi_keccak, KeccakAssignedRow,
+        KeccakCircuitConfig, KeccakConfigParams,
     },
 };
 
@@ -227,11 +227,7 @@ impl CircuitShape {
     /// Computes k, rows per round and the halo2-base columns for a chain of
     /// `num_headers` headers of at most `slots_per_header` keccak-f each.
     /// Deterministic: the same inputs always give the same shape.
-    pub fn compute(
-        num_headers: usize,
-        slots_per_header: usize,
-        tuning: ShapeTuning,
-    ) -> Result<Self, ShapeError> {
+    pub fn compute(num_headers: usize, slots_per_header: usize, tuning: ShapeTuning) -> Result<Self, ShapeError> {
         if num_headers == 0 {
             return Err(ShapeError::NoHeaders);
         }
@@ -273,14 +269,7 @@ impl CircuitShape {
             if rpr < tuning.min_rows_per_round {
                 continue;
             }
-            return Ok(Self {
-                num_headers,
-                slots_per_header,
-                k,
-                rows_per_round: rpr,
-                unusable_rows: unusable,
-                base,
-            });
+            return Ok(Self { num_headers, slots_per_header, k, rows_per_round: rpr, unusable_rows: unusable, base });
         }
         Err(ShapeError::TooLarge { num_headers, slots_per_header, max_k: tuning.max_k })
     }
@@ -288,16 +277,9 @@ impl CircuitShape {
 
 /// Dry run of the halo2-base witness generation with mock Keccak cells, to
 /// count its advice, fixed and lookup columns.
-fn size_base_circuit(
-    k: u32,
-    num_headers: usize,
-    slots_per_header: usize,
-    unusable: usize,
-) -> BaseCircuitParams {
-    let mut builder = BaseCircuitBuilder::<Fr>::new(false)
-        .use_k(k as usize)
-        .use_lookup_bits(LOOKUP_BITS)
-        .use_instance_columns(1);
+fn size_base_circuit(k: u32, num_headers: usize, slots_per_header: usize, unusable: usize) -> BaseCircuitParams {
+    let mut builder =
+        BaseCircuitBuilder::<Fr>::new(false).use_k(k as usize).use_lookup_bits(LOOKUP_BITS).use_instance_columns(1);
     let mock_slots: Vec<LoadedKeccakF<Fr>> = {
         let mut copy = builder.core().copy_manager.lock().unwrap();
         let mut mock = || copy.mock_external_assigned(Fr::zero());
@@ -354,14 +336,7 @@ fn assign_chain(
         cells.push(c);
     }
     let (first, last) = (&cells[0], &cells[cells.len() - 1]);
-    let public = [
-        first.parent_hi,
-        first.parent_lo,
-        first.number,
-        last.hash_hi,
-        last.hash_lo,
-        last.number,
-    ];
+    let public = [first.parent_hi, first.parent_lo, first.number, last.hash_hi, last.hash_lo, last.number];
     debug_assert_eq!(public.len(), PUBLIC_INSTANCES);
     builder.assigned_instances = vec![public.to_vec()];
 }
@@ -419,17 +394,14 @@ fn assign_header(
     let hash_lo = gate.select_by_indicator(ctx, slots.iter().map(|s| s.hash_lo()), last_indicator);
 
     let parent_hi = be_limb(ctx, range, &bytes[HeaderLayout::PARENT_HASH..HeaderLayout::PARENT_HASH + 16]);
-    let parent_lo =
-        be_limb(ctx, range, &bytes[HeaderLayout::PARENT_HASH + 16..HeaderLayout::PARENT_HASH + 32]);
+    let parent_lo = be_limb(ctx, range, &bytes[HeaderLayout::PARENT_HASH + 16..HeaderLayout::PARENT_HASH + 32]);
     let number = assign_number(ctx, range, &bytes, total_len);
     HeaderCells { parent_hi, parent_lo, hash_hi, hash_lo, number }
 }
 
 fn be_limb(ctx: &mut Context<Fr>, range: &RangeChip<Fr>, bytes: &[AssignedValue<Fr>]) -> AssignedValue<Fr> {
     let n = bytes.len();
-    let weights: Vec<_> = (0..n)
-        .map(|i| Constant(Fr::from(2u64).pow_vartime([8 * (n - 1 - i) as u64])))
-        .collect();
+    let weights: Vec<_> = (0..n).map(|i| Constant(Fr::from(2u64).pow_vartime([8 * (n - 1 - i) as u64]))).collect();
     range.gate().inner_product(ctx, bytes.to_vec(), weights)
 }
 

@@ -38,7 +38,9 @@ impl HeaderLayout {
 
 // The number window (read past the longest difficulty) fits in the smallest
 // slot block any header has: every header is over 408 bytes, so 4 slots.
-const _: () = assert!(HeaderLayout::DIFFICULTY + 1 + HeaderLayout::MAX_DIFFICULTY_BYTES + HeaderLayout::MAX_NUMBER_BYTES < 4 * 136);
+const _: () = assert!(
+    HeaderLayout::DIFFICULTY + 1 + HeaderLayout::MAX_DIFFICULTY_BYTES + HeaderLayout::MAX_NUMBER_BYTES < 4 * 136
+);
 
 /// Public instances: first parentHash (hi, lo), first number, last hash (hi, lo), last number.
 pub const PUBLIC_INSTANCES: usize = 6;
@@ -79,12 +81,8 @@ pub fn template_chain(n: usize) -> Vec<Vec<u8>> {
     let mut parent = B256::ZERO;
     (0..n as u64)
         .map(|number| {
-            let header = Header {
-                parent_hash: parent,
-                number: number + 1,
-                difficulty: U256::from(1u64),
-                ..Default::default()
-            };
+            let header =
+                Header { parent_hash: parent, number: number + 1, difficulty: U256::from(1u64), ..Default::default() };
             parent = header.hash_slow();
             alloy_rlp::encode(&header)
         })

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use alloy_primitives::Bytes;
+use halo2_base::halo2_proofs::poly::commitment::Params;
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
     halo2curves::ff::PrimeField,
@@ -16,8 +18,6 @@ use halo2_base::halo2_proofs::{
     transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer},
     SerdeFormat,
 };
-use halo2_base::halo2_proofs::poly::commitment::Params;
-use alloy_primitives::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -65,7 +65,10 @@ impl VerifierKeyFile {
         if key.kind != KEY_KIND || key.version != FORMAT_VERSION || key.circuit != CIRCUIT_ID {
             return Err(format!(
                 "verifier key {} is {} v{} for circuit {}; expected {KEY_KIND} v{FORMAT_VERSION} for {CIRCUIT_ID}",
-                path.display(), key.kind, key.version, key.circuit
+                path.display(),
+                key.kind,
+                key.version,
+                key.circuit
             ));
         }
         Ok(key)
@@ -194,7 +197,8 @@ pub struct PinnedKey {
 impl PinnedKey {
     pub fn new(file: VerifierKeyFile) -> Result<Self, String> {
         let vk = file.verifying_key()?;
-        let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or("the key's verifier points are malformed")?;
+        let points =
+            VerifierPoints::from_bytes(&file.verifier_points).ok_or("the key's verifier points are malformed")?;
         let params = points.params(file.shape.k);
         Ok(Self { id: file.key_id(), file, vk, params })
     }
@@ -217,12 +221,17 @@ pub fn verify(pinned: &[PinnedKey], proof: &ProofFile) -> Result<(), Rejection> 
         return Err(Rejection::ShapeMismatch);
     }
     if proof.instances.len() != PUBLIC_INSTANCES {
-        return Err(Rejection::BadInstances(format!("{} instances, expected {PUBLIC_INSTANCES}", proof.instances.len())));
+        return Err(Rejection::BadInstances(format!(
+            "{} instances, expected {PUBLIC_INSTANCES}",
+            proof.instances.len()
+        )));
     }
     let instances = proof
         .instances
         .iter()
-        .map(|s| fr_from_hex(s).ok_or_else(|| Rejection::BadInstances(format!("{s:?} is not a canonical field element"))))
+        .map(|s| {
+            fr_from_hex(s).ok_or_else(|| Rejection::BadInstances(format!("{s:?} is not a canonical field element")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if instances != proof.statement.instances() {
         return Err(Rejection::StatementMismatch);

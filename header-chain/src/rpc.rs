@@ -65,11 +65,8 @@ impl RpcClient {
     /// errors and malformed answers are not (retrying would not change them).
     pub fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, RpcError> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let malformed = |detail: String| RpcError::Malformed {
-            url: self.url.clone(),
-            method: method.to_string(),
-            detail,
-        };
+        let malformed =
+            |detail: String| RpcError::Malformed { url: self.url.clone(), method: method.to_string(), detail };
         let mut last = String::new();
         for attempt in 0..self.policy.attempts {
             if attempt > 0 {
@@ -94,8 +91,8 @@ impl RpcClient {
                 last = format!("HTTP {status}");
                 continue;
             }
-            let answer: Value = serde_json::from_str(&text)
-                .map_err(|e| malformed(format!("HTTP {status}, body is not JSON ({e})")))?;
+            let answer: Value =
+                serde_json::from_str(&text).map_err(|e| malformed(format!("HTTP {status}, body is not JSON ({e})")))?;
             if let Some(error) = answer.get("error") {
                 return Err(RpcError::Node {
                     url: self.url.clone(),
@@ -137,8 +134,11 @@ impl RpcClient {
 
     pub fn latest_number(&self) -> Result<u64, RpcError> {
         let n: String = self.call("eth_blockNumber", json!([]))?;
-        u64::from_str_radix(n.trim_start_matches("0x"), 16)
-            .map_err(|e| RpcError::Malformed { url: self.url.clone(), method: "eth_blockNumber".into(), detail: e.to_string() })
+        u64::from_str_radix(n.trim_start_matches("0x"), 16).map_err(|e| RpcError::Malformed {
+            url: self.url.clone(),
+            method: "eth_blockNumber".into(),
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -164,9 +164,8 @@ pub fn capture(
     while headers.last().expect("non-empty").number > first {
         let child = headers.last().expect("non-empty");
         let parent = client.header_by_hash(child.parent_hash)?;
-        check_link(&parent, &parent.hash_slow(), child).map_err(|p| {
-            RpcError::BadHeader(format!("block {}: {p}", child.number))
-        })?;
+        check_link(&parent, &parent.hash_slow(), child)
+            .map_err(|p| RpcError::BadHeader(format!("block {}: {p}", child.number)))?;
         progress(parent.number);
         headers.push(parent);
     }

@@ -5,16 +5,19 @@
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use halo2_base::halo2_proofs::{
-    halo2curves::bn256::{Bn256, G1Affine, G2Affine},
-    poly::{commitment::{Params, ParamsProver}, kzg::commitment::ParamsKZG},
-    SerdeFormat,
-};
 use halo2_base::halo2_proofs::halo2curves::{
     bn256::{pairing, Fq, Fq2},
     ff,
     serde::SerdeObject,
     CurveAffine,
+};
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, G1Affine, G2Affine},
+    poly::{
+        commitment::{Params, ParamsProver},
+        kzg::commitment::ParamsKZG,
+    },
+    SerdeFormat,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -241,7 +244,8 @@ pub fn downsize(source: &Path, k: u32, mut progress: impl FnMut(u64)) -> Result<
     let mut raw = [0u8; G1_BYTES as usize];
     for i in 0..n {
         reader.read_exact(&mut raw).map_err(io)?;
-        let point = parse_g1(&raw).ok_or_else(|| point_error(format!("g[{i}] at byte {} is not a point of G1", 4 + i as u64 * G1_BYTES)))?;
+        let point = parse_g1(&raw)
+            .ok_or_else(|| point_error(format!("g[{i}] at byte {} is not a point of G1", 4 + i as u64 * G1_BYTES)))?;
         g.push(point);
         if i % 4096 == 4095 {
             progress(4 + (i as u64 + 1) * G1_BYTES);
@@ -296,7 +300,8 @@ pub fn verify_file(path: &Path, pinned_sha256: Option<&str>) -> Result<SrsReport
             Ok(n)
         }
     }
-    let mut tee = Tee { inner: BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?), hasher: Sha256::new() };
+    let mut tee =
+        Tee { inner: BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?), hasher: Sha256::new() };
     check_points(&mut tee, k).map_err(|detail| SrsError::Point {
         path: shown.clone(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),

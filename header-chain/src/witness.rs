@@ -60,10 +60,10 @@ impl WitnessFile {
 
     pub fn load(path: &Path) -> Result<Self, WitnessError> {
         let shown = path.display().to_string();
-        let text = std::fs::read(path)
-            .map_err(|e| WitnessError::Io(format!("cannot read witness file {shown}: {e}")))?;
-        let file: Self = serde_json::from_slice(&text)
-            .map_err(|source| WitnessError::Json { path: shown.clone(), source })?;
+        let text =
+            std::fs::read(path).map_err(|e| WitnessError::Io(format!("cannot read witness file {shown}: {e}")))?;
+        let file: Self =
+            serde_json::from_slice(&text).map_err(|source| WitnessError::Json { path: shown.clone(), source })?;
         if file.kind != WITNESS_KIND {
             return Err(WitnessError::Kind { path: shown, found: file.kind });
         }
@@ -112,12 +112,7 @@ impl WitnessFile {
         let last = &self.headers[self.headers.len() - 1];
         let mut buf = first.rlp.as_ref();
         let first_parent_hash = Header::decode(&mut buf).map(|h| h.parent_hash).unwrap_or(B256::ZERO);
-        ChainStatement {
-            first_parent_hash,
-            first_number: first.number,
-            last_hash: last.hash,
-            last_number: last.number,
-        }
+        ChainStatement { first_parent_hash, first_number: first.number, last_hash: last.hash, last_number: last.number }
     }
 }
 

@@ -102,8 +102,7 @@ fn number_encodings_pass() {
 
 #[test]
 fn real_mainnet_headers_pass() {
-    let fixtures: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/mainnet-headers.json")).unwrap();
+    let fixtures: serde_json::Value = serde_json::from_str(include_str!("fixtures/mainnet-headers.json")).unwrap();
     for fixture in fixtures["headers"].as_array().unwrap() {
         let rlp = match fixture.get("rlp") {
             Some(hex) => hex::decode(hex.as_str().unwrap().trim_start_matches("0x")).unwrap(),

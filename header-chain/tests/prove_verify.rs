@@ -10,8 +10,7 @@ use header_chain::witness::{WitnessFile, WitnessHeader};
 use rand::{Rng, SeedableRng};
 
 fn prague_witness() -> WitnessFile {
-    let fixtures: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/mainnet-headers.json")).unwrap();
+    let fixtures: serde_json::Value = serde_json::from_str(include_str!("fixtures/mainnet-headers.json")).unwrap();
     let f = &fixtures["headers"][1];
     let rlp = hex::decode(f["rlp"].as_str().unwrap().trim_start_matches("0x")).unwrap();
     WitnessFile {

@@ -185,7 +185,12 @@ fn run(mode: Mode) -> Result<()> {
             let params = header_chain::srs::read_for_k(&srs, shape.k)?;
             let keys = header_chain::proof::keygen(&params, &shape).map_err(anyhow::Error::msg)?;
             write(&out, &keys.verifier)?;
-            println!("verifier key {} for {headers} headers (k = {}) written to {}", keys.verifier.key_id(), shape.k, out.display());
+            println!(
+                "verifier key {} for {headers} headers (k = {}) written to {}",
+                keys.verifier.key_id(),
+                shape.k,
+                out.display()
+            );
         }
         Mode::Bench { witness, srs } => bench(&witness, &srs)?,
     }
@@ -209,7 +214,10 @@ fn summarize_witness(witness: &WitnessFile, path: &Path) {
 }
 
 /// One Gevulot task: `prove` arguments, every task path under /workspace.
-fn gevulot_task(task: &gevulot_shim::Task, workspace: &gevulot_shim::Workspace) -> Result<gevulot_shim::TaskOutput, String> {
+fn gevulot_task(
+    task: &gevulot_shim::Task,
+    workspace: &gevulot_shim::Workspace,
+) -> Result<gevulot_shim::TaskOutput, String> {
     let cli = Cli::try_parse_from(std::iter::once("prover".to_string()).chain(task.args.iter().cloned()))
         .map_err(|e| e.render().to_string())?;
     let Mode::Prove { witness, output } = cli.mode else {
@@ -217,7 +225,8 @@ fn gevulot_task(task: &gevulot_shim::Task, workspace: &gevulot_shim::Workspace) 
     };
     let in_workspace = |p: &Path| workspace.resolve(&p.to_string_lossy());
     // The SRS is baked into the image (outside the workspace) or given as a task file.
-    let srs = if output.srs.starts_with(gevulot_shim::WORKSPACE) { in_workspace(&output.srs)? } else { output.srs.clone() };
+    let srs =
+        if output.srs.starts_with(gevulot_shim::WORKSPACE) { in_workspace(&output.srs)? } else { output.srs.clone() };
     let local = ProveArgs {
         srs,
         proof: in_workspace(&output.proof)?,

@@ -76,9 +76,13 @@ enum ConfCommands {
         tasks: String,
     },
     #[command(arg_required_else_help = true)]
-    PrintTxTree { hash: String },
+    PrintTxTree {
+        hash: String,
+    },
     #[command(arg_required_else_help = true)]
-    GetTx { hash: String },
+    GetTx {
+        hash: String,
+    },
     #[command(arg_required_else_help = true)]
     CalculateHash {
         #[clap(short, long)]
@@ -129,7 +133,9 @@ fn sha3_hex(parts: &[&[u8]]) -> String {
 }
 
 fn state_path() -> PathBuf {
-    PathBuf::from(std::env::var_os("GEVULOT_CLI_DOUBLE_STATE").expect("GEVULOT_CLI_DOUBLE_STATE names the double's node state"))
+    PathBuf::from(
+        std::env::var_os("GEVULOT_CLI_DOUBLE_STATE").expect("GEVULOT_CLI_DOUBLE_STATE names the double's node state"),
+    )
 }
 
 fn load() -> State {
@@ -146,7 +152,8 @@ fn file_data(file_or_hash: &str, url: Option<String>, listen: SocketAddr) -> Res
     if path.is_file() {
         let checksum = blake3::hash(&std::fs::read(path).map_err(|e| e.to_string())?).to_hex().to_string();
         let url = format!("http://{listen}/{}", sha3_hex(&[file_or_hash.as_bytes()]));
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or(format!("Can't extract hash from file path:{path:?}"))?;
+        let name =
+            path.file_name().and_then(|n| n.to_str()).ok_or(format!("Can't extract hash from file path:{path:?}"))?;
         return Ok((name.to_string(), url, checksum));
     }
     let bytes = hex::decode(file_or_hash).map_err(|e| format!("error during Hash decoding:{e}"))?;
@@ -161,9 +168,20 @@ fn file_data(file_or_hash: &str, url: Option<String>, listen: SocketAddr) -> Res
 fn main() {
     let args = ArgConfiguration::parse();
     let key_ok = std::fs::metadata(&args.keyfile).map(|m| m.len() > 0).unwrap_or(false);
-    let key_error = format!("Error during key file:{} reading:No such file or directory (os error 2)", args.keyfile.display());
+    let key_error =
+        format!("Error during key file:{} reading:No such file or directory (os error 2)", args.keyfile.display());
     match args.command {
-        ConfCommands::Deploy { name, prover, verifier, prover_name, verifier_name, prover_img_url, verifier_img_url, listen_addr, .. } => {
+        ConfCommands::Deploy {
+            name,
+            prover,
+            verifier,
+            prover_name,
+            verifier_name,
+            prover_img_url,
+            verifier_img_url,
+            listen_addr,
+            ..
+        } => {
             println!("Start prover / verifier deployment");
             let result = (|| -> Result<(String, String, String), String> {
                 if !key_ok {
@@ -211,7 +229,9 @@ fn main() {
                     }
                     for input in &step.inputs {
                         match input {
-                            JsonProgramData::Input { local_path, file_url: None, .. } if !Path::new(local_path).is_file() => {
+                            JsonProgramData::Input { local_path, file_url: None, .. }
+                                if !Path::new(local_path).is_file() =>
+                            {
                                 return Err(format!("Can't extract hash from file path:{local_path:?}"));
                             }
                             JsonProgramData::Output { source_program, .. } if !earlier.contains(source_program) => {
@@ -221,14 +241,23 @@ fn main() {
                         }
                     }
                     // The CLI flattens cmd_args and drops empty strings.
-                    args.push(step.cmd_args.iter().flat_map(|a| [a.name.clone(), a.value.clone()]).filter(|s| !s.is_empty()).collect());
+                    args.push(
+                        step.cmd_args
+                            .iter()
+                            .flat_map(|a| [a.name.clone(), a.value.clone()])
+                            .filter(|s| !s.is_empty())
+                            .collect(),
+                    );
                     earlier.push(step.program.clone());
                 }
                 if steps.len() != 2 {
                     return Err("the double models prover -> verifier workflows of two steps".into());
                 }
                 let tx = sha3_hex(&[b"run", tasks.as_bytes()]);
-                state.runs.insert(tx.clone(), Run { prover: steps[0].program.clone(), verifier: steps[1].program.clone(), args, polls: 0 });
+                state.runs.insert(
+                    tx.clone(),
+                    Run { prover: steps[0].program.clone(), verifier: steps[1].program.clone(), args, polls: 0 },
+                );
                 store(&state);
                 Ok(tx)
             })();
@@ -298,7 +327,9 @@ fn get_tx(state: &State, hash: &str) -> Option<String> {
         } else {
             continue;
         };
-        return Some(json!({"author": "02ab", "hash": hash, "payload": payload, "nonce": 0, "signature": "00"}).to_string());
+        return Some(
+            json!({"author": "02ab", "hash": hash, "payload": payload, "nonce": 0, "signature": "00"}).to_string(),
+        );
     }
     None
 }

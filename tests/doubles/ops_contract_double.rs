@@ -27,11 +27,54 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 const CONFIG_FIELDS: &[&str] = &[
-    "Args", "BaseVolumeSz", "Boot", "BuildDir", "CloudConfig", "Debugflags", "Dirs", "Env", "Files", "Kernel", "Klibs",
-    "LocalFilesParentDirectory", "ManifestPassthrough", "MapDirs", "Mounts", "NameServers", "NanosVersion", "NoTrace",
-    "Program", "ProgramPath", "RebootOnExit", "RunConfig", "TargetRoot", "Uefi", "VolumesDir",
+    "Args",
+    "BaseVolumeSz",
+    "Boot",
+    "BuildDir",
+    "CloudConfig",
+    "Debugflags",
+    "Dirs",
+    "Env",
+    "Files",
+    "Kernel",
+    "Klibs",
+    "LocalFilesParentDirectory",
+    "ManifestPassthrough",
+    "MapDirs",
+    "Mounts",
+    "NameServers",
+    "NanosVersion",
+    "NoTrace",
+    "Program",
+    "ProgramPath",
+    "RebootOnExit",
+    "RunConfig",
+    "TargetRoot",
+    "Uefi",
+    "VolumesDir",
 ];
-const RUN_CONFIG_FIELDS: &[&str] = &["Accel", "CPUs", "Memory", "Ports", "Verbose", "Bridged", "Debug", "GPUs", "Klibs", "Mounts", "ShowDebug", "ShowErrors", "ShowWarnings", "UDPPorts", "VirtioNet", "Vga", "TapName", "IPAddress", "Gateway", "NetMask"];
+const RUN_CONFIG_FIELDS: &[&str] = &[
+    "Accel",
+    "CPUs",
+    "Memory",
+    "Ports",
+    "Verbose",
+    "Bridged",
+    "Debug",
+    "GPUs",
+    "Klibs",
+    "Mounts",
+    "ShowDebug",
+    "ShowErrors",
+    "ShowWarnings",
+    "UDPPorts",
+    "VirtioNet",
+    "Vga",
+    "TapName",
+    "IPAddress",
+    "Gateway",
+    "NetMask",
+];
 
 fn fail(message: &str) -> ExitCode {
     eprintln!("{message}");
@@ -89,7 +132,10 @@ fn build(args: &[String], ops_dir: &Path, latest: Option<String>) -> ExitCode {
     let version = version.unwrap_or(latest);
     let kernel = ops_dir.join(&version).join("kernel.img");
     if !kernel.is_file() {
-        return fail(&format!("error: kernel.img not found for Nanos {version} at {} (offline: cannot download)", kernel.display()));
+        return fail(&format!(
+            "error: kernel.img not found for Nanos {version} at {} (offline: cannot download)",
+            kernel.display()
+        ));
     }
     if target.as_deref().is_some_and(|t| t != "onprem") {
         return fail("the contract double only builds onprem images");
@@ -154,7 +200,10 @@ fn build(args: &[String], ops_dir: &Path, latest: Option<String>) -> ExitCode {
 }
 
 fn config_files(config: &Value) -> Vec<String> {
-    field(config, "Files").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
+    field(config, "Files")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 /// A config key, matched case-insensitively as Go's encoding/json does.
@@ -172,7 +221,9 @@ fn strings_only(v: &Value) -> bool {
 }
 
 fn check_config(config: &Value, cwd: &Path) -> Result<(), String> {
-    let Some(object) = config.as_object() else { return Err("json: cannot unmarshal into Go value of type types.Config".into()) };
+    let Some(object) = config.as_object() else {
+        return Err("json: cannot unmarshal into Go value of type types.Config".into());
+    };
     for key in object.keys() {
         if !CONFIG_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(key)) {
             return Err(format!("json: unknown field \"{key}\""));
@@ -211,7 +262,9 @@ fn check_config(config: &Value, cwd: &Path) -> Result<(), String> {
         let Some(pass) = pass.as_object() else { return Err("json: ManifestPassthrough must be an object".into()) };
         for (k, v) in pass {
             if !strings_only(v) {
-                return Err(format!("ManifestPassthrough {k}: value {v} is not a string (nor an array or map of strings)"));
+                return Err(format!(
+                    "ManifestPassthrough {k}: value {v} is not a string (nor an array or map of strings)"
+                ));
             }
         }
     }

@@ -80,7 +80,9 @@ fn deploy_then_exec_and_the_faults() {
     let (records, key) = (e.records.to_str().unwrap().to_string(), e.key.to_str().unwrap().to_string());
     let nonce = format!("{:?}", std::time::SystemTime::now());
     build_images(&e, &format!("kernel {nonce}"));
-    let deploy = |extra: &[(&str, &str)]| xtask(&e, &["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records, "--json"], extra);
+    let deploy = |extra: &[(&str, &str)]| {
+        xtask(&e, &["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records, "--json"], extra)
+    };
 
     // Refusals first: nothing may be recorded.
     let o = xtask(&e, &["deploy", "header-chain", "--keyfile", "/nonexistent/key.pki", "--record-dir", &records], &[]);
@@ -90,20 +92,35 @@ fn deploy_then_exec_and_the_faults() {
     let o = deploy(&[("GEVULOT_CLI_DOUBLE_MODE", "wrong-hash")]);
     assert!(!o.status.success() && text(&o).contains("nothing recorded"), "{}", text(&o));
     assert!(!e.records.join("header-chain.json").exists(), "a failed deploy was recorded");
-    let o = xtask(&e, &["exec", "header-chain", "--witness", "tests/fixtures/anvil-chain-8.witness.json", "--record-dir", &records, "--keyfile", &key], &[]);
+    let o = xtask(
+        &e,
+        &[
+            "exec",
+            "header-chain",
+            "--witness",
+            "tests/fixtures/anvil-chain-8.witness.json",
+            "--record-dir",
+            &records,
+            "--keyfile",
+            &key,
+        ],
+        &[],
+    );
     assert!(!o.status.success() && text(&o).contains("no deployment recorded"), "{}", text(&o));
 
     // The deployment: hashes recomputed here, independently.
     let o = deploy(&[]);
     assert!(o.status.success(), "{}", text(&o));
-    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(e.records.join("header-chain.json")).unwrap()).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.records.join("header-chain.json")).unwrap()).unwrap();
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(), record);
     for role in ["prover", "verifier"] {
         let p = &record[role];
         let image = root().join(p["image_file"].as_str().unwrap());
         let blake3 = blake3::hash(&std::fs::read(&image).unwrap()).to_hex().to_string();
         assert_eq!(p["blake3"], blake3);
-        let url = format!("http://127.0.0.1:8080/{}", hex::encode(Sha3_256::digest(image.display().to_string().as_bytes())));
+        let url =
+            format!("http://127.0.0.1:8080/{}", hex::encode(Sha3_256::digest(image.display().to_string().as_bytes())));
         assert_eq!(p["source"]["image_file_url"], url);
         let name = p["name"].as_str().unwrap();
         let file = image.file_name().unwrap().to_str().unwrap();
@@ -112,11 +129,18 @@ fn deploy_then_exec_and_the_faults() {
     }
     assert_eq!(record["prover"]["mem_mib"], 2048);
     assert_eq!(record["verifier"]["cpus"], 1);
-    assert!(!std::fs::read_to_string(e.records.join("header-chain.json")).unwrap().contains("localkey"), "the key file leaked into the record");
+    assert!(
+        !std::fs::read_to_string(e.records.join("header-chain.json")).unwrap().contains("localkey"),
+        "the key file leaked into the record"
+    );
 
     // exec: the tasks JSON, then the run, polled until the verification exists.
     let witness = "tests/fixtures/anvil-chain-8.witness.json";
-    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--print-tasks"], &[]);
+    let o = xtask(
+        &e,
+        &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--print-tasks"],
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let tasks: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(tasks[1]["inputs"][0]["Output"]["source_program"], record["prover"]["program_hash"]);
@@ -142,7 +166,27 @@ fn deploy_then_exec_and_the_faults() {
     .unwrap();
     let out = e.dir.path().join("exec-out");
     let results_env = [("GEVULOT_CLI_DOUBLE_RESULTS", results.to_str().unwrap())];
-    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--poll", "1", "--wait", "60", "--out", out.to_str().unwrap(), "--json"], &results_env);
+    let o = xtask(
+        &e,
+        &[
+            "exec",
+            "header-chain",
+            "--witness",
+            witness,
+            "--record-dir",
+            &records,
+            "--keyfile",
+            &key,
+            "--poll",
+            "1",
+            "--wait",
+            "60",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+        &results_env,
+    );
     assert!(o.status.success(), "{}", text(&o));
     let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(outcome["valid"], true);
@@ -151,27 +195,65 @@ fn deploy_then_exec_and_the_faults() {
     assert_eq!(verdict["statement"]["last_number"], 8);
 
     // A node that never produces the verification: a bounded wait that names the run.
-    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--poll", "1", "--wait", "2"], &[]);
+    let o = xtask(
+        &e,
+        &[
+            "exec",
+            "header-chain",
+            "--witness",
+            witness,
+            "--record-dir",
+            &records,
+            "--keyfile",
+            &key,
+            "--poll",
+            "1",
+            "--wait",
+            "2",
+        ],
+        &[],
+    );
     assert!(!o.status.success());
     assert!(text(&o).contains("no verification for run") && text(&o).contains("print-tx-tree"), "{}", text(&o));
 
     // Hosted images: the CLI gets their BLAKE3 and URLs; the file name is the URL's last segment.
-    let o = xtask(&e, &["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records, "--json",
-        "--prover-url", "https://images.example/v1/prover.img", "--verifier-url", "https://images.example/v1/verifier.img"], &[]);
+    let o = xtask(
+        &e,
+        &[
+            "deploy",
+            "header-chain",
+            "--keyfile",
+            &key,
+            "--record-dir",
+            &records,
+            "--json",
+            "--prover-url",
+            "https://images.example/v1/prover.img",
+            "--verifier-url",
+            "https://images.example/v1/verifier.img",
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let hosted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let p = &hosted["prover"];
     assert_eq!(p["source"]["cli_arg"], p["blake3"]);
     assert_eq!(p["source"]["image_file_name"], "prover.img");
     let expected = hex::encode(Sha3_256::digest(
-        format!("header-proverprover.imghttps://images.example/v1/prover.img{}", p["blake3"].as_str().unwrap()).as_bytes(),
+        format!("header-proverprover.imghttps://images.example/v1/prover.img{}", p["blake3"].as_str().unwrap())
+            .as_bytes(),
     ));
     assert_eq!(p["program_hash"], expected);
 
     // A missing witness, and images rebuilt since the deployment.
-    let o = xtask(&e, &["exec", "header-chain", "--witness", "/nonexistent.json", "--record-dir", &records, "--keyfile", &key], &[]);
+    let o = xtask(
+        &e,
+        &["exec", "header-chain", "--witness", "/nonexistent.json", "--record-dir", &records, "--keyfile", &key],
+        &[],
+    );
     assert!(!o.status.success() && text(&o).contains("not found"), "{}", text(&o));
     build_images(&e, &format!("another kernel {nonce}"));
-    let o = xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key], &[]);
+    let o =
+        xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key], &[]);
     assert!(!o.status.success() && text(&o).contains("changed since it was deployed"), "{}", text(&o));
 }

@@ -39,7 +39,10 @@ fn fixture() -> Fixture {
         .unwrap();
     assert!(o.status.success());
     Fixture {
-        env_prover: vec![("HEADER_CHAIN_SRS".into(), srs_path.display().to_string()), ("RAYON_NUM_THREADS".into(), "2".into())],
+        env_prover: vec![
+            ("HEADER_CHAIN_SRS".into(), srs_path.display().to_string()),
+            ("RAYON_NUM_THREADS".into(), "2".into()),
+        ],
         env_verifier: vec![("HEADER_CHAIN_KEYS".into(), key.display().to_string())],
         witness,
         dir,
@@ -61,7 +64,13 @@ fn task(args: &[&str], files: &[&str]) -> TaskSpec {
     }
 }
 
-fn run(bin: &str, env: &[(String, String)], ws: &Path, task: TaskSpec, timeout: Duration) -> Result<RunReport, RunError> {
+fn run(
+    bin: &str,
+    env: &[(String, String)],
+    ws: &Path,
+    task: TaskSpec,
+    timeout: Duration,
+) -> Result<RunReport, RunError> {
     let program = workspace_binary(bin);
     let args = vec!["gevulot".to_string()];
     run_program(ProgramRun { program: &program, args: &args, env, workspace: ws, task, timeout })
@@ -107,21 +116,37 @@ fn prover_task_then_verifier_task_and_the_faults() {
 
     // An input path outside the workspace.
     let ws = workspace(&f, "outside");
-    let e = run("prover", &f.env_prover, &ws, task(&["prove", "--witness", "/etc/hostname", "--proof", "/workspace/p.json"], &[]), minute)
-        .unwrap_err();
+    let e = run(
+        "prover",
+        &f.env_prover,
+        &ws,
+        task(&["prove", "--witness", "/etc/hostname", "--proof", "/workspace/p.json"], &[]),
+        minute,
+    )
+    .unwrap_err();
     assert!(matches!(e, RunError::Failed { .. }), "{e}");
     assert!(!ws.join("p.json").exists());
 
     // A mode that needs the network, which a Gevulot VM does not have.
     let ws = workspace(&f, "capture");
-    let e = run("prover", &f.env_prover, &ws, task(&["witness-capture", "--rpc", "http://127.0.0.1:1", "-b", "1", "--count", "1", "-w", "/workspace/w.json"], &[]), minute)
-        .unwrap_err();
+    let e = run(
+        "prover",
+        &f.env_prover,
+        &ws,
+        task(
+            &["witness-capture", "--rpc", "http://127.0.0.1:1", "-b", "1", "--count", "1", "-w", "/workspace/w.json"],
+            &[],
+        ),
+        minute,
+    )
+    .unwrap_err();
     assert!(matches!(e, RunError::Failed { .. }), "{e}");
 
     // The prover killed mid-task: no result recorded, the workspace stays.
     let ws = workspace(&f, "killed");
     std::fs::copy(&f.witness, ws.join("witness.json")).unwrap();
-    let e = run("prover", &f.env_prover, &ws, task(PROVE, &["/workspace/witness.json"]), Duration::from_millis(1500)).unwrap_err();
+    let e = run("prover", &f.env_prover, &ws, task(PROVE, &["/workspace/witness.json"]), Duration::from_millis(1500))
+        .unwrap_err();
     assert!(matches!(e, RunError::Timeout(_)), "{e}");
     assert!(ws.join("witness.json").is_file());
     assert!(!ws.join("proof.json").exists(), "a killed prover left a proof");

@@ -86,8 +86,10 @@ fn images_records_caching_and_failures() {
         assert_eq!(record["size"], bytes.len() as u64);
         assert_eq!(record["builder"], "ops");
         assert!(record["ops_version"].as_str().unwrap().contains("contract test double"));
-        let on_disk: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(images.join(format!("{}.record.json", record["image"].as_str().unwrap()))).unwrap()).unwrap();
+        let on_disk: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(images.join(format!("{}.record.json", record["image"].as_str().unwrap()))).unwrap(),
+        )
+        .unwrap();
         assert_eq!(&on_disk, record);
     }
     let prover_record = &built.iter().find(|r| r["record"]["image"] == "header-prover").unwrap()["record"];
@@ -149,7 +151,12 @@ fn images_records_caching_and_failures() {
 }
 
 fn double(cwd: &Path, args: &[&str], ops_home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ops-contract-double")).current_dir(cwd).env("OPS_HOME", ops_home).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ops-contract-double"))
+        .current_dir(cwd)
+        .env("OPS_HOME", ops_home)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -162,7 +169,11 @@ fn the_double_fails_where_ops_fails() {
     std::fs::write(cwd.join("data.bin"), b"data").unwrap();
     let build = |config: &str| {
         std::fs::write(cwd.join("config.json"), config).unwrap();
-        double(cwd, &["build", "prog", "-c", "config.json", "-i", "x.y", "--nanos-version", NANOS, "-t", "onprem"], &e.ops_home)
+        double(
+            cwd,
+            &["build", "prog", "-c", "config.json", "-i", "x.y", "--nanos-version", NANOS, "-t", "onprem"],
+            &e.ops_home,
+        )
     };
     let ok = build(r#"{"program":"prog","Files":["data.bin"],"ManifestPassthrough":{"readonly_rootfs":"true"}}"#);
     assert!(ok.status.success(), "{}", text(&ok));
@@ -172,7 +183,10 @@ fn the_double_fails_where_ops_fails() {
     let passthrough = build(r#"{"Program":"prog","ManifestPassthrough":{"readonly_rootfs":true}}"#);
     assert!(!passthrough.status.success() && text(&passthrough).contains("is not a string"));
     let outside = build(r#"{"Program":"prog","Files":["/etc/hostname"]}"#);
-    assert!(!outside.status.success() && text(&outside).contains("no such file"), "ops reads cwd + f even for absolute f");
+    assert!(
+        !outside.status.success() && text(&outside).contains("no such file"),
+        "ops reads cwd + f even for absolute f"
+    );
     std::fs::remove_file(e.ops_home.join(".ops").join(NANOS).join("kernel.img")).unwrap();
     let no_kernel = build(r#"{"Program":"prog"}"#);
     assert!(!no_kernel.status.success() && text(&no_kernel).contains("kernel.img not found"));

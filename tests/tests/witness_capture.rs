@@ -25,7 +25,8 @@ fn stderr(o: &Output) -> String {
 
 fn capture(url: &str, from: u64, to: u64, out: &Path, extra: &[&str]) -> Output {
     let (from, to) = (from.to_string(), to.to_string());
-    let mut args = vec!["witness-capture", "--rpc", url, "--from", &from, "--to", &to, "--witness", out.to_str().unwrap()];
+    let mut args =
+        vec!["witness-capture", "--rpc", url, "--from", &from, "--to", &to, "--witness", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     prover(&args)
 }
@@ -52,7 +53,8 @@ fn captures_a_linked_chain_with_transactions() {
 
     // The same range as --block/--count.
     let again = dir.path().join("again.json");
-    let o = prover(&["witness-capture", "--rpc", &node.url, "--block", "1", "--count", "5", "-w", again.to_str().unwrap()]);
+    let o =
+        prover(&["witness-capture", "--rpc", &node.url, "--block", "1", "--count", "5", "-w", again.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
 }
@@ -106,7 +108,11 @@ fn an_unreachable_node() {
     let out = dir.path().join("w.json");
     let o = capture(&format!("http://127.0.0.1:{port}"), 1, 2, &out, &["--rpc-attempts", "2"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("cannot reach the JSON-RPC node") && stderr(&o).contains("after 2 attempts"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach the JSON-RPC node") && stderr(&o).contains("after 2 attempts"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists());
 }
 
@@ -162,7 +168,8 @@ fn a_node_that_never_answers_times_out() {
 fn a_node_answering_errors_or_garbage() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("w.json");
-    let url = fake_node(|_| Some(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"header not found"}}"#.into()));
+    let url =
+        fake_node(|_| Some(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"header not found"}}"#.into()));
     let o = capture(&url, 1, 2, &out, &[]);
     assert!(stderr(&o).contains("answered eth_getBlockByNumber with an error: header not found"), "{}", stderr(&o));
     let url = fake_node(|_| Some("<html>bad gateway</html>".into()));

@@ -58,7 +58,10 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
     let started = Instant::now();
     let pinned = keys
         .iter()
-        .map(|k| VerifierKeyFile::load(k).and_then(|f| PinnedKey::new(f).map_err(|e| format!("verifier key {}: {e}", k.display()))))
+        .map(|k| {
+            VerifierKeyFile::load(k)
+                .and_then(|f| PinnedKey::new(f).map_err(|e| format!("verifier key {}: {e}", k.display())))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let bytes = std::fs::read(proof).map_err(|e| format!("cannot read proof file {}: {e}", proof.display()))?;
     let proof_file: ProofFile =
@@ -71,7 +74,11 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
     let summary = match &verdict {
         Ok(()) => format!(
             "valid: blocks {}..={}, last hash {}, first parent {} ({:.0} ms)",
-            s.first_number, s.last_number, s.last_hash, s.first_parent_hash, verify_time.as_secs_f64() * 1e3
+            s.first_number,
+            s.last_number,
+            s.last_hash,
+            s.first_parent_hash,
+            verify_time.as_secs_f64() * 1e3
         ),
         Err(reason) => format!("invalid: {reason}"),
     };
@@ -87,7 +94,8 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
 }
 
 fn write_report(path: &Path, report: &serde_json::Value) -> Result<(), String> {
-    header_chain::fsutil::write_json_atomic(path, report).map_err(|e| format!("cannot write report {}: {e}", path.display()))
+    header_chain::fsutil::write_json_atomic(path, report)
+        .map_err(|e| format!("cannot write report {}: {e}", path.display()))
 }
 
 fn main() -> ExitCode {
@@ -118,7 +126,10 @@ fn main() -> ExitCode {
 
 /// One Gevulot task: the verdict (valid or not) is the task's result; only
 /// unusable input fails the task.
-fn gevulot_task(task: &gevulot_shim::Task, workspace: &gevulot_shim::Workspace) -> Result<gevulot_shim::TaskOutput, String> {
+fn gevulot_task(
+    task: &gevulot_shim::Task,
+    workspace: &gevulot_shim::Workspace,
+) -> Result<gevulot_shim::TaskOutput, String> {
     let cli = Cli::try_parse_from(std::iter::once("verifier".to_string()).chain(task.args.iter().cloned()))
         .map_err(|e| e.render().to_string())?;
     let Mode::Verify { proof, keys, report } = cli.mode else {

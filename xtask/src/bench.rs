@@ -87,12 +87,15 @@ impl BenchFlags {
         // Three builds of the same prover: static with mimalloc (what the
         // image ships), static with musl's malloc, and glibc.
         let mut variants = Vec::new();
-        for (label, features) in [("static musl + mimalloc", None), ("static musl, musl malloc", Some("prover/musl-system-allocator"))] {
+        for (label, features) in
+            [("static musl + mimalloc", None), ("static musl, musl malloc", Some("prover/musl-system-allocator"))]
+        {
             let mut static_plan = plan(&[prover_image], &HostPaths::of(&project));
             if let Some(f) = features {
                 static_plan.cargo_args.extend(["--features".to_string(), f.to_string()]);
             }
-            let built = project.root.join(&execute(sh, &project, &static_plan, &[prover_image], &project.root, None)?[0].path);
+            let built =
+                project.root.join(&execute(sh, &project, &static_plan, &[prover_image], &project.root, None)?[0].path);
             let kept = work.join(format!("prover-{}", variants.len()));
             std::fs::copy(&built, &kept)?;
             variants.push((label, kept));
@@ -114,7 +117,10 @@ impl BenchFlags {
         for &n in &lengths {
             let witness = work.join(format!("witness-{n}.json"));
             let (url, last) = (&node.url, n.to_string());
-            cmd!(sh, "{glibc_bin} witness-capture --rpc {url} --from 1 --to {last} --witness {witness}").quiet().ignore_stdout().run()?;
+            cmd!(sh, "{glibc_bin} witness-capture --rpc {url} --from 1 --to {last} --witness {witness}")
+                .quiet()
+                .ignore_stdout()
+                .run()?;
             let loaded = header_chain::witness::WitnessFile::load(&witness)?;
             let k = header_chain::prover::shape_for(&loaded).map_err(anyhow::Error::msg)?.k;
             let srs = crate::srs::ensure_dev(&project, k)?;
@@ -185,7 +191,8 @@ fn srs_suite(sh: &Shell) -> Result<String> {
         let (from, k) = (&source, SRS_TO_K.to_string());
         let extra: Vec<&str> = extra.into_iter().collect();
         eprintln!("bench: downsize k={SRS_FROM_K} → k={SRS_TO_K}, {label}");
-        let line = cmd!(sh, "{xtask} srs downsize --from {from} --k {k} --out {out} --force --json {extra...}").read()?;
+        let line =
+            cmd!(sh, "{xtask} srs downsize --from {from} --k {k} --out {out} --force --json {extra...}").read()?;
         let run: DownsizeRun = serde_json::from_str(line.lines().last().unwrap_or_default())
             .with_context(|| format!("unexpected output: {line}"))?;
         runs.push((label, run));
@@ -201,14 +208,25 @@ fn srs_suite(sh: &Shell) -> Result<String> {
         &runs[0].1.sha256[..16]
     );
     for (label, r) in &runs {
-        t.push_str(&format!("| {label} | {:.1} | {} |\n", r.seconds, r.peak_rss_bytes.map(|b| format!("{:.0}", mib(b))).unwrap_or_else(|| "?".into())));
+        t.push_str(&format!(
+            "| {label} | {:.1} | {} |\n",
+            r.seconds,
+            r.peak_rss_bytes.map(|b| format!("{:.0}", mib(b))).unwrap_or_else(|| "?".into())
+        ));
     }
 
     // Image payloads: what `cargo xtask image` stages for each image.
     crate::keys::make_key(&project, "header-prover", 8)?;
     let manifests = project.manifests()?;
     let images: Vec<_> = manifests.images.iter().collect();
-    let built = crate::build::execute(sh, &project, &crate::build::plan(&images, &crate::build::HostPaths::of(&project)), &images, &project.root, None)?;
+    let built = crate::build::execute(
+        sh,
+        &project,
+        &crate::build::plan(&images, &crate::build::HostPaths::of(&project)),
+        &images,
+        &project.root,
+        None,
+    )?;
     t.push_str("\n| image | payload (MiB) | of which | tutorial image (MiB) |\n|---|---|---|---|\n");
     for (image, bin) in images.iter().zip(&built) {
         let mut parts = vec![format!("binary {:.1}", mib(bin.size))];

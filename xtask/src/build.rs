@@ -145,7 +145,10 @@ impl BuildFlags {
         if self.verify_reproducible {
             let copy = verify_reproducible(sh, &project, &images, &built)?;
             if self.json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"binaries": built, "reproducible": copy}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({"binaries": built, "reproducible": copy}))?
+                );
             }
             return Ok(());
         }
@@ -214,7 +217,8 @@ pub fn execute(
     let mut built = Vec::new();
     for image in images {
         let path = target_root.join(IMAGE_TARGET).join("release").join(&image.bin);
-        let data = std::fs::read(&path).with_context(|| format!("cargo reported success but {} is missing", path.display()))?;
+        let data = std::fs::read(&path)
+            .with_context(|| format!("cargo reported success but {} is missing", path.display()))?;
         if let Err(why) = elf::check_static(&data) {
             bail!("{} (image {}) is not fully static: {why}; check .cargo/config.toml and the crate's dependencies on C libraries", path.display(), image.name);
         }

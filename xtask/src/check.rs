@@ -51,7 +51,13 @@ impl CheckFlags {
             );
         }
         for p in &manifests.pairs {
-            println!("pair  {:<18} prover {} → verifier {}  ({})", p.name.as_str(), p.prover, p.verifier, p.manifest.display());
+            println!(
+                "pair  {:<18} prover {} → verifier {}  ({})",
+                p.name.as_str(),
+                p.prover,
+                p.verifier,
+                p.manifest.display()
+            );
         }
         Ok(())
     }

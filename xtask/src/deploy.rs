@@ -37,9 +37,14 @@ pub struct DeployFlags {
 pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::PathBuf, ImageRecord)> {
     let dir = images_dir(project);
     let record_path = dir.join(format!("{}.record.json", image.name));
-    let record: ImageRecord = serde_json::from_slice(
-        &std::fs::read(&record_path).with_context(|| format!("no image record for {} ({}); run `cargo xtask image {}` first", image.name, project.show(&record_path), image.name))?,
-    )
+    let record: ImageRecord = serde_json::from_slice(&std::fs::read(&record_path).with_context(|| {
+        format!(
+            "no image record for {} ({}); run `cargo xtask image {}` first",
+            image.name,
+            project.show(&record_path),
+            image.name
+        )
+    })?)
     .with_context(|| format!("{} is not an image record", record_path.display()))?;
     let file = dir.join(&record.file);
     let (sha256, blake3) = crate::hashing::sha256_and_blake3(&file, |_| {})
@@ -58,7 +63,11 @@ impl DeployFlags {
         let project = Project::locate()?;
         let manifests = project.manifests()?;
         let pair = manifests.pairs.iter().find(|p| p.name.as_str() == self.pair).with_context(|| {
-            format!("no pair named {:?}; declared: {}", self.pair, manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "no pair named {:?}; declared: {}",
+                self.pair,
+                manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            )
         })?;
         if self.listen_addr.port() == 0 {
             bail!("--listen-addr needs a fixed port: the program hashes contain it");
@@ -77,7 +86,12 @@ impl DeployFlags {
                 };
                 let name = image.name.to_string();
                 Ok(DeployedProgram {
-                    program_hash: gevulot::program_hash(&name, &source.image_file_name, &source.image_file_url, &record.blake3),
+                    program_hash: gevulot::program_hash(
+                        &name,
+                        &source.image_file_name,
+                        &source.image_file_url,
+                        &record.blake3,
+                    ),
                     image: name.clone(),
                     name,
                     image_file: project.show(&file),
@@ -93,11 +107,27 @@ impl DeployFlags {
         let mut args = self.node.global_args();
         args.extend(
             [
-                "deploy", "-n", &self.pair, "-p", &p.source.cli_arg, "-v", &v.source.cli_arg,
-                "--provername", &p.name, "--verifiername", &v.name,
-                "--provercpus", &p.cpus.to_string(), "--provermem", &p.mem_mib.to_string(),
-                "--verifiercpus", &v.cpus.to_string(), "--verifiermem", &v.mem_mib.to_string(),
-                "-l", &self.listen_addr.to_string(),
+                "deploy",
+                "-n",
+                &self.pair,
+                "-p",
+                &p.source.cli_arg,
+                "-v",
+                &v.source.cli_arg,
+                "--provername",
+                &p.name,
+                "--verifiername",
+                &v.name,
+                "--provercpus",
+                &p.cpus.to_string(),
+                "--provermem",
+                &p.mem_mib.to_string(),
+                "--verifiercpus",
+                &v.cpus.to_string(),
+                "--verifiermem",
+                &v.mem_mib.to_string(),
+                "-l",
+                &self.listen_addr.to_string(),
             ]
             .map(String::from),
         );
@@ -107,7 +137,9 @@ impl DeployFlags {
         eprintln!("deploying {} ({} + {}) to {}", self.pair, p.name, v.name, self.node.jsonurl);
         let output = gevulot::run_cli(sh, &cli, &args)?;
         let (tx_hash, prover_hash, verifier_hash) = gevulot::parse_deploy_output(&output)?;
-        for (what, ours, theirs) in [("prover", &p.program_hash, &prover_hash), ("verifier", &v.program_hash, &verifier_hash)] {
+        for (what, ours, theirs) in
+            [("prover", &p.program_hash, &prover_hash), ("verifier", &v.program_hash, &verifier_hash)]
+        {
             if ours != theirs {
                 bail!(
                     "gevulot-cli reports {what} hash {theirs}, but the image, its name and its URL give {ours}; nothing recorded (transaction {tx_hash}); check that the CLI saw the same file and listen address"

@@ -34,7 +34,6 @@ fn missing(what: &str, detail: String, fix: &str) -> Finding {
     Finding { what: what.into(), ok: false, detail, fix: Some(fix.into()) }
 }
 
-
 fn first_line(sh: &Shell, program: &Path, arg: &str) -> Option<String> {
     let out = cmd!(sh, "{program} {arg}").quiet().ignore_stderr().read().ok()?;
     out.lines().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
@@ -49,14 +48,23 @@ impl DoctorFlags {
         report.push(if targets.lines().any(|t| t.trim() == IMAGE_TARGET) {
             found("musl target", IMAGE_TARGET.into())
         } else {
-            missing("musl target", format!("{IMAGE_TARGET} is not installed"), "rustup target add x86_64-unknown-linux-musl (rustup also installs it from rust-toolchain.toml)")
+            missing(
+                "musl target",
+                format!("{IMAGE_TARGET} is not installed"),
+                "rustup target add x86_64-unknown-linux-musl (rustup also installs it from rust-toolchain.toml)",
+            )
         });
 
         report.push(match on_path(crate::build::MUSL_CC) {
             Some(p) => found("musl C compiler", p.display().to_string()),
-            None => missing("musl C compiler", "musl-gcc not on PATH (the static build compiles mimalloc)".into(), "apt-get install musl-tools"),
+            None => missing(
+                "musl C compiler",
+                "musl-gcc not on PATH (the static build compiles mimalloc)".into(),
+                "apt-get install musl-tools",
+            ),
         });
-        let ops_get = "install NanoVMs ops: curl https://ops.city/get.sh -sSfL | sh (then `ops update` fetches the Nanos kernel)";
+        let ops_get =
+            "install NanoVMs ops: curl https://ops.city/get.sh -sSfL | sh (then `ops update` fetches the Nanos kernel)";
         report.push(match on_path("ops") {
             Some(ops) => found("ops", first_line(sh, &ops, "version").unwrap_or_else(|| ops.display().to_string())),
             None => missing("ops", "not on PATH".into(), ops_get),
@@ -69,14 +77,26 @@ impl DoctorFlags {
                 if kernel.is_file() {
                     found("Nanos kernel", format!("{version} at {}", kernel.display()))
                 } else {
-                    missing("Nanos kernel", format!("latest.txt names {version}, but {} is missing", kernel.display()), "ops update (needs network once)")
+                    missing(
+                        "Nanos kernel",
+                        format!("latest.txt names {version}, but {} is missing", kernel.display()),
+                        "ops update (needs network once)",
+                    )
                 }
             }
-            _ => missing("Nanos kernel", "no ~/.ops/latest.txt: ops has never fetched a kernel".into(), "ops update (needs network once)"),
+            _ => missing(
+                "Nanos kernel",
+                "no ~/.ops/latest.txt: ops has never fetched a kernel".into(),
+                "ops update (needs network once)",
+            ),
         });
         report.push(match on_path("qemu-system-x86_64") {
             Some(q) => found("qemu", first_line(sh, &q, "--version").unwrap_or_default()),
-            None => missing("qemu", "qemu-system-x86_64 not on PATH (needed for local `ops run`, not for building)".into(), "apt-get install qemu-system-x86"),
+            None => missing(
+                "qemu",
+                "qemu-system-x86_64 not on PATH (needed for local `ops run`, not for building)".into(),
+                "apt-get install qemu-system-x86",
+            ),
         });
         report.push(match on_path("gevulot-cli") {
             Some(g) => found("gevulot-cli", g.display().to_string()),
@@ -90,7 +110,11 @@ impl DoctorFlags {
         report.push(if anvil.is_file() {
             found("anvil", format!("{} {}", crate::tools::ANVIL_VERSION, project.show(&anvil)))
         } else {
-            missing("anvil", "not installed (tests and the local demo need an Ethereum node)".into(), "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1")
+            missing(
+                "anvil",
+                "not installed (tests and the local demo need an Ethereum node)".into(),
+                "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1",
+            )
         });
 
         if let Ok(manifests) = project.manifests() {
@@ -108,9 +132,19 @@ impl DoctorFlags {
                 let path = project.root.join(&srs.source);
                 let what = format!("SRS for {}", image.name);
                 report.push(match sha256_file(&path) {
-                    Ok(digest) if digest == srs.sha256.as_str() => found(&what, format!("{} (sha256 matches the pin)", srs.source.display())),
-                    Ok(digest) => missing(&what, format!("{} has sha256 {digest}, the manifest pins {}", srs.source.display(), srs.sha256), "regenerate or re-download the file the pin names"),
-                    Err(_) => missing(&what, format!("{} is missing", srs.source.display()), &format!("cargo xtask srs generate --k {} (development only)", srs.k.get())),
+                    Ok(digest) if digest == srs.sha256.as_str() => {
+                        found(&what, format!("{} (sha256 matches the pin)", srs.source.display()))
+                    }
+                    Ok(digest) => missing(
+                        &what,
+                        format!("{} has sha256 {digest}, the manifest pins {}", srs.source.display(), srs.sha256),
+                        "regenerate or re-download the file the pin names",
+                    ),
+                    Err(_) => missing(
+                        &what,
+                        format!("{} is missing", srs.source.display()),
+                        &format!("cargo xtask srs generate --k {} (development only)", srs.k.get()),
+                    ),
                 });
             }
         } else {

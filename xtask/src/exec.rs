@@ -98,11 +98,18 @@ impl ExecFlags {
         let record_dir = project.root.join(&self.node.record_dir);
         let record_path = gevulot::record_path(&record_dir, &self.pair);
         let deployment: Deployment = serde_json::from_slice(&std::fs::read(&record_path).with_context(|| {
-            format!("no deployment recorded for {} ({}); run `cargo xtask deploy {}` first", self.pair, project.show(&record_path), self.pair)
+            format!(
+                "no deployment recorded for {} ({}); run `cargo xtask deploy {}` first",
+                self.pair,
+                project.show(&record_path),
+                self.pair
+            )
         })?)
         .with_context(|| format!("{} is not a deployment record", record_path.display()))?;
         for deployed in [&deployment.prover, &deployment.verifier] {
-            let image = manifests.image(&deployed.image).with_context(|| format!("the deployed image {} is no longer in the manifests", deployed.image))?;
+            let image = manifests
+                .image(&deployed.image)
+                .with_context(|| format!("the deployed image {} is no longer in the manifests", deployed.image))?;
             let (_, now) = crate::deploy::current_image(&project, image)?;
             if now.blake3 != deployed.blake3 {
                 bail!(
@@ -111,7 +118,8 @@ impl ExecFlags {
                 );
             }
         }
-        let witness = std::fs::canonicalize(&self.witness).with_context(|| format!("witness file {} not found", self.witness.display()))?;
+        let witness = std::fs::canonicalize(&self.witness)
+            .with_context(|| format!("witness file {} not found", self.witness.display()))?;
         header_chain::witness::WitnessFile::load(&witness)?;
         let tasks = tasks_json(&deployment, &witness.display().to_string())?;
         if self.print_tasks {
@@ -142,7 +150,13 @@ impl ExecFlags {
 
     /// Polls the run's transaction tree until a Proof from our prover and a
     /// Verification from our verifier exist, or the wait runs out.
-    fn wait_for_results(&self, sh: &Shell, cli: &Path, run_tx: &str, d: &Deployment) -> Result<(RpcTransaction, RpcTransaction)> {
+    fn wait_for_results(
+        &self,
+        sh: &Shell,
+        cli: &Path,
+        run_tx: &str,
+        d: &Deployment,
+    ) -> Result<(RpcTransaction, RpcTransaction)> {
         let deadline = Instant::now() + Duration::from_secs(self.wait);
         let mut seen = std::collections::BTreeMap::new();
         loop {
@@ -161,7 +175,9 @@ impl ExecFlags {
                     }
                 }
                 let find = |kind: &str, field: &str, program: &str| {
-                    seen.values().find(|t| t.payload.get(kind).and_then(|p| p.get(field)).and_then(Value::as_str) == Some(program))
+                    seen.values().find(|t| {
+                        t.payload.get(kind).and_then(|p| p.get(field)).and_then(Value::as_str) == Some(program)
+                    })
                 };
                 let proof = find("Proof", "prover", &d.prover.program_hash);
                 let verification = find("Verification", "verifier", &d.verifier.program_hash);
@@ -182,7 +198,8 @@ impl ExecFlags {
 }
 
 fn decode(payload: &Value, field: &str) -> Result<Vec<u8>> {
-    let text = payload.get(field).and_then(Value::as_str).with_context(|| format!("no `{field}` in the transaction"))?;
+    let text =
+        payload.get(field).and_then(Value::as_str).with_context(|| format!("no `{field}` in the transaction"))?;
     base64::engine::general_purpose::STANDARD.decode(text).with_context(|| format!("`{field}` is not base64"))
 }
 
@@ -194,7 +211,8 @@ fn save(out: &Path, run_tx: &str, proof: &RpcTransaction, verification: &RpcTran
     let verification_payload = &verification.payload["Verification"];
     let prover_data = decode(proof_payload, "proof")?;
     let verdict_bytes = decode(verification_payload, "verification")?;
-    let verdict: Value = serde_json::from_slice(&verdict_bytes).context("the verification data is not the verifier's JSON verdict")?;
+    let verdict: Value =
+        serde_json::from_slice(&verdict_bytes).context("the verification data is not the verifier's JSON verdict")?;
     let mut files = Vec::new();
     let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
         header_chain::fsutil::write_atomic(&out.join(name), |w| w.write_all(bytes))?;
@@ -203,10 +221,21 @@ fn save(out: &Path, run_tx: &str, proof: &RpcTransaction, verification: &RpcTran
     };
     write("prover-result.json", &prover_data)?;
     write("verdict.json", &verdict_bytes)?;
-    write("transactions.json", serde_json::to_string_pretty(&json!({"run": run_tx, "proof": proof.payload, "verification": verification.payload}))?.as_bytes())?;
+    write(
+        "transactions.json",
+        serde_json::to_string_pretty(
+            &json!({"run": run_tx, "proof": proof.payload, "verification": verification.payload}),
+        )?
+        .as_bytes(),
+    )?;
     for file in proof_payload["files"].as_array().into_iter().flatten() {
-        let (Some(url), Some(checksum), Some(vm_path)) = (file["url"].as_str(), file["checksum"].as_str(), file["vm_path"].as_str()) else { continue };
-        let name = Path::new(vm_path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+        let (Some(url), Some(checksum), Some(vm_path)) =
+            (file["url"].as_str(), file["checksum"].as_str(), file["vm_path"].as_str())
+        else {
+            continue;
+        };
+        let name =
+            Path::new(vm_path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
         match download(url) {
             Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == checksum => write(&name, &bytes)?,
             Ok(_) => eprintln!("warning: {url} does not match its BLAKE3 {checksum}; not saved"),
@@ -241,7 +270,11 @@ mod tests {
             name: image.into(),
             program_hash: hash.into(),
             image_file: format!("target/images/{image}.img"),
-            source: ImageSource { cli_arg: String::new(), image_file_name: String::new(), image_file_url: String::new() },
+            source: ImageSource {
+                cli_arg: String::new(),
+                image_file_name: String::new(),
+                image_file_url: String::new(),
+            },
             blake3: String::new(),
             sha256: String::new(),
             cpus: 1,

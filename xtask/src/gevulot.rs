@@ -37,7 +37,8 @@ pub struct NodeFlags {
 impl NodeFlags {
     /// gevulot-cli's global arguments.
     pub fn global_args(&self) -> Vec<String> {
-        let mut args = vec!["-j".to_string(), self.jsonurl.clone(), "-k".to_string(), self.keyfile.display().to_string()];
+        let mut args =
+            vec!["-j".to_string(), self.jsonurl.clone(), "-k".to_string(), self.keyfile.display().to_string()];
         if let Some(t) = self.rpc_timeout {
             args.extend(["--rpctimeout".to_string(), t.to_string()]);
         }
@@ -235,7 +236,10 @@ mod tests {
         assert_eq!(h, hex::encode(Sha3_256::digest(b"pp.imghttp://127.0.0.1:8080/abcd")));
         let local = served_locally(Path::new("/w/target/images/p.img"), "127.0.0.1:8080".parse().unwrap());
         assert_eq!(local.image_file_name, "p.img");
-        assert_eq!(local.image_file_url, format!("http://127.0.0.1:8080/{}", hex::encode(Sha3_256::digest(b"/w/target/images/p.img"))));
+        assert_eq!(
+            local.image_file_url,
+            format!("http://127.0.0.1:8080/{}", hex::encode(Sha3_256::digest(b"/w/target/images/p.img")))
+        );
         let remote = hosted("https://example.org/images/p.img?x=1", "beef");
         assert_eq!((remote.cli_arg.as_str(), remote.image_file_name.as_str()), ("beef", "p.img"));
         assert_eq!(hosted("https://example.org", "beef").image_file_name, "beef");

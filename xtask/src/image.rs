@@ -133,7 +133,10 @@ pub fn images_dir(project: &Project) -> PathBuf {
 
 pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePlan> {
     let Some(nanos) = &image.nanos else {
-        bail!("{}: add `[nanos] version = \"0.1.52\"` (the Nanos release ops builds the image with)", image.manifest.display());
+        bail!(
+            "{}: add `[nanos] version = \"0.1.52\"` (the Nanos release ops builds the image with)",
+            image.manifest.display()
+        );
     };
     let mut stage = vec![(program.to_path_buf(), image.bin.clone())];
     if let Some(srs) = &image.srs {
@@ -147,7 +150,11 @@ pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePla
                 image.manifest.display(),
                 f.source.display(),
                 f.path,
-                if f.path.as_str().starts_with("/keys/") { "make it with `cargo xtask keys`" } else { "create it or fix the path" }
+                if f.path.as_str().starts_with("/keys/") {
+                    "make it with `cargo xtask keys`"
+                } else {
+                    "create it or fix the path"
+                }
             );
         }
         stage.push((source, staged_name(f.path.as_str())));
@@ -239,7 +246,8 @@ fn inputs(plan: &ImagePlan, home: &OpsHome, ops: &Path) -> Result<Inputs> {
 /// image paths, and config.json. Hard links where possible (large SRS files).
 fn stage(plan: &ImagePlan) -> Result<()> {
     if plan.stage_dir.exists() {
-        std::fs::remove_dir_all(&plan.stage_dir).with_context(|| format!("cannot clear {}", plan.stage_dir.display()))?;
+        std::fs::remove_dir_all(&plan.stage_dir)
+            .with_context(|| format!("cannot clear {}", plan.stage_dir.display()))?;
     }
     for (source, staged) in &plan.stage {
         let to = plan.stage_dir.join(staged);
@@ -311,7 +319,13 @@ fn load_record(path: &Path) -> Option<ImageRecord> {
 }
 
 /// Builds one image with ops (or reports it up to date).
-fn build_one(sh: &Shell, project: &Project, plan: &ImagePlan, home: &OpsHome, ops: &Path) -> Result<(ImageRecord, bool)> {
+fn build_one(
+    sh: &Shell,
+    project: &Project,
+    plan: &ImagePlan,
+    home: &OpsHome,
+    ops: &Path,
+) -> Result<(ImageRecord, bool)> {
     let inputs = inputs(plan, home, ops)?;
     if let Some(record) = load_record(&plan.record) {
         let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
@@ -332,7 +346,11 @@ fn build_one(sh: &Shell, project: &Project, plan: &ImagePlan, home: &OpsHome, op
         .with_context(|| format!("cannot start {}", ops.display()))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
-        bail!("ops failed ({}) building {name}; its output:\n{text}\nthe staged inputs are in {}", output.status, plan.stage_dir.display());
+        bail!(
+            "ops failed ({}) building {name}; its output:\n{text}\nthe staged inputs are in {}",
+            output.status,
+            plan.stage_dir.display()
+        );
     }
     let built = parse_image_path(&text)
         .with_context(|| format!("ops exited 0 but printed no image path for {name}; its output:\n{text}"))?;
@@ -372,7 +390,8 @@ impl ImageFlags {
         let project = Project::locate()?;
         let manifests = project.manifests()?;
         let images = manifests.select(&self.images).map_err(anyhow::Error::msg)?;
-        let built = execute(sh, &project, &build_plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
+        let built =
+            execute(sh, &project, &build_plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
         crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
         let plans = images
             .iter()
@@ -387,7 +406,12 @@ impl ImageFlags {
                 println!("{}", serde_json::to_string_pretty(&plans)?);
             } else {
                 for p in &plans {
-                    println!("staged {} in {} (config.json, {} files); ops not run", p.image, project.show(&p.stage_dir), p.stage.len());
+                    println!(
+                        "staged {} in {} (config.json, {} files); ops not run",
+                        p.image,
+                        project.show(&p.stage_dir),
+                        p.stage.len()
+                    );
                 }
             }
             return Ok(());
@@ -396,16 +420,29 @@ impl ImageFlags {
         let home_dir_default = project.target_dir.join("ops-home");
         let mut records = Vec::new();
         for p in &plans {
-            let home = OpsHome::prepare(self.ops_home.clone().unwrap_or_else(|| home_dir_default.clone()), &p.nanos_version, home_dir())?;
+            let home = OpsHome::prepare(
+                self.ops_home.clone().unwrap_or_else(|| home_dir_default.clone()),
+                &p.nanos_version,
+                home_dir(),
+            )?;
             let (record, rebuilt) = build_one(sh, &project, p, &home, &ops)?;
             records.push((record, rebuilt, project.show(&p.output)));
         }
         if self.json {
-            let list: Vec<_> = records.iter().map(|(r, rebuilt, path)| serde_json::json!({"record": r, "rebuilt": rebuilt, "path": path})).collect();
+            let list: Vec<_> = records
+                .iter()
+                .map(|(r, rebuilt, path)| serde_json::json!({"record": r, "rebuilt": rebuilt, "path": path}))
+                .collect();
             println!("{}", serde_json::to_string_pretty(&list)?);
         } else {
             for (r, rebuilt, path) in &records {
-                println!("{} {:<16} {:>11} bytes  blake3 {}  {path}", if *rebuilt { "built     " } else { "up to date" }, r.image, r.size, r.blake3);
+                println!(
+                    "{} {:<16} {:>11} bytes  blake3 {}  {path}",
+                    if *rebuilt { "built     " } else { "up to date" },
+                    r.image,
+                    r.size,
+                    r.blake3
+                );
             }
         }
         Ok(())

@@ -38,9 +38,15 @@ impl KeysFlags {
 pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result<(PathBuf, String)> {
     let manifests = project.manifests()?;
     let image = manifests.image(prover_image).with_context(|| format!("no image named {prover_image:?}"))?;
-    let Some(srs) = &image.srs else { bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS") };
+    let Some(srs) = &image.srs else {
+        bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS")
+    };
     let source = crate::srs::srs_for_image(project, image, srs)?;
-    let shape = header_chain::circuit::CircuitShape::compute(headers, header_chain::prover::MIN_SLOTS_PER_HEADER, Default::default())?;
+    let shape = header_chain::circuit::CircuitShape::compute(
+        headers,
+        header_chain::prover::MIN_SLOTS_PER_HEADER,
+        Default::default(),
+    )?;
     if shape.k > srs.k.get() {
         bail!("{headers} headers need k = {}, but image {prover_image} carries an SRS of k = {}", shape.k, srs.k.get());
     }
@@ -59,22 +65,35 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
 /// Makes the verifier keys that the selected images carry and that are
 /// missing (files named `header-chain-N.key.json`), from the prover image of
 /// the pair each verifier belongs to.
-pub fn ensure_verifier_files(project: &Project, manifests: &crate::manifest::Manifests, images: &[&crate::manifest::Image]) -> Result<()> {
+pub fn ensure_verifier_files(
+    project: &Project,
+    manifests: &crate::manifest::Manifests,
+    images: &[&crate::manifest::Image],
+) -> Result<()> {
     for image in images {
         for file in &image.files {
             if project.root.join(&file.source).exists() {
                 continue;
             }
             let name = file.source.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let Some(headers) = name.strip_prefix("header-chain-").and_then(|r| r.strip_suffix(".key.json")).and_then(|n| n.parse().ok()) else {
+            let Some(headers) = name
+                .strip_prefix("header-chain-")
+                .and_then(|r| r.strip_suffix(".key.json"))
+                .and_then(|n| n.parse().ok())
+            else {
                 continue; // not ours to make: image planning reports it
             };
-            let prover = manifests
-                .pairs
-                .iter()
-                .find(|p| p.verifier == image.name)
-                .map(|p| p.prover.to_string())
-                .with_context(|| format!("{} needs {}, but no pair names {} as a verifier, so no prover SRS to make it from", image.manifest.display(), file.source.display(), image.name))?;
+            let prover =
+                manifests.pairs.iter().find(|p| p.verifier == image.name).map(|p| p.prover.to_string()).with_context(
+                    || {
+                        format!(
+                            "{} needs {}, but no pair names {} as a verifier, so no prover SRS to make it from",
+                            image.manifest.display(),
+                            file.source.display(),
+                            image.name
+                        )
+                    },
+                )?;
             eprintln!("making the verifier key for {headers} headers from {prover}'s SRS");
             make_key(project, &prover, headers)?;
         }

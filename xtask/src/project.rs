@@ -36,12 +36,8 @@ impl Project {
             .context("cannot read the workspace with `cargo metadata`; does `cargo build` work here?")?;
         let mut binaries = WorkspaceBinaries::new();
         for package in metadata.workspace_packages() {
-            let bins = package
-                .targets
-                .iter()
-                .filter(|t| t.kind.contains(&TargetKind::Bin))
-                .map(|t| t.name.clone())
-                .collect();
+            let bins =
+                package.targets.iter().filter(|t| t.kind.contains(&TargetKind::Bin)).map(|t| t.name.clone()).collect();
             binaries.insert(package.name.to_string(), bins);
         }
         Ok(Self {
@@ -52,7 +48,8 @@ impl Project {
     }
 
     pub fn manifests(&self) -> Result<Manifests> {
-        manifest::load(&self.root, &self.binaries).map_err(|e| anyhow::anyhow!("{e}\nfix the manifests above and run the command again"))
+        manifest::load(&self.root, &self.binaries)
+            .map_err(|e| anyhow::anyhow!("{e}\nfix the manifests above and run the command again"))
     }
 
     /// A path for display: relative to the root when inside it.

@@ -72,11 +72,17 @@ impl RunFlags {
         let manifests = project.manifests()?;
         let pair = match &self.pair {
             Some(name) => manifests.pairs.iter().find(|p| p.name.as_str() == name).with_context(|| {
-                format!("no pair named {name:?}; declared: {}", manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "no pair named {name:?}; declared: {}",
+                    manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                )
             })?,
             None => match manifests.pairs.as_slice() {
                 [only] => only,
-                _ => bail!("name the pair to run: {}", manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")),
+                _ => bail!(
+                    "name the pair to run: {}",
+                    manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             },
         };
         let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
@@ -104,7 +110,9 @@ impl RunFlags {
         let prover_task = TaskSpec {
             tx_hash: tx,
             name: prover.name.to_string(),
-            args: ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"].map(String::from).to_vec(),
+            args: ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"]
+                .map(String::from)
+                .to_vec(),
             files: vec!["/workspace/witness.json".into()],
         };
         let proved = run_image(&project, prover, &binary(0), &prover_ws, prover_task, self.timeout)?;
@@ -145,12 +153,24 @@ impl RunFlags {
         } else {
             let s = &outcome.verdict["statement"];
             println!("pair {}: witness from {}", outcome.pair, outcome.witness_source);
-            println!("  prover   {:<16} {:>7.1} s  → {}", outcome.prover.image, outcome.prover.seconds, outcome.prover.outputs.join(", "));
-            println!("  verifier {:<16} {:>7.1} s  → {}", outcome.verifier.image, outcome.verifier.seconds, outcome.verifier.outputs.join(", "));
+            println!(
+                "  prover   {:<16} {:>7.1} s  → {}",
+                outcome.prover.image,
+                outcome.prover.seconds,
+                outcome.prover.outputs.join(", ")
+            );
+            println!(
+                "  verifier {:<16} {:>7.1} s  → {}",
+                outcome.verifier.image,
+                outcome.verifier.seconds,
+                outcome.verifier.outputs.join(", ")
+            );
             println!(
                 "  verdict: {} for blocks {}..={} (last hash {})",
                 if valid { "VALID" } else { "INVALID" },
-                s["first_number"], s["last_number"], s["last_hash"].as_str().unwrap_or("?")
+                s["first_number"],
+                s["last_number"],
+                s["last_hash"].as_str().unwrap_or("?")
             );
         }
         if !valid {
@@ -166,7 +186,10 @@ impl RunFlags {
         }
         let capture = |url: &str, from: u64, to: u64| -> Result<()> {
             let (from, to) = (from.to_string(), to.to_string());
-            cmd!(sh, "{prover_bin} witness-capture --rpc {url} --from {from} --to {to} --witness {out}").quiet().ignore_stdout().run()?;
+            cmd!(sh, "{prover_bin} witness-capture --rpc {url} --from {from} --to {to} --witness {out}")
+                .quiet()
+                .ignore_stdout()
+                .run()?;
             Ok(())
         };
         if let (Some(url), Some(from), Some(to)) = (&self.rpc, self.from, self.to) {
@@ -209,17 +232,10 @@ fn run_image(
         image.env.iter().map(|(k, v)| (k.as_str().to_string(), translate(v, &paths))).collect();
     // Nanos gives the program exactly the image's vCPUs.
     env.push(("RAYON_NUM_THREADS".into(), image.cpus.get().to_string()));
-    let run = ProgramRun {
-        program: binary,
-        args: &args,
-        env: &env,
-        workspace,
-        task,
-        timeout: Duration::from_secs(timeout),
-    };
-    gevulot_shim::node::run_program(run).map_err(|e| {
-        anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace))
-    })
+    let run =
+        ProgramRun { program: binary, args: &args, env: &env, workspace, task, timeout: Duration::from_secs(timeout) };
+    gevulot_shim::node::run_program(run)
+        .map_err(|e| anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace)))
 }
 
 /// Image path → host file, for everything the image would carry.
@@ -237,7 +253,11 @@ fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, Stri
 
 /// Replaces every comma-separated part of `value` that is an image path.
 fn translate(value: &str, paths: &BTreeMap<String, String>) -> String {
-    value.split(',').map(|part| paths.get(part).cloned().unwrap_or_else(|| part.to_string())).collect::<Vec<_>>().join(",")
+    value
+        .split(',')
+        .map(|part| paths.get(part).cloned().unwrap_or_else(|| part.to_string()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// target/run/PAIR/N for the next free N: earlier runs stay for inspection.

@@ -185,7 +185,11 @@ impl SrsFlags {
 /// The SRS file an image carries: the manifest's source, checked against its
 /// pin, downsized once to the manifest's k into a cache keyed by the
 /// source's digest and k. The development SRS is generated when missing.
-pub fn srs_for_image(project: &Project, image: &crate::manifest::Image, srs_decl: &crate::manifest::SrsSection) -> Result<PathBuf> {
+pub fn srs_for_image(
+    project: &Project,
+    image: &crate::manifest::Image,
+    srs_decl: &crate::manifest::SrsSection,
+) -> Result<PathBuf> {
     let k = srs_decl.k.get();
     let source = project.root.join(&srs_decl.source);
     if !source.exists() {

@@ -36,7 +36,10 @@ pub fn ensure_anvil(sh: &Shell, project: &Project) -> Result<PathBuf> {
     match installed_version(sh, &bin) {
         Some(v) if v == ANVIL_VERSION => Ok(bin),
         Some(v) => bail!("npm installed anvil {v}, expected {ANVIL_VERSION}"),
-        None => bail!("npm installed {spec} but {} does not run; the package ships binaries for linux-amd64 only here", bin.display()),
+        None => bail!(
+            "npm installed {spec} but {} does not run; the package ships binaries for linux-amd64 only here",
+            bin.display()
+        ),
     }
 }
 
@@ -57,7 +60,9 @@ pub fn ensure_musl_target(sh: &Shell) -> Result<()> {
     if installed.lines().any(|l| l.trim() == target) {
         return Ok(());
     }
-    cmd!(sh, "rustup target add {target}").run().with_context(|| format!("cannot install the {target} target with rustup"))
+    cmd!(sh, "rustup target add {target}")
+        .run()
+        .with_context(|| format!("cannot install the {target} target with rustup"))
 }
 
 /// The static binaries link mimalloc, which is C: it needs musl's gcc wrapper.

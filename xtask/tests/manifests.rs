@@ -145,7 +145,8 @@ fn unknown_table() {
 #[test]
 fn missing_required_keys() {
     for (key, line) in [("memory", 1), ("cpus", 1), ("name", 1), ("package", 1), ("bin", 1)] {
-        let e = prover_error(|s| s.lines().filter(|l| !l.starts_with(&format!("{key} ="))).collect::<Vec<_>>().join("\n"));
+        let e =
+            prover_error(|s| s.lines().filter(|l| !l.starts_with(&format!("{key} ="))).collect::<Vec<_>>().join("\n"));
         assert_error(&e, line, &[&format!("missing field `{key}`")]);
     }
 }
@@ -185,7 +186,9 @@ fn memory_that_does_not_parse() {
 
 #[test]
 fn memory_zero_tiny_huge_or_fractional_mib() {
-    for (bad, needle) in [("0G", "zero"), ("0", "zero"), ("32M", "64M"), ("2T", "1T"), ("1048577K", "whole number of MiB")] {
+    for (bad, needle) in
+        [("0G", "zero"), ("0", "zero"), ("32M", "64M"), ("2T", "1T"), ("1048577K", "whole number of MiB")]
+    {
         let text = PROVER.replace("memory = \"2G\"", &format!("memory = \"{bad}\""));
         assert_error(&prover_error(|_| text.clone()), 6, &[needle]);
     }
@@ -219,12 +222,8 @@ fn unsafe_image_names() {
 #[test]
 fn duplicate_image_names() {
     let twin = VERIFIER.replace("header-verifier", "header-prover");
-    let errors = Scratch::new(&[
-        ("manifests/images/a.toml", PROVER),
-        ("manifests/images/b.toml", &twin),
-    ])
-    .load()
-    .unwrap_err();
+    let errors =
+        Scratch::new(&[("manifests/images/a.toml", PROVER), ("manifests/images/b.toml", &twin)]).load().unwrap_err();
     assert_eq!(errors.len(), 1);
     let shown = errors[0].to_string();
     assert!(shown.starts_with("manifests/images/b.toml:2:"), "{shown}");
@@ -265,13 +264,10 @@ fn extra_files_and_env() {
 
 #[test]
 fn a_guest_path_given_twice() {
-    let errors = standard(
-        &format!("{PROVER}\n[[files]]\nsource = \"x\"\npath = \"/srs/kzg_bn254_14.srs\"\n"),
-        VERIFIER,
-        PAIR,
-    )
-    .load()
-    .unwrap_err();
+    let errors =
+        standard(&format!("{PROVER}\n[[files]]\nsource = \"x\"\npath = \"/srs/kzg_bn254_14.srs\"\n"), VERIFIER, PAIR)
+            .load()
+            .unwrap_err();
     assert!(errors[0].to_string().contains("\"/srs/kzg_bn254_14.srs\" inside the image is given twice"), "{errors:?}");
     let errors = standard(PROVER, &VERIFIER.replace("/keys/k.json", "/verifier"), PAIR).load().unwrap_err();
     assert!(errors[0].to_string().contains("program itself lives at /verifier"), "{errors:?}");
@@ -285,7 +281,10 @@ fn toml_syntax_error() {
 
 #[test]
 fn pair_naming_an_image_that_does_not_exist() {
-    let errors = standard(PROVER, VERIFIER, &PAIR.replace("verifier = \"header-verifier\"", "verifier = \"header-verifer\"")).load().unwrap_err();
+    let errors =
+        standard(PROVER, VERIFIER, &PAIR.replace("verifier = \"header-verifier\"", "verifier = \"header-verifer\""))
+            .load()
+            .unwrap_err();
     assert_eq!(errors.len(), 1);
     let shown = errors[0].to_string();
     assert!(shown.starts_with("manifests/pairs/header-chain.toml:4:12:"), "{shown}");
@@ -294,7 +293,10 @@ fn pair_naming_an_image_that_does_not_exist() {
 
 #[test]
 fn pair_with_the_same_image_twice() {
-    let errors = standard(PROVER, VERIFIER, &PAIR.replace("verifier = \"header-verifier\"", "verifier = \"header-prover\"")).load().unwrap_err();
+    let errors =
+        standard(PROVER, VERIFIER, &PAIR.replace("verifier = \"header-verifier\"", "verifier = \"header-prover\""))
+            .load()
+            .unwrap_err();
     assert!(errors[0].to_string().contains("different image"), "{errors:?}");
 }
 
@@ -312,7 +314,10 @@ fn pair_unknown_key_missing_key_and_duplicate() {
     ])
     .load()
     .unwrap_err();
-    assert!(errors[0].to_string().contains("pair name \"header-chain\" is already used by manifests/pairs/a.toml"), "{errors:?}");
+    assert!(
+        errors[0].to_string().contains("pair name \"header-chain\" is already used by manifests/pairs/a.toml"),
+        "{errors:?}"
+    );
 }
 
 #[test]

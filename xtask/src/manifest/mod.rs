@@ -234,7 +234,9 @@ impl<'de> Deserialize<'de> for SrsDegree {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let k = i64::deserialize(d)?;
         if !(1..=28).contains(&k) {
-            return Err(serde::de::Error::custom(format!("k = {k} is out of range: BN254 SRS files have 1 <= k <= 28")));
+            return Err(serde::de::Error::custom(format!(
+                "k = {k} is out of range: BN254 SRS files have 1 <= k <= 28"
+            )));
         }
         Ok(SrsDegree(k as u32))
     }
@@ -383,9 +385,11 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
 }
 
 fn read_source(path: &Path, shown: PathBuf) -> Result<Source, ManifestError> {
-    std::fs::read_to_string(path)
-        .map(|text| Source { path: shown.clone(), text })
-        .map_err(|e| ManifestError { file: shown, position: None, message: format!("cannot read: {e}") })
+    std::fs::read_to_string(path).map(|text| Source { path: shown.clone(), text }).map_err(|e| ManifestError {
+        file: shown,
+        position: None,
+        message: format!("cannot read: {e}"),
+    })
 }
 
 /// Loads and validates every manifest under `root/manifests`. Paths in
@@ -429,7 +433,11 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
         if let Some(first) = image_spans.get(&name) {
             errors.push(source.error_at(
                 image.name.span(),
-                format!("image name {:?} is already used by {}; image names must be unique", name.as_str(), first.display()),
+                format!(
+                    "image name {:?} is already used by {}; image names must be unique",
+                    name.as_str(),
+                    first.display()
+                ),
             ));
             continue;
         }
@@ -448,7 +456,11 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
                     "key `image.bin`: package {:?} has no binary {:?}; its binaries: {}",
                     image.package.get_ref(),
                     image.bin.get_ref(),
-                    if bins.is_empty() { "(none)".to_string() } else { bins.iter().cloned().collect::<Vec<_>>().join(", ") }
+                    if bins.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        bins.iter().cloned().collect::<Vec<_>>().join(", ")
+                    }
                 ),
             )),
             Some(_) => {}
@@ -461,7 +473,10 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
                 errors.push(ManifestError {
                     file: source.path.clone(),
                     position: None,
-                    message: format!("path {:?} inside the image is given twice (the program itself lives at {program_path})", path.as_str()),
+                    message: format!(
+                        "path {:?} inside the image is given twice (the program itself lives at {program_path})",
+                        path.as_str()
+                    ),
                 });
             }
         }
@@ -509,7 +524,11 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
         if let Some(first) = pair_names.get(&name) {
             errors.push(source.error_at(
                 pair.name.span(),
-                format!("pair name {:?} is already used by {}; pair names must be unique", name.as_str(), first.display()),
+                format!(
+                    "pair name {:?} is already used by {}; pair names must be unique",
+                    name.as_str(),
+                    first.display()
+                ),
             ));
             continue;
         }

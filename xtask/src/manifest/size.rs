@@ -29,7 +29,8 @@ impl MemorySize {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = "expected a whole number with a unit K, M, G or T (binary, as qemu reads them), e.g. \"512M\" or \"4G\"";
+        let expected =
+            "expected a whole number with a unit K, M, G or T (binary, as qemu reads them), e.g. \"512M\" or \"4G\"";
         let t = text.trim();
         let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (digits, unit) = t.split_at(digits_end);
@@ -48,9 +49,8 @@ impl MemorySize {
             "" => return Err(format!("memory {text:?} has no unit; {expected}")),
             other => return Err(format!("memory {text:?} has unknown unit {other:?}; {expected}")),
         };
-        let bytes = value
-            .checked_mul(1u64 << shift)
-            .ok_or_else(|| format!("memory {text:?} is too large; {expected}"))?;
+        let bytes =
+            value.checked_mul(1u64 << shift).ok_or_else(|| format!("memory {text:?} is too large; {expected}"))?;
         if !bytes.is_multiple_of(MIB) {
             return Err(format!("memory {text:?} is not a whole number of MiB (Gevulot deploys memory in MiB)"));
         }
