@@ -1,6 +1,7 @@
 //! `cargo xtask test`: what CI runs, and what a contributor runs before
-//! pushing. Installs the pinned test tools, runs the whole test suite, clippy
-//! with warnings denied, and the reproducible static build check.
+//! pushing. Installs the pinned test tools, runs the whole test suite, checks
+//! formatting, clippy with warnings denied, and the reproducible static
+//! build check.
 
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
@@ -30,6 +31,7 @@ impl TestFlags {
         let _env = sh.push_env("ANVIL_BIN", &anvil);
         let extra = &self.cargo_test_args;
         cmd!(sh, "cargo test --workspace --locked {extra...}").run().context("the test suite failed")?;
+        cmd!(sh, "cargo fmt --all -- --check").run().context("the code is not formatted: run `cargo fmt --all`")?;
         if !self.skip_clippy {
             cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings")
                 .run()
