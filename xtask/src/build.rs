@@ -93,12 +93,12 @@ pub fn plan(images: &[&Image], host: &HostPaths) -> BuildPlan {
         cargo_args.extend(["--bin".to_string(), b.clone()]);
     }
     let mut rustflags = vec!["-C".to_string(), "target-feature=+crt-static".to_string()];
-    // Longest prefixes first: rustc applies the last matching remap, so list
-    // the most specific last.
-    let mut remaps: Vec<(PathBuf, &str)> = vec![(host.checkout.clone(), REMAP_CHECKOUT)];
-    if !host.target_dir.starts_with(&host.checkout) {
-        remaps.push((host.target_dir.clone(), REMAP_TARGET));
-    }
+    // Shortest prefixes first: rustc and gcc apply the last matching remap,
+    // so the most specific (a target directory inside the checkout) wins.
+    // The target directory always gets its own name, inside the checkout or
+    // not: generated sources (OUT_DIR) must read the same from any checkout.
+    let mut remaps: Vec<(PathBuf, &str)> =
+        vec![(host.checkout.clone(), REMAP_CHECKOUT), (host.target_dir.clone(), REMAP_TARGET)];
     if let Some(c) = &host.cargo_home {
         remaps.push((c.clone(), REMAP_CARGO_HOME));
     }
