@@ -106,7 +106,8 @@ pub fn plan(images: &[&Image], host: &HostPaths) -> BuildPlan {
         remaps.push((r.clone(), REMAP_RUSTUP_HOME));
     }
     remaps.sort_by_key(|(p, _)| p.as_os_str().len());
-    let mut cflags = Vec::new();
+    // gcc's per-file random seed is fixed too.
+    let mut cflags = vec!["-frandom-seed=0".to_string()];
     for (from, to) in remaps {
         rustflags.push(format!("--remap-path-prefix={}={to}", from.display()));
         cflags.push(format!("-ffile-prefix-map={}={to}", from.display()));
@@ -186,6 +187,8 @@ pub fn execute(
         .env("CARGO_ENCODED_RUSTFLAGS", plan.rustflags.join("\x1f"))
         .env(TARGET_CFLAGS_VAR, plan.cflags.join(" "))
         .env(TARGET_CC_VAR, MUSL_CC)
+        // C's __DATE__ and __TIME__ (mimalloc prints its build time) follow it.
+        .env("SOURCE_DATE_EPOCH", "0")
         .into();
     if let Some(t) = target_dir {
         command.env("CARGO_TARGET_DIR", t);
