@@ -62,13 +62,7 @@ impl DeployFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
         let manifests = project.manifests()?;
-        let pair = manifests.pairs.iter().find(|p| p.name.as_str() == self.pair).with_context(|| {
-            format!(
-                "no pair named {:?}; declared: {}",
-                self.pair,
-                manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-            )
-        })?;
+        let pair = manifests.pair_named(&self.pair).map_err(anyhow::Error::msg)?;
         if self.listen_addr.port() == 0 {
             bail!("--listen-addr needs a fixed port: the program hashes contain it");
         }

@@ -71,18 +71,10 @@ impl RunFlags {
         let project = Project::locate()?;
         let manifests = project.manifests()?;
         let pair = match &self.pair {
-            Some(name) => manifests.pairs.iter().find(|p| p.name.as_str() == name).with_context(|| {
-                format!(
-                    "no pair named {name:?}; declared: {}",
-                    manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-                )
-            })?,
+            Some(name) => manifests.pair_named(name).map_err(anyhow::Error::msg)?,
             None => match manifests.pairs.as_slice() {
                 [only] => only,
-                _ => bail!(
-                    "name the pair to run: {}",
-                    manifests.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-                ),
+                _ => bail!("name the pair to run: {}", manifests.pair_names()),
             },
         };
         let prover = manifests.image(pair.prover.as_str()).expect("validated pair");

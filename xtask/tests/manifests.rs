@@ -125,6 +125,8 @@ fn a_good_set_loads_with_every_value() {
     assert_eq!(v.memory.mib(), 512);
     assert_eq!(v.files[0].path.as_str(), "/keys/k.json");
     assert_eq!(m.pairs[0].prover.as_str(), "header-prover");
+    assert_eq!(m.pair_named("header-chain").unwrap().verifier.as_str(), "header-verifier");
+    assert_eq!(m.pair_named("nope").unwrap_err(), "no pair named \"nope\"; declared: header-chain");
     assert_eq!(m.select(&[]).unwrap().len(), 2);
     assert_eq!(m.select(&["header-verifier".into()]).unwrap().len(), 1);
     assert!(m.select(&["nope".into()]).unwrap_err().contains("header-prover, header-verifier"));

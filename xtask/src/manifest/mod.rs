@@ -346,6 +346,19 @@ impl Manifests {
         self.images.iter().find(|i| i.name.as_str() == name)
     }
 
+    /// The declared pair names, for error messages.
+    pub fn pair_names(&self) -> String {
+        self.pairs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The pair called `name`, or an error listing the declared ones.
+    pub fn pair_named(&self, name: &str) -> Result<&Pair, String> {
+        self.pairs
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .ok_or_else(|| format!("no pair named {name:?}; declared: {}", self.pair_names()))
+    }
+
     /// The images named (all, when none is), or an error naming the unknown ones.
     pub fn select(&self, names: &[String]) -> Result<Vec<&Image>, String> {
         if names.is_empty() {
