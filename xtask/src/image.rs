@@ -18,7 +18,7 @@ use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan as build_plan, HostPaths};
 use crate::hashing::{sha256_and_blake3, sha256_file};
-use crate::manifest::{Image, WORKSPACE_MOUNT};
+use crate::manifest::{Builder, Image, WORKSPACE_MOUNT};
 use crate::project::{home_dir, on_path, Project};
 
 #[derive(clap::Args, Debug, Default)]
@@ -108,8 +108,13 @@ pub struct ImageRecord {
     pub sha256: String,
     /// The Gevulot image checksum.
     pub blake3: String,
+    /// "ops" or "native".
     pub builder: String,
-    pub ops_version: String,
+    /// `ops version`'s answer (ops builds only).
+    pub ops_version: Option<String>,
+    /// What `cargo xtask inspect` reports as the content digest (native builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
     pub inputs: Inputs,
 }
 
@@ -124,7 +129,8 @@ pub struct Inputs {
     pub files: BTreeMap<String, String>,
     pub kernel_sha256: String,
     pub boot_sha256: String,
-    pub ops_sha256: String,
+    /// Who writes the image: `ops <sha256 of the ops binary>`, or the native writer's id.
+    pub builder: String,
 }
 
 pub fn images_dir(project: &Project) -> PathBuf {
@@ -162,7 +168,7 @@ pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePla
     let dir = images_dir(project);
     Ok(ImagePlan {
         image: image.name.to_string(),
-        nanos_version: nanos.to_string(),
+        nanos_version: nanos.version.to_string(),
         stage,
         config: ops_config(image),
         stage_dir: dir.join(format!("{}.stage", image.name)),
@@ -225,8 +231,8 @@ impl OpsHome {
     }
 }
 
-/// Everything `ops build` would get, as digests.
-fn inputs(plan: &ImagePlan, home: &OpsHome, ops: &Path) -> Result<Inputs> {
+/// Everything the image is made of, as digests.
+pub fn inputs(plan: &ImagePlan, kernel_sha256: String, boot_sha256: String, builder: String) -> Result<Inputs> {
     let mut files = BTreeMap::new();
     for (source, staged) in plan.stage.iter().skip(1) {
         files.insert(staged.clone(), sha256_file(source).with_context(|| format!("cannot read {}", source.display()))?);
@@ -236,9 +242,9 @@ fn inputs(plan: &ImagePlan, home: &OpsHome, ops: &Path) -> Result<Inputs> {
         program_sha256: sha256_file(&plan.stage[0].0)?,
         config_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(config_json(&plan.config).as_bytes())),
         files,
-        kernel_sha256: sha256_file(&home.kernel(&plan.nanos_version))?,
-        boot_sha256: sha256_file(&home.boot(&plan.nanos_version))?,
-        ops_sha256: sha256_file(ops)?,
+        kernel_sha256,
+        boot_sha256,
+        builder,
     })
 }
 
@@ -314,7 +320,7 @@ fn ops_version(sh: &Shell, ops: &Path, home: &OpsHome) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn load_record(path: &Path) -> Option<ImageRecord> {
+pub fn load_record(path: &Path) -> Option<ImageRecord> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
@@ -326,7 +332,12 @@ fn build_one(
     home: &OpsHome,
     ops: &Path,
 ) -> Result<(ImageRecord, bool)> {
-    let inputs = inputs(plan, home, ops)?;
+    let inputs = inputs(
+        plan,
+        sha256_file(&home.kernel(&plan.nanos_version))?,
+        sha256_file(&home.boot(&plan.nanos_version))?,
+        format!("ops {}", sha256_file(ops)?),
+    )?;
     if let Some(record) = load_record(&plan.record) {
         let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
         if record.inputs == inputs && size == Some(record.size) {
@@ -368,7 +379,8 @@ fn build_one(
         sha256,
         blake3,
         builder: "ops".into(),
-        ops_version: ops_version(sh, ops, home),
+        ops_version: Some(ops_version(sh, ops, home)),
+        content_digest: None,
         inputs,
     };
     // The previous image and record stay valid until both new ones are in place.
@@ -382,6 +394,24 @@ fn build_one(
         std::fs::remove_file(&built)?;
     }
     std::fs::rename(&staged_record, &plan.record)?;
+    Ok((record, true))
+}
+
+/// Builds one image with the native writer (or reports it up to date):
+/// the image first, then its record, each replaced only when complete.
+fn build_native(project: &Project, image: &Image, plan: &ImagePlan, ops_home: &Path) -> Result<(ImageRecord, bool)> {
+    let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
+    let found = crate::native::nanos_inputs(project, image, nanos, ops_home)?;
+    let inputs =
+        inputs(plan, found.kernel_sha256.clone(), found.boot_sha256.clone(), crate::native::WRITER_ID.into())?;
+    if let Some(record) = load_record(&plan.record) {
+        let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
+        if record.inputs == inputs && size == Some(record.size) {
+            return Ok((record, false));
+        }
+    }
+    let record = crate::native::write(image, plan, &found, inputs, &plan.output)?;
+    header_chain::fsutil::write_json_atomic(&plan.record, &record)?;
     Ok((record, true))
 }
 
@@ -416,16 +446,28 @@ impl ImageFlags {
             }
             return Ok(());
         }
-        let ops = on_path("ops").context("ops is not on PATH: install NanoVMs ops (curl https://ops.city/get.sh -sSfL | sh); `cargo xtask doctor` checks every prerequisite")?;
+        let mut ops: Option<PathBuf> = None;
         let home_dir_default = project.target_dir.join("ops-home");
         let mut records = Vec::new();
-        for p in &plans {
-            let home = OpsHome::prepare(
-                self.ops_home.clone().unwrap_or_else(|| home_dir_default.clone()),
-                &p.nanos_version,
-                home_dir(),
-            )?;
-            let (record, rebuilt) = build_one(sh, &project, p, &home, &ops)?;
+        for (image, p) in images.iter().zip(&plans) {
+            let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
+            let (record, rebuilt) = match nanos.builder {
+                Builder::Native => {
+                    let home = self.ops_home.clone().or_else(home_dir).context("HOME is not set: give --ops-home")?;
+                    build_native(&project, image, p, &home)?
+                }
+                Builder::Ops => {
+                    if ops.is_none() {
+                        ops = Some(on_path("ops").context("ops is not on PATH: install NanoVMs ops (curl https://ops.city/get.sh -sSfL | sh), or set `[nanos] builder = \"native\"`; `cargo xtask doctor` checks every prerequisite")?);
+                    }
+                    let home = OpsHome::prepare(
+                        self.ops_home.clone().unwrap_or_else(|| home_dir_default.clone()),
+                        &p.nanos_version,
+                        home_dir(),
+                    )?;
+                    build_one(sh, &project, p, &home, ops.as_ref().expect("found above"))?
+                }
+            };
             records.push((record, rebuilt, project.show(&p.output)));
         }
         if self.json {

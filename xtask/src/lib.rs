@@ -15,6 +15,8 @@ pub mod hashing;
 pub mod image;
 pub mod keys;
 pub mod manifest;
+pub mod native;
+pub mod nanos;
 pub mod progress;
 pub mod project;
 pub mod run;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-pub use size::MemorySize;
+pub use size::{DiskSize, MemorySize};
 
 /// The most vCPUs a manifest may ask for.
 pub const MAX_CPUS: u32 = 256;
@@ -48,11 +48,32 @@ pub struct ImageSection {
     pub cpus: Cpus,
 }
 
-/// The Nanos release an image is built with (`ops --nanos-version`).
-#[derive(Debug, Deserialize)]
+/// The Nanos release an image is built with, and how.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NanosSection {
+    /// The Nanos release (`ops --nanos-version`).
     pub version: NanosVersion,
+    /// Who writes the image: `ops` (default) or our deterministic `native` writer.
+    #[serde(default)]
+    pub builder: Builder,
+    /// kernel.img and boot.img, relative to the workspace root; default:
+    /// the pinned version in ops's home (`~/.ops/VERSION/`).
+    pub kernel: Option<PathBuf>,
+    pub boot: Option<PathBuf>,
+    /// Pinned sha256 of kernel.img and boot.img, checked on every build.
+    pub kernel_sha256: Option<Sha256Hex>,
+    pub boot_sha256: Option<Sha256Hex>,
+    /// A fixed root filesystem size (native builder); default: what the files need.
+    pub root_size: Option<DiskSize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    #[default]
+    Ops,
+    Native,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,7 +338,7 @@ pub struct Image {
     pub args: Vec<String>,
     pub memory: MemorySize,
     pub cpus: Cpus,
-    pub nanos: Option<NanosVersion>,
+    pub nanos: Option<NanosSection>,
     pub srs: Option<SrsSection>,
     pub env: BTreeMap<EnvName, String>,
     pub files: Vec<FileEntry>,
@@ -502,7 +523,7 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
             args: image.args,
             memory: image.memory,
             cpus: image.cpus,
-            nanos: nanos.map(|n| n.version),
+            nanos,
             srs,
             env,
             files,

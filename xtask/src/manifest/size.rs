@@ -83,6 +83,48 @@ impl serde::Serialize for MemorySize {
     }
 }
 
+/// A disk size such as `"64M"` (binary units K, M, G), for a filesystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct DiskSize {
+    bytes: u64,
+}
+
+impl DiskSize {
+    pub fn bytes(self) -> u64 {
+        self.bytes
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = "expected a whole number with a unit K, M or G (binary), e.g. \"64M\"";
+        let t = text.trim();
+        let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(digits_end);
+        let value: u64 = digits.parse().map_err(|_| format!("size {text:?} does not start with a number; {expected}"))?;
+        let shift = match unit.to_ascii_uppercase().as_str() {
+            "K" | "KIB" => 10,
+            "M" | "MIB" => 20,
+            "G" | "GIB" => 30,
+            "" => return Err(format!("size {text:?} has no unit; {expected}")),
+            other => return Err(format!("size {text:?} has unknown unit {other:?}; {expected}")),
+        };
+        let bytes = value.checked_mul(1u64 << shift).filter(|b| *b < 1 << 41).ok_or_else(|| {
+            format!("size {text:?} is too large: an MBR partition holds at most 2T")
+        })?;
+        if bytes < MIB {
+            return Err(format!("size {text:?} is below 1M, less than a filesystem's own log needs"));
+        }
+        Ok(Self { bytes })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DiskSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +143,16 @@ mod tests {
     fn rejects_bad_sizes() {
         for bad in ["", "G", "4", "4X", "0G", "0", "-1G", "1.5G", "100K", "32M", "2T", "99999999999999999999G"] {
             assert!(MemorySize::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn disk_sizes() {
+        assert_eq!(DiskSize::parse("64M").unwrap().bytes(), 64 << 20);
+        assert_eq!(DiskSize::parse("2g").unwrap().bytes(), 2 << 30);
+        assert_eq!(DiskSize::parse("1024K").unwrap().bytes(), 1 << 20);
+        for bad in ["", "64", "64X", "512K", "0M", "4096G", "1.5G"] {
+            assert!(DiskSize::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

@@ -1,0 +1,201 @@
+//! The native builder: an image manifest → a Nanos image written by
+//! [`crate::nanos`], byte-reproducible. What goes into the root filesystem
+//! follows ops (`lepton/image.go`): the program at `/NAME`, `arguments`
+//! (argv[0] is the program name), `environment` (USER, PWD, NANOS_VERSION,
+//! NANOS_ARCH, IMAGE_NAME, then the manifest's), `mounts` `%0` →
+//! `/workspace` (the node's 9p tag 0; the directory exists),
+//! `readonly_rootfs`, `reboot_on_exit`, and ops's small `/etc/passwd`,
+//! `/etc/resolv.conf` and `/proc/sys/kernel/hostname`. Left out, because
+//! ops takes them from the host (`~/.ops/common`): `OPS_VERSION`, CA
+//! certificates and `libnss_dns`; the programs here use no network.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::hashing::sha256_file;
+use crate::manifest::{Image, NanosSection, WORKSPACE_MOUNT};
+use crate::nanos::image::ImageSpec;
+use crate::nanos::tfs::{self, FsSpec, Node, Source};
+use crate::nanos::tuple::Value;
+use crate::project::Project;
+
+/// The tag the node gives the workspace's 9p device (`mount_tag=0`).
+pub const WORKSPACE_MOUNT_KEY: &str = "%0";
+/// The writer's identity in records: bump when its output changes.
+pub const WRITER_ID: &str = "native nanos writer v1 (TFS 5, ops layout)";
+
+/// kernel.img and boot.img for an image, checked against their pins.
+#[derive(Debug, Clone)]
+pub struct NanosInputs {
+    pub kernel: PathBuf,
+    pub boot: PathBuf,
+    pub kernel_sha256: String,
+    pub boot_sha256: String,
+}
+
+/// Finds kernel.img and boot.img (the manifest's paths, else the pinned
+/// version in `ops_home/.ops/VERSION/`) and checks their pinned digests.
+pub fn nanos_inputs(project: &Project, image: &Image, nanos: &NanosSection, ops_home: &Path) -> Result<NanosInputs> {
+    let release_dir = ops_home.join(".ops").join(nanos.version.as_str());
+    let locate = |given: &Option<PathBuf>, file: &str, key: &str, pin: Option<&str>| -> Result<(PathBuf, String)> {
+        let path = given.as_ref().map(|p| project.root.join(p)).unwrap_or_else(|| release_dir.join(file));
+        if !path.is_file() {
+            bail!(
+                "{}: the Nanos {} {file} is missing at {}; fetch the release once with `ops update` / `ops build --nanos-version {}` (or set `[nanos] {key} = \"PATH\"`)",
+                image.manifest.display(),
+                nanos.version,
+                path.display(),
+                nanos.version
+            );
+        }
+        let digest = sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if let Some(pin) = pin {
+            if pin != digest {
+                bail!(
+                    "{}: {} has sha256 {digest}, but `[nanos] {key}_sha256` pins {pin}; use the pinned Nanos {} {file}, or update the pin if you changed releases on purpose",
+                    image.manifest.display(),
+                    path.display(),
+                    nanos.version
+                );
+            }
+        }
+        Ok((path, digest))
+    };
+    let (kernel, kernel_sha256) =
+        locate(&nanos.kernel, "kernel.img", "kernel", nanos.kernel_sha256.as_ref().map(|s| s.as_str()))?;
+    let (boot, boot_sha256) = locate(&nanos.boot, "boot.img", "boot", nanos.boot_sha256.as_ref().map(|s| s.as_str()))?;
+    Ok(NanosInputs { kernel, boot, kernel_sha256, boot_sha256 })
+}
+
+/// The root tuple's entries besides `children`: the image manifest.
+pub fn root_manifest(image: &Image, nanos: &NanosSection) -> BTreeMap<String, Value> {
+    let mut arguments = vec![Value::str(&image.bin)];
+    arguments.extend(image.args.iter().map(Value::str));
+    let mut environment: BTreeMap<String, Value> = [
+        ("USER", "root".to_string()),
+        ("PWD", "/".to_string()),
+        ("NANOS_VERSION", nanos.version.to_string()),
+        ("NANOS_ARCH", "amd64".to_string()),
+        ("IMAGE_NAME", image.name.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), Value::String(v)))
+    .collect();
+    for (k, v) in &image.env {
+        environment.insert(k.to_string(), Value::str(v));
+    }
+    BTreeMap::from([
+        ("program".to_string(), Value::str(format!("/{}", image.bin))),
+        ("arguments".to_string(), Value::Vector(arguments)),
+        ("environment".to_string(), Value::Tuple(environment)),
+        ("mounts".to_string(), Value::tuple([(WORKSPACE_MOUNT_KEY, Value::str(WORKSPACE_MOUNT))])),
+        ("readonly_rootfs".to_string(), Value::str("true")),
+        ("reboot_on_exit".to_string(), Value::str("t")),
+    ])
+}
+
+/// The root filesystem: `stage` lists (host file, path relative to `/`),
+/// the program first.
+pub fn root_fs(image: &Image, nanos: &NanosSection, stage: &[(PathBuf, String)]) -> Result<FsSpec> {
+    let mut tree = BTreeMap::new();
+    for (source, staged) in stage {
+        tfs::insert(&mut tree, &format!("/{staged}"), Node::File(Source::Host(source.clone())))
+            .with_context(|| format!("{}", image.manifest.display()))?;
+    }
+    let ops_files: [(&str, &[u8]); 3] = [
+        ("/etc/passwd", b"root:x:0:0:root:/root:/bin/nobash"),
+        ("/etc/resolv.conf", b"nameserver  8.8.8.8\n"),
+        ("/proc/sys/kernel/hostname", b"uniboot"),
+    ];
+    for (path, bytes) in ops_files {
+        if tfs::insert(&mut tree, path, Node::File(Source::Bytes(bytes.to_vec()))).is_err() {
+            // The manifest provides its own; it wins.
+        }
+    }
+    tfs::insert(&mut tree, WORKSPACE_MOUNT, Node::Dir(BTreeMap::new()))?;
+    Ok(FsSpec {
+        label: String::new(),
+        size: nanos.root_size.map(|s| s.bytes()),
+        meta: root_manifest(image, nanos),
+        tree,
+    })
+}
+
+pub fn image_spec(
+    image: &Image,
+    nanos: &NanosSection,
+    inputs: &NanosInputs,
+    stage: &[(PathBuf, String)],
+) -> Result<ImageSpec> {
+    Ok(ImageSpec { boot: inputs.boot.clone(), kernel: inputs.kernel.clone(), root: root_fs(image, nanos, stage)? })
+}
+
+/// Writes `image` to `output` natively, reads it back to check every file
+/// and the manifest, and returns its record.
+pub fn write(
+    image: &Image,
+    plan: &crate::image::ImagePlan,
+    found: &NanosInputs,
+    inputs: crate::image::Inputs,
+    output: &Path,
+) -> Result<crate::image::ImageRecord> {
+    let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
+    let spec = image_spec(image, nanos, found, &plan.stage)?;
+    let total = tfs::data_bytes(&spec.root.tree)? + std::fs::metadata(&found.kernel)?.len();
+    let bar = crate::progress::bytes_bar(&format!("writing {}", image.name), total);
+    let written = crate::nanos::image::write_image(&spec, output, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    written.with_context(|| format!("{}: the native image writer failed", image.manifest.display()))?;
+    let report = {
+        let file = std::fs::File::open(output)?;
+        crate::nanos::inspect::inspect(&file)
+            .with_context(|| format!("the image just written ({}) does not read back", output.display()))?
+    };
+    check_read_back(&report, image, nanos, &inputs, plan)?;
+    let (sha256, blake3) = crate::hashing::sha256_and_blake3(output, |_| {})?;
+    Ok(crate::image::ImageRecord {
+        image: image.name.to_string(),
+        file: output.file_name().expect("file name").to_string_lossy().into_owned(),
+        size: std::fs::metadata(output)?.len(),
+        sha256,
+        blake3,
+        builder: "native".into(),
+        ops_version: None,
+        content_digest: Some(report.content_digest),
+        inputs,
+    })
+}
+
+/// The image must hold exactly what went in: the manifest, the kernel, the
+/// program and every staged file, byte for byte.
+fn check_read_back(
+    report: &crate::nanos::inspect::Inspected,
+    image: &Image,
+    nanos: &NanosSection,
+    inputs: &crate::image::Inputs,
+    plan: &crate::image::ImagePlan,
+) -> Result<()> {
+    let fs = |role: &str| report.filesystems.iter().find(|f| f.role == role);
+    let (Some(boot), Some(root)) = (fs("boot"), fs("root")) else {
+        bail!("the image written for {} lacks a boot or root filesystem", image.name);
+    };
+    let sha_of = |f: &crate::nanos::inspect::FsReport, path: &str| {
+        f.files.iter().find(|e| e.path == path).and_then(|e| e.sha256.clone())
+    };
+    let mut expected = vec![(boot, "/kernel".to_string(), inputs.kernel_sha256.clone())];
+    expected.push((root, format!("/{}", plan.stage[0].1), inputs.program_sha256.clone()));
+    for (staged, digest) in &inputs.files {
+        expected.push((root, format!("/{staged}"), digest.clone()));
+    }
+    for (f, path, digest) in expected {
+        if sha_of(f, &path).as_deref() != Some(digest.as_str()) {
+            bail!("the image written for {} reads back without {path} (sha256 {digest}): the writer is broken, please report it", image.name);
+        }
+    }
+    if root.manifest != Value::Tuple(root_manifest(image, nanos)).to_json() {
+        bail!("the image written for {} reads back with a different manifest: the writer is broken, please report it", image.name);
+    }
+    Ok(())
+}
