@@ -282,7 +282,7 @@ fn verify_reproducible(
     Ok(report)
 }
 
-fn copy_checkout(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
+pub fn copy_checkout(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
     let _dir = sh.push_dir(from);
     let listing = cmd!(sh, "git ls-files -z --cached --others --exclude-standard")
         .read()

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, deploy, doctor, exec, image, keys, run, srs, test};
+use xtask::{bench, build, check, deploy, doctor, exec, image, inspect, keys, release, run, srs, test};
 
 use std::process::ExitCode;
 
@@ -21,6 +21,10 @@ enum Command {
     Build(build::BuildFlags),
     /// Nanos images through ops: stage, config.json, ops build, checksums, record.
     Image(image::ImageFlags),
+    /// What a Nanos image holds: partitions, manifest, files, content digest.
+    Inspect(inspect::InspectFlags),
+    /// Reproducible release: every image with the native writer, SHA256SUMS, a release record.
+    Release(release::ReleaseFlags),
     /// Validate every manifest and print what they declare.
     Check(check::CheckFlags),
     /// Run a prover → verifier task pair locally, the way a Gevulot node runs it.
@@ -54,6 +58,8 @@ fn main() -> ExitCode {
         Command::Build(flags) => flags.run(&sh),
         Command::Check(flags) => flags.run(&sh),
         Command::Image(flags) => flags.run(&sh),
+        Command::Inspect(flags) => flags.run(&sh),
+        Command::Release(flags) => flags.run(&sh),
         Command::Run(flags) => flags.run(&sh),
         Command::Srs(flags) => flags.run(&sh),
         Command::Keys(flags) => flags.run(&sh),
