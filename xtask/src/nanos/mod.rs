@@ -67,13 +67,13 @@ impl Disk for std::fs::File {
     }
 }
 
-impl Disk for [u8] {
+impl Disk for Vec<u8> {
     fn len(&self) -> u64 {
-        <[u8]>::len(self) as u64
+        self.as_slice().len() as u64
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        let start = usize::try_from(offset).ok().filter(|&s| s <= <[u8]>::len(self));
+        let start = usize::try_from(offset).ok().filter(|&s| s <= self.as_slice().len());
         match start.and_then(|s| self.get(s..s.checked_add(buf.len())?)) {
             Some(src) => {
                 buf.copy_from_slice(src);
