@@ -402,8 +402,7 @@ fn build_one(
 fn build_native(project: &Project, image: &Image, plan: &ImagePlan, ops_home: &Path) -> Result<(ImageRecord, bool)> {
     let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
     let found = crate::native::nanos_inputs(project, image, nanos, ops_home)?;
-    let inputs =
-        inputs(plan, found.kernel_sha256.clone(), found.boot_sha256.clone(), crate::native::WRITER_ID.into())?;
+    let inputs = inputs(plan, found.kernel_sha256.clone(), found.boot_sha256.clone(), crate::native::WRITER_ID.into())?;
     if let Some(record) = load_record(&plan.record) {
         let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
         if record.inputs == inputs && size == Some(record.size) {

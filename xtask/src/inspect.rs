@@ -65,13 +65,12 @@ fn print_report(path: &std::path::Path, r: &Inspected) {
         println!("  files:");
         for f in &fs.files {
             match f.kind.as_str() {
-                "file" => println!(
-                    "    {:>12}  {}  {}",
-                    f.size.unwrap_or(0),
-                    f.sha256.as_deref().unwrap_or(""),
-                    f.path
-                ),
-                "symlink" => println!("    {:>12}  {:<64}  {} -> {}", "symlink", "", f.path, f.target.as_deref().unwrap_or("")),
+                "file" => {
+                    println!("    {:>12}  {}  {}", f.size.unwrap_or(0), f.sha256.as_deref().unwrap_or(""), f.path)
+                }
+                "symlink" => {
+                    println!("    {:>12}  {:<64}  {} -> {}", "symlink", "", f.path, f.target.as_deref().unwrap_or(""))
+                }
                 kind => println!("    {kind:>12}  {:<64}  {}", "", f.path),
             }
         }

@@ -195,7 +195,10 @@ fn check_read_back(
         }
     }
     if root.manifest != Value::Tuple(root_manifest(image, nanos)).to_json() {
-        bail!("the image written for {} reads back with a different manifest: the writer is broken, please report it", image.name);
+        bail!(
+            "the image written for {} reads back with a different manifest: the writer is broken, please report it",
+            image.name
+        );
     }
     Ok(())
 }

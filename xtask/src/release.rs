@@ -91,7 +91,13 @@ impl ReleaseFlags {
             println!("{}", serde_json::to_string_pretty(&record)?);
         } else {
             for i in &record.images {
-                println!("{:<16} {:>11} bytes  sha256 {}  {}", i.image, i.size, i.sha256, project.show(&out.join(&i.file)));
+                println!(
+                    "{:<16} {:>11} bytes  sha256 {}  {}",
+                    i.image,
+                    i.size,
+                    i.sha256,
+                    project.show(&out.join(&i.file))
+                );
             }
             println!("wrote {} and {} in {}", SUMS_FILE, RECORD_FILE, project.show(&out));
         }
@@ -102,7 +108,8 @@ impl ReleaseFlags {
 fn git_state(sh: &Shell, root: &Path) -> SourceState {
     let _dir = sh.push_dir(root);
     let commit = cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read().ok();
-    let dirty = cmd!(sh, "git status --porcelain").quiet().ignore_stderr().read().map_or(true, |s| !s.trim().is_empty());
+    let dirty =
+        cmd!(sh, "git status --porcelain").quiet().ignore_stderr().read().map_or(true, |s| !s.trim().is_empty());
     SourceState { commit, dirty }
 }
 
@@ -238,7 +245,10 @@ fn clean_checkout(sh: &Shell, repo: &Path, commit: &str, to: &Path) -> Result<()
     let _dir = sh.push_dir(repo);
     let tar = to.with_extension("tar");
     cmd!(sh, "git archive --format=tar -o {tar} {commit}").quiet().run().with_context(|| {
-        format!("commit {commit} is not in the repository at {}: fetch it, or verify from a clone that has it", repo.display())
+        format!(
+            "commit {commit} is not in the repository at {}: fetch it, or verify from a clone that has it",
+            repo.display()
+        )
     })?;
     std::fs::create_dir_all(to)?;
     cmd!(sh, "tar -xf {tar} -C {to}").quiet().run().context("cannot unpack the checkout")?;
@@ -298,7 +308,11 @@ fn verify(sh: &Shell, project: &Project, record_path: &Path, ops_home: &Path, js
                 v.recorded_sha256,
                 v.rebuilt_sha256.as_deref().unwrap_or("(not rebuilt)"),
                 if v.identical { "yes" } else { "NO" },
-                if v.differing_inputs.is_empty() { String::new() } else { format!(" (inputs differ: {})", v.differing_inputs.join(", ")) }
+                if v.differing_inputs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (inputs differ: {})", v.differing_inputs.join(", "))
+                }
             );
         }
     }

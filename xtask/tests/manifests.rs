@@ -342,3 +342,25 @@ fn every_error_is_reported_in_one_pass() {
     assert!(errors[0].to_string().starts_with("manifests/images/header-prover.toml:7:"));
     assert!(errors[1].to_string().starts_with("manifests/images/header-verifier.toml:5:"));
 }
+
+#[test]
+fn nanos_builder_pins_and_sizes() {
+    let with_nanos = |extra: &'static str| move |s: &str| format!("{s}\n[nanos]\nversion = \"0.1.52\"\n{extra}");
+    // Line 18 is `[nanos]`, 19 its version, 20 the key under test.
+    let good = standard(
+        &with_nanos("builder = \"native\"\nkernel = \"k.img\"\nboot = \"b.img\"\nroot_size = \"64M\"\n")(PROVER),
+        VERIFIER,
+        PAIR,
+    )
+    .load()
+    .unwrap();
+    let nanos = good.image("header-prover").unwrap().nanos.clone().unwrap();
+    assert_eq!(nanos.builder, xtask::manifest::Builder::Native);
+    assert_eq!(nanos.root_size.unwrap().bytes(), 64 << 20);
+    assert_error(&prover_error(with_nanos("builder = \"docker\"\n")), 20, &["unknown variant", "ops", "native"]);
+    assert_error(&prover_error(with_nanos("kernel_sha256 = \"abc\"\n")), 20, &["64 lowercase hex"]);
+    assert_error(&prover_error(with_nanos("boot_sha256 = 12\n")), 20, &["string"]);
+    assert_error(&prover_error(with_nanos("root_size = \"64\"\n")), 20, &["no unit"]);
+    assert_error(&prover_error(with_nanos("root_size = \"100K\"\n")), 20, &["below 1M"]);
+    assert_error(&prover_error(with_nanos("kernal = \"k.img\"\n")), 20, &["unknown field", "kernel"]);
+}

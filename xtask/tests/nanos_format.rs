@@ -71,10 +71,7 @@ fn value_headers() {
     }
     // TFS 4 ("old encoding"): one type bit, five length bits.
     let mut pos = 0;
-    assert_eq!(
-        read_header(&[0xc5], &mut pos, 0, true).unwrap(),
-        Header { immediate: true, kind: 1, length: 5 }
-    );
+    assert_eq!(read_header(&[0xc5], &mut pos, 0, true).unwrap(), Header { immediate: true, kind: 1, length: 5 });
 }
 
 #[test]
@@ -251,7 +248,7 @@ fn boot_record_fields() {
     // CHS per ops/Nanos: (head, (cylinder >> 8) | sector, cylinder & 0xff).
     assert_eq!(mbr::chs(0), [0, 1, 0]);
     assert_eq!(mbr::chs(6144), [0, 13, 0]); // sector 12
-    // sector 24587 = track 390 (rem 17): head 390 % 255 = 135, cylinder 1, sector 18
+                                            // sector 24587 = track 390 (rem 17): head 390 % 255 = 135, cylinder 1, sector 18
     assert_eq!(mbr::chs(24587 * 512), [135, 18, 1]);
     assert_eq!(mbr::chs(1 << 40), [254, 63, 255]); // past cylinder 1023
     let p = Partition::new(0x83, 6144, 12 << 20).unwrap();
@@ -421,7 +418,9 @@ fn reads_logs_written_the_nanos_mkfs_way() {
     r.extend(b"allocated");
     r.extend([0xb0, 0x01]);
     // References past 7 take a second header byte: entry 11 is [0x08, 0x0b].
-    r.extend([0x81, b'1', 0x94, 0x08, 0x0b, 0xb0, 0x01, 0x08, 0x0c, 0xb0, 0x88, 0x02, 0x08, 0x0d, 0xb0, 0x01, 0x88, 0x08]);
+    r.extend([
+        0x81, b'1', 0x94, 0x08, 0x0b, 0xb0, 0x01, 0x08, 0x0c, 0xb0, 0x88, 0x02, 0x08, 0x0d, 0xb0, 0x01, 0x88, 0x08,
+    ]);
     r.extend(b"uninited");
     r.extend([0x81, 0x00]);
     records.push(r);

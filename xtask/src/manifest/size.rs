@@ -100,7 +100,8 @@ impl DiskSize {
         let t = text.trim();
         let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (digits, unit) = t.split_at(digits_end);
-        let value: u64 = digits.parse().map_err(|_| format!("size {text:?} does not start with a number; {expected}"))?;
+        let value: u64 =
+            digits.parse().map_err(|_| format!("size {text:?} does not start with a number; {expected}"))?;
         let shift = match unit.to_ascii_uppercase().as_str() {
             "K" | "KIB" => 10,
             "M" | "MIB" => 20,
@@ -108,9 +109,10 @@ impl DiskSize {
             "" => return Err(format!("size {text:?} has no unit; {expected}")),
             other => return Err(format!("size {text:?} has unknown unit {other:?}; {expected}")),
         };
-        let bytes = value.checked_mul(1u64 << shift).filter(|b| *b < 1 << 41).ok_or_else(|| {
-            format!("size {text:?} is too large: an MBR partition holds at most 2T")
-        })?;
+        let bytes = value
+            .checked_mul(1u64 << shift)
+            .filter(|b| *b < 1 << 41)
+            .ok_or_else(|| format!("size {text:?} is too large: an MBR partition holds at most 2T"))?;
         if bytes < MIB {
             return Err(format!("size {text:?} is below 1M, less than a filesystem's own log needs"));
         }

@@ -94,8 +94,8 @@ pub fn read_header(buf: &[u8], pos: &mut usize, base: u64, old_encoding: bool) -
         let rest = read_varint(buf, pos, base)?;
         let groups = (*pos - start - 1) as u32;
         let wide = (u128::from(length) << (groups * 7)) | u128::from(rest);
-        length = u64::try_from(wide)
-            .map_err(|_| FormatError::at(base + start as u64, "value length overflows 64 bits"))?;
+        length =
+            u64::try_from(wide).map_err(|_| FormatError::at(base + start as u64, "value length overflows 64 bits"))?;
     }
     Ok(Header { immediate: first >> 7 == 1, kind, length })
 }

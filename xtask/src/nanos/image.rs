@@ -117,7 +117,11 @@ pub fn write_image(spec: &ImageSpec, out: &Path, progress: &dyn Fn(u64)) -> Resu
             0,
             Partition::new(TYPE_LINUX, boot_fs_offset, BOOTFS_BYTES).map_err(anyhow::Error::msg)?,
         );
-        mbr::set_partition(&mut sector, 1, Partition::new(TYPE_LINUX, root_offset, root_fs.size).map_err(anyhow::Error::msg)?);
+        mbr::set_partition(
+            &mut sector,
+            1,
+            Partition::new(TYPE_LINUX, root_offset, root_fs.size).map_err(anyhow::Error::msg)?,
+        );
         file.write_all_at(&sector, 0)?;
         file.sync_all()?;
         Ok(WrittenImage {

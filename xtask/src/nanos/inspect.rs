@@ -73,9 +73,10 @@ pub fn inspect(disk: &dyn Disk) -> Result<Inspected, FormatError> {
         filesystems.push(filesystem(disk, "root", 0, size)?);
     } else {
         layout = "partitioned";
-        let sector: [u8; 512] = head.as_slice().try_into().map_err(|_| {
-            FormatError::at(0, format!("{size} bytes: too short for a boot record or a filesystem"))
-        })?;
+        let sector: [u8; 512] = head
+            .as_slice()
+            .try_into()
+            .map_err(|_| FormatError::at(0, format!("{size} bytes: too short for a boot record or a filesystem")))?;
         if !mbr::has_signature(&sector) {
             return Err(FormatError::at(
                 0,
@@ -107,7 +108,10 @@ pub fn inspect(disk: &dyn Disk) -> Result<Inspected, FormatError> {
             if p.offset() + p.size() > size {
                 return Err(FormatError::at(
                     entry_at,
-                    format!("the {role} partition ends at byte {}, past the end of the {size}-byte image", p.offset() + p.size()),
+                    format!(
+                        "the {role} partition ends at byte {}, past the end of the {size}-byte image",
+                        p.offset() + p.size()
+                    ),
                 ));
             }
             filesystems.push(filesystem(disk, role, p.offset(), p.size())?);

@@ -112,14 +112,13 @@ impl Placer<'_> {
             let mut done = 0u64;
             while done < len {
                 let want = self.buf.len().min((len - done) as usize);
-                let n = reader.read(&mut self.buf[..want]).with_context(|| format!("cannot read the source of {path}"))?;
+                let n =
+                    reader.read(&mut self.buf[..want]).with_context(|| format!("cannot read the source of {path}"))?;
                 if n == 0 {
                     bail!("the source of {path} shrank while it was being written ({done} of {len} bytes)");
                 }
                 self.hasher.update(&self.buf[..n]);
-                self.out
-                    .write_all_at(&self.buf[..n], self.base + offset + done)
-                    .context("cannot write the image")?;
+                self.out.write_all_at(&self.buf[..n], self.base + offset + done).context("cannot write the image")?;
                 done += n as u64;
                 (self.progress)(n as u64);
             }
@@ -201,8 +200,8 @@ pub fn write(out: &File, base: u64, spec: &FsSpec, progress: &dyn Fn(u64)) -> Re
     uuid[6] = (uuid[6] & 0x0f) | 0x80;
     uuid[8] = (uuid[8] & 0x3f) | 0x80;
     let mut next_free = placer.allocated;
-    let extensions = tlog::write_log(&uuid, &spec.label, &encoder.out, &mut next_free, spec.size)
-        .map_err(anyhow::Error::msg)?;
+    let extensions =
+        tlog::write_log(&uuid, &spec.label, &encoder.out, &mut next_free, spec.size).map_err(anyhow::Error::msg)?;
     for ext in &extensions {
         out.write_all_at(&ext.bytes, base + ext.offset).context("cannot write the image")?;
     }
@@ -265,7 +264,13 @@ impl Tfs {
     }
 
     /// Streams a file's bytes (holes and uninitialised extents as zeros).
-    pub fn read_file(&self, disk: &dyn Disk, path: &str, file: &Value, sink: &mut dyn FnMut(&[u8])) -> Result<(), FormatError> {
+    pub fn read_file(
+        &self,
+        disk: &dyn Disk,
+        path: &str,
+        file: &Value,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), FormatError> {
         let err = |m: String| FormatError::at(self.base, format!("{path}: {m}"));
         let t = file.as_tuple().ok_or_else(|| err("not a file".into()))?;
         let length = match t.get("filelength") {
@@ -303,9 +308,12 @@ impl Tfs {
                 .checked_mul(SECTOR)
                 .zip(sectors.checked_mul(SECTOR))
                 .ok_or_else(|| err("extent overflows".into()))?;
-            let disk_off = disk_sector.checked_mul(SECTOR).filter(|o| o.checked_add(bytes).is_some_and(|e| e <= self.size));
+            let disk_off =
+                disk_sector.checked_mul(SECTOR).filter(|o| o.checked_add(bytes).is_some_and(|e| e <= self.size));
             let Some(disk_off) = disk_off else {
-                return Err(err(format!("extent at sector {disk_sector} ({sectors} sectors) lies outside the filesystem")));
+                return Err(err(format!(
+                    "extent at sector {disk_sector} ({sectors} sectors) lies outside the filesystem"
+                )));
             };
             if start < pos {
                 return Err(err(format!("extents overlap at file byte {start}")));
@@ -322,8 +330,9 @@ impl Tfs {
                 let mut buf = vec![0u8; (1 << 20).min(take as usize)];
                 while done < take {
                     let k = (take - done).min(buf.len() as u64) as usize;
-                    disk.read_at(self.base + disk_off + done, &mut buf[..k])
-                        .map_err(|e| FormatError::at(self.base + disk_off + done, format!("{path}: cannot read: {e}")))?;
+                    disk.read_at(self.base + disk_off + done, &mut buf[..k]).map_err(|e| {
+                        FormatError::at(self.base + disk_off + done, format!("{path}: cannot read: {e}"))
+                    })?;
                     sink(&buf[..k]);
                     done += k as u64;
                 }

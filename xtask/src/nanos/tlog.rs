@@ -181,11 +181,9 @@ pub fn read_log(disk: &dyn Disk, base: u64, size: u64) -> Result<Log, FormatErro
                 .and_then(|u| u.try_into().ok())
                 .ok_or_else(|| FormatError::at(abs + pos as u64, "first log extension too short for its UUID"))?;
             pos += UUID_BYTES;
-            let label_end = buf[pos..]
-                .iter()
-                .take(MAX_LABEL_BYTES + 1)
-                .position(|&b| b == 0)
-                .ok_or_else(|| FormatError::at(abs + pos as u64, "volume label is not NUL-terminated within 32 bytes"))?;
+            let label_end = buf[pos..].iter().take(MAX_LABEL_BYTES + 1).position(|&b| b == 0).ok_or_else(|| {
+                FormatError::at(abs + pos as u64, "volume label is not NUL-terminated within 32 bytes")
+            })?;
             let label = String::from_utf8_lossy(&buf[pos..pos + label_end]).into_owned();
             pos += label_end + 1;
             identity = Some((version, uuid, label));

@@ -9,8 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::encoding::{
-    push_header, push_varint, read_header, read_varint, TYPE_BUFFER, TYPE_INTEGER, TYPE_STRING, TYPE_TUPLE,
-    TYPE_VECTOR,
+    push_header, push_varint, read_header, read_varint, TYPE_BUFFER, TYPE_INTEGER, TYPE_STRING, TYPE_TUPLE, TYPE_VECTOR,
 };
 use super::FormatError;
 
@@ -203,7 +202,11 @@ impl Decoder {
             TYPE_TUPLE | TYPE_VECTOR => {
                 let is_tuple = h.kind == TYPE_TUPLE;
                 let id = if h.immediate {
-                    self.objects.push(if is_tuple { Object::Tuple(BTreeMap::new()) } else { Object::Vector(Vec::new()) });
+                    self.objects.push(if is_tuple {
+                        Object::Tuple(BTreeMap::new())
+                    } else {
+                        Object::Vector(Vec::new())
+                    });
                     self.dictionary.push(Entry::Object(self.objects.len() - 1));
                     self.objects.len() - 1
                 } else {
@@ -250,11 +253,8 @@ impl Decoder {
                     return Err(FormatError::at(at, "integers cannot be references"));
                 }
                 let magnitude = read_varint(buf, pos, base)?;
-                let value = if h.length > 0 {
-                    0i64.checked_sub_unsigned(magnitude)
-                } else {
-                    i64::try_from(magnitude).ok()
-                };
+                let value =
+                    if h.length > 0 { 0i64.checked_sub_unsigned(magnitude) } else { i64::try_from(magnitude).ok() };
                 value
                     .map(|v| Slot::Scalar(Value::Integer(v)))
                     .ok_or_else(|| FormatError::at(at, "integer out of 64-bit range"))
