@@ -129,3 +129,25 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     target.join("debug").join(name)
 }
+
+/// Writes a kernel.img and a boot.img TEST DOUBLE into `dir` (an ops home's
+/// `.ops/VERSION/`). Neither boots: the kernel is opaque payload to the
+/// image writer, and the boot image is a boot record carrying the region
+/// record Nanos's stage1 has (type 12, stage2's length) plus filler.
+pub fn write_nanos_doubles(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("kernel.img"), b"KERNEL.IMG TEST DOUBLE (not a Nanos kernel)\n".repeat(20_000))?;
+    let stage2_sectors = 64u64;
+    let mut boot = vec![0u8; 512 * (1 + stage2_sectors as usize)];
+    boot[..32].copy_from_slice(b"BOOT.IMG TEST DOUBLE (no stage1)");
+    boot[426..434].copy_from_slice(&0u64.to_le_bytes());
+    boot[434..442].copy_from_slice(&(512 * stage2_sectors).to_le_bytes());
+    boot[442..446].copy_from_slice(&12u32.to_le_bytes());
+    boot[510] = 0x55;
+    boot[511] = 0xAA;
+    for (i, b) in boot[512..].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(dir.join("boot.img"), boot)?;
+    Ok(())
+}

@@ -10,6 +10,10 @@
 //! `hashing`: sha256 alone, BLAKE3 alone, and both in the one streaming
 //! pass image records use, over a 1 GiB file.
 //!
+//! `image`: writing a 64 MiB Nanos image (one large file) with the native
+//! writer, beside a plain copy of the same bytes (disk speed) and, when
+//! installed, `ops build` of the same inputs.
+//!
 //! `srs`: downsizing a k=20 raw SRS to k=15, streaming (ours) against
 //! loading the whole file (halo2's way): time and peak memory; and the
 //! images' payload sizes beside the Taiko tutorial's.
@@ -28,6 +32,7 @@ pub enum Suite {
     Prover,
     Srs,
     Hashing,
+    Image,
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,6 +69,7 @@ impl BenchFlags {
             Suite::Prover => self.prover(sh)?,
             Suite::Srs => srs_suite(sh)?,
             Suite::Hashing => hashing_suite()?,
+            Suite::Image => image_suite(sh)?,
         };
         println!("{table}");
         if let Some(out) = &self.out {
@@ -284,4 +290,114 @@ fn hashing_suite() -> Result<String> {
         "Hashing a 1 GiB file (page cache warm).\n\n| digest | time (s) | GB/s |\n|---|---|---|\n| sha256 (sha2, SHA-NI) | {sha:.2} | {:.2} |\n| BLAKE3 (one thread) | {b3:.2} | {:.2} |\n| sha256 + BLAKE3, one pass (records) | {both:.2} | {:.2} |\n",
         gbps(sha), gbps(b3), gbps(both)
     ))
+}
+
+/// kernel.img and boot.img for the image benchmark: the user's pinned Nanos
+/// release when present, else TEST DOUBLES written here (the writer treats
+/// the kernel as opaque payload, so its speed does not depend on it).
+fn bench_nanos(project: &Project) -> Result<(PathBuf, PathBuf, &'static str)> {
+    if let Some(home) = crate::project::home_dir() {
+        let dir = home.join(".ops/0.1.52");
+        if dir.join("kernel.img").is_file() && dir.join("boot.img").is_file() {
+            return Ok((dir.join("kernel.img"), dir.join("boot.img"), "Nanos 0.1.52 from ~/.ops"));
+        }
+    }
+    let dir = project.target_dir.join("bench/nanos-test-doubles");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("kernel.img"), vec![0x4b; 8 << 20])?;
+    let mut boot = vec![0u8; 512 * 65];
+    boot[434..442].copy_from_slice(&(512u64 * 64).to_le_bytes());
+    boot[442..446].copy_from_slice(&12u32.to_le_bytes());
+    boot[510] = 0x55;
+    boot[511] = 0xAA;
+    std::fs::write(dir.join("boot.img"), boot)?;
+    Ok((dir.join("kernel.img"), dir.join("boot.img"), "8 MiB kernel.img and boot.img TEST DOUBLES"))
+}
+
+fn image_suite(sh: &Shell) -> Result<String> {
+    use std::time::Instant;
+    let project = Project::locate()?;
+    let dir = project.target_dir.join("bench/image");
+    std::fs::create_dir_all(&dir)?;
+    const SIZE: usize = 64 << 20;
+    let payload = dir.join("payload.bin");
+    if std::fs::metadata(&payload).map(|m| m.len()).ok() != Some(SIZE as u64) {
+        let bytes: Vec<u8> = (0..SIZE).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        std::fs::write(&payload, bytes)?;
+    }
+    let (kernel, boot, nanos_note) = bench_nanos(&project)?;
+    let mut tree = std::collections::BTreeMap::new();
+    crate::nanos::tfs::insert(
+        &mut tree,
+        "/payload.bin",
+        crate::nanos::tfs::Node::File(crate::nanos::tfs::Source::Host(payload.clone())),
+    )?;
+    let spec = crate::nanos::image::ImageSpec {
+        boot: boot.clone(),
+        kernel: kernel.clone(),
+        root: crate::nanos::tfs::FsSpec {
+            label: String::new(),
+            size: None,
+            meta: std::collections::BTreeMap::new(),
+            tree,
+        },
+    };
+    let kernel_len = std::fs::metadata(&kernel)?.len() as f64;
+    let bytes_written = SIZE as f64 + kernel_len;
+    let out = dir.join("bench.img");
+    let copy_to = dir.join("copy.bin");
+    let runs = 5;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut copy, mut write, mut write_check) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let _ = std::fs::remove_file(&copy_to);
+        let t = Instant::now();
+        std::fs::copy(&payload, &copy_to)?;
+        std::fs::File::open(&copy_to)?.sync_all()?;
+        copy.push(t.elapsed().as_secs_f64());
+
+        let _ = std::fs::remove_file(&out);
+        let t = Instant::now();
+        crate::nanos::image::write_image(&spec, &out, &|_| {})?;
+        write.push(t.elapsed().as_secs_f64());
+
+        let _ = std::fs::remove_file(&out);
+        let t = Instant::now();
+        crate::nanos::image::write_image(&spec, &out, &|_| {})?;
+        crate::nanos::inspect::inspect(&std::fs::File::open(&out)?).map_err(anyhow::Error::msg)?;
+        write_check.push(t.elapsed().as_secs_f64());
+    }
+    let image_bytes = std::fs::metadata(&out)?.len();
+    let mbps = |secs: f64, bytes: f64| bytes / secs / 1e6;
+    let (c, w, wc) = (median(copy), median(write), median(write_check));
+    let mut table = format!(
+        "Writing a {image_bytes}-byte Nanos image holding one 64 MiB file ({nanos_note}); median of {runs} runs, page cache warm, each ending in fsync.\n\n| what | time (s) | MB/s of payload |\n|---|---|---|\n| copy the 64 MiB payload + fsync (disk speed) | {c:.3} | {:.0} |\n| native writer: whole image + fsync | {w:.3} | {:.0} |\n| native writer + read back and hash every file (what `image` does) | {wc:.3} | {:.0} |\n",
+        mbps(c, SIZE as f64),
+        mbps(w, bytes_written),
+        mbps(wc, bytes_written),
+    );
+    match crate::project::on_path("ops") {
+        Some(ops) => {
+            let stage = dir.join("ops-stage");
+            std::fs::create_dir_all(&stage)?;
+            std::fs::copy(&payload, stage.join("payload.bin"))?;
+            std::fs::write(stage.join("config.json"), "{\"Files\":[\"payload.bin\"]}\n")?;
+            let program = std::env::current_exe()?;
+            std::fs::copy(&program, stage.join("program"))?;
+            let _d = sh.push_dir(&stage);
+            let t = Instant::now();
+            let ok = cmd!(sh, "{ops} build program -c config.json -i nanos-bench -t onprem").quiet().run().is_ok();
+            let secs = t.elapsed().as_secs_f64();
+            table += &if ok {
+                format!("| ops build, same payload (+ this program) | {secs:.3} | {:.0} |\n", mbps(secs, bytes_written))
+            } else {
+                "| ops build | failed (see its output above) | |\n".to_string()
+            };
+        }
+        None => table += "| ops build | ops is not installed on this machine | |\n",
+    }
+    Ok(table)
 }
