@@ -478,7 +478,8 @@ fn the_reader_survives_fuzzed_images() {
     let (boot_p, root_p) = mbr::boot_and_root(&sector);
     // Where a mutation matters: the boot record, and each filesystem's two
     // first log extensions (headers and records).
-    let mut hot: Vec<std::ops::Range<usize>> = vec![0..512];
+    let mut hot: Vec<std::ops::Range<usize>> = Vec::new();
+    hot.push(0..512);
     for p in [boot_p, root_p] {
         let o = p.offset() as usize;
         hot.push(o..o + 512);

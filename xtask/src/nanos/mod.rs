@@ -54,6 +54,9 @@ impl std::error::Error for FormatError {}
 /// Random access to an image: a file, or bytes in memory (tests, fuzzing).
 pub trait Disk {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
 }
 

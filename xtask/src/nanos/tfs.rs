@@ -84,7 +84,47 @@ struct Placer<'a> {
     limit: Option<u64>,
     hasher: blake3::Hasher,
     progress: &'a dyn Fn(u64),
-    buf: Vec<u8>,
+}
+
+/// Copies `reader` into `out` at `at` while a second thread hashes the
+/// same chunks: reading and writing chunk i+1 overlaps hashing chunk i.
+/// Returns the bytes copied.
+fn copy_and_hash(reader: &mut dyn Read, out: &File, at: u64, hasher: &mut blake3::Hasher) -> std::io::Result<u64> {
+    const CHUNK: usize = 1 << 20;
+    std::thread::scope(|s| {
+        let (to_hasher, hashing) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let (to_reader, free) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        for _ in 0..2 {
+            to_reader.send(vec![0u8; CHUNK]).expect("room for two buffers");
+        }
+        let hasher_thread = s.spawn(move || {
+            for chunk in hashing {
+                hasher.update(&chunk);
+                if to_reader.send(chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut done = 0u64;
+        let result = loop {
+            let mut buf = free.recv().expect("the hasher returns every buffer");
+            buf.resize(CHUNK, 0);
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break Ok(done),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            buf.truncate(n);
+            if let Err(e) = out.write_all_at(&buf, at + done) {
+                break Err(e);
+            }
+            done += n as u64;
+            to_hasher.send(buf).expect("the hasher runs until the channel closes");
+        };
+        drop(to_hasher);
+        hasher_thread.join().expect("hashing does not panic");
+        result
+    })
 }
 
 impl Placer<'_> {
@@ -109,19 +149,12 @@ impl Placer<'_> {
                     );
                 }
             }
-            let mut done = 0u64;
-            while done < len {
-                let want = self.buf.len().min((len - done) as usize);
-                let n =
-                    reader.read(&mut self.buf[..want]).with_context(|| format!("cannot read the source of {path}"))?;
-                if n == 0 {
-                    bail!("the source of {path} shrank while it was being written ({done} of {len} bytes)");
-                }
-                self.hasher.update(&self.buf[..n]);
-                self.out.write_all_at(&self.buf[..n], self.base + offset + done).context("cannot write the image")?;
-                done += n as u64;
-                (self.progress)(n as u64);
+            let copied = copy_and_hash(reader.as_mut(), self.out, self.base + offset, &mut self.hasher)
+                .with_context(|| format!("cannot copy the source of {path} into the image"))?;
+            if copied != len {
+                bail!("the source of {path} changed size while it was being written ({copied} of {len} bytes)");
             }
+            (self.progress)(len);
             self.allocated += sectors * SECTOR;
             extents.insert(
                 "0".to_string(),
@@ -185,7 +218,6 @@ pub fn write(out: &File, base: u64, spec: &FsSpec, progress: &dyn Fn(u64)) -> Re
         limit: spec.size,
         hasher: blake3::Hasher::new_derive_key("header-chain-gevulot nanos tfs uuid v1"),
         progress,
-        buf: vec![0u8; 1 << 20],
     };
     let Value::Tuple(mut root) = placer.dir("", &spec.tree)? else { unreachable!("dir gives a tuple") };
     root.extend(spec.meta.clone());
