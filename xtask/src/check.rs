@@ -26,7 +26,8 @@ impl CheckFlags {
                         "name": i.name, "manifest": i.manifest, "package": i.package, "bin": i.bin,
                         "args": i.args, "memory_mib": i.memory.mib(), "cpus": i.cpus,
                         "srs": i.srs.as_ref().map(|s| serde_json::json!({"source": s.source, "sha256": s.sha256, "k": s.k, "path": s.path})),
-                        "env": i.env, "files": i.files.iter().map(|f| serde_json::json!({"source": f.source, "path": f.path})).collect::<Vec<_>>(),
+                        "env": i.env,
+                        "nanos": i.nanos.as_ref().map(|n| serde_json::json!({"version": n.version, "builder": n.builder, "kernel_sha256": n.kernel_sha256, "boot_sha256": n.boot_sha256})), "files": i.files.iter().map(|f| serde_json::json!({"source": f.source, "path": f.path})).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -40,13 +41,17 @@ impl CheckFlags {
         }
         for i in &manifests.images {
             println!(
-                "image {:<18} {}/{} memory {} cpus {}{}  ({})",
+                "image {:<18} {}/{} memory {} cpus {}{}{}  ({})",
                 i.name.as_str(),
                 i.package,
                 i.bin,
                 i.memory,
                 i.cpus.get(),
                 i.srs.as_ref().map(|s| format!(" srs k={} at {}", s.k.get(), s.path)).unwrap_or_default(),
+                i.nanos
+                    .as_ref()
+                    .map(|n| format!(" nanos {} ({} builder)", n.version, format!("{:?}", n.builder).to_lowercase()))
+                    .unwrap_or_default(),
                 i.manifest.display()
             );
         }

@@ -67,7 +67,12 @@ impl DoctorFlags {
             "install NanoVMs ops: curl https://ops.city/get.sh -sSfL | sh (then `ops update` fetches the Nanos kernel)";
         report.push(match on_path("ops") {
             Some(ops) => found("ops", first_line(sh, &ops, "version").unwrap_or_else(|| ops.display().to_string())),
-            None => missing("ops", "not on PATH".into(), ops_get),
+            None => missing(
+                "ops",
+                "not on PATH (needed for images with builder = \"ops\"; the native writer and `release` do not use it)"
+                    .into(),
+                ops_get,
+            ),
         });
         let ops_home = std::env::var_os("OPS_HOME").map(PathBuf::from).or_else(home_dir).map(|h| h.join(".ops"));
         report.push(match ops_home.as_ref().map(|h| (h.join("latest.txt"), h)) {
@@ -127,6 +132,27 @@ impl DoctorFlags {
                             "verifier keys: cargo xtask keys; other files: see the manifest's comment",
                         ));
                     }
+                }
+                if let (Some(nanos), Some(home)) = (&image.nanos, home_dir()) {
+                    let what = format!("Nanos {} for {}", nanos.version, image.name);
+                    report.push(match crate::native::nanos_inputs(&project, image, nanos, &home) {
+                        Ok(found_files) => found(
+                            &what,
+                            format!(
+                                "kernel.img sha256 {}, boot.img sha256 {}{}",
+                                &found_files.kernel_sha256[..16],
+                                &found_files.boot_sha256[..16],
+                                if nanos.kernel_sha256.is_some() && nanos.boot_sha256.is_some() {
+                                    " (pins match)"
+                                } else {
+                                    " (not pinned in the manifest)"
+                                }
+                            ),
+                        ),
+                        Err(e) => {
+                            missing(&what, format!("{e:#}"), "ops update (needs network once), then pin the digests")
+                        }
+                    });
                 }
                 let Some(srs) = &image.srs else { continue };
                 let path = project.root.join(&srs.source);
