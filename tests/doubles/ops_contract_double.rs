@@ -10,9 +10,13 @@
 //! DisallowUnknownFields), ManifestPassthrough values must be strings (or
 //! arrays/maps of strings), every `Files` entry is read from cwd + "/" + f
 //! even when absolute, and OPS_DEFAULT_CONFIG must be JSON. The image lands
-//! in `$OPS_HOME/.ops/images/NAME` (NAME cut at its first '.'), with random
-//! bytes standing for ops's random filesystem UUID, and the path is printed
-//! as `Bootable image file:<path>` inside ANSI colour codes.
+//! in `$OPS_HOME/.ops/images/NAME` (NAME cut at its first '.'), laid out as
+//! ops lays it out (ops_image_layout.rs: boot.img, the boot and root TFS
+//! filesystems with ops's manifest, MBR partitions) with ops's random UUIDs
+//! and random map order, so two builds differ byte-wise; the kernel and
+//! boot.img are whatever the ops home holds (test doubles in the tests, so
+//! the image does not boot). The path is printed as `Bootable image
+//! file:<path>` inside ANSI colour codes.
 //!
 //! Fault injection for tests: OPS_CONTRACT_DOUBLE_MODE=fail (exit 1 after
 //! printing an error), =no-path (exit 0, print no path), =no-image (print a
@@ -25,6 +29,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::Value;
+
+mod ops_image_layout;
+use ops_image_layout::Entry;
 
 const CONFIG_FIELDS: &[&str] = &[
     "Args",
@@ -179,21 +186,13 @@ fn build(args: &[String], ops_dir: &Path, latest: Option<String>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if mode != "no-image" {
-        let mut out = b"OPS CONTRACT TEST DOUBLE IMAGE - NOT BOOTABLE\n".to_vec();
-        out.extend(std::fs::read(&kernel).unwrap());
-        out.extend(serde_json::to_vec(&config).unwrap());
-        let mut files: Vec<String> = config_files(&config);
-        files.sort();
-        for f in files {
-            out.extend(f.as_bytes());
-            out.extend(std::fs::read(cwd.join(f.trim_start_matches('/'))).unwrap());
+        let root = match ops_manifest(&config, &elf, &name, &version, &cwd) {
+            Ok(root) => root,
+            Err(e) => return fail(&e),
+        };
+        if let Err(e) = ops_image_layout::write(&image, &ops_dir.join(&version).join("boot.img"), &kernel, &root) {
+            return fail(&format!("failed creating image file: {e}"));
         }
-        out.extend(std::fs::read(&program).unwrap());
-        // ops draws a random filesystem UUID for every build.
-        let mut uuid = [0u8; 16];
-        std::fs::File::open("/dev/urandom").and_then(|mut r| std::io::Read::read_exact(&mut r, &mut uuid)).unwrap();
-        out.extend(uuid);
-        std::fs::write(&image, out).unwrap();
     }
     println!("\x1b[1;32mBootable image file:{}\x1b[0m", image.display());
     ExitCode::SUCCESS
@@ -276,4 +275,107 @@ fn check_config(config: &Value, cwd: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The root manifest ops builds (lepton/image.go): the program and files,
+/// arguments with the program first, ops's environment, mounts renumbered
+/// to the node's 0-based 9p tags, passthrough keys, reboot_on_exit.
+fn ops_manifest(
+    config: &Value,
+    elf: &str,
+    name: &str,
+    version: &str,
+    cwd: &Path,
+) -> Result<BTreeMap<String, Entry>, String> {
+    let strings = |key: &str| -> Vec<String> {
+        field(config, key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    let map = |key: &str| -> Vec<(String, Value)> {
+        field(config, key).and_then(Value::as_object).map(|o| o.clone().into_iter().collect()).unwrap_or_default()
+    };
+    let program = elf.trim_start_matches("./").to_string();
+    let mut children = BTreeMap::new();
+    add_file(&mut children, &program, cwd.join(&program));
+    for f in config_files(config) {
+        add_file(&mut children, &f, cwd.join(&f));
+    }
+    let temp = std::env::temp_dir().join(format!("ops-contract-double-{}", std::process::id()));
+    std::fs::create_dir_all(&temp).map_err(|e| e.to_string())?;
+    for (path, bytes) in [
+        ("/etc/passwd", &b"root:x:0:0:root:/root:/bin/nobash"[..]),
+        ("/etc/resolv.conf", b"nameserver  8.8.8.8\n"),
+        ("/proc/sys/kernel/hostname", b"uniboot"),
+    ] {
+        let host = temp.join(path.rsplit('/').next().unwrap());
+        std::fs::write(&host, bytes).map_err(|e| e.to_string())?;
+        add_file(&mut children, path, host);
+    }
+    let mut environment = BTreeMap::new();
+    for (k, v) in [
+        ("USER", "root"),
+        ("PWD", "/"),
+        ("OPS_VERSION", "0.1.43"),
+        ("NANOS_VERSION", version),
+        ("NANOS_ARCH", "amd64"),
+        ("IMAGE_NAME", name),
+    ] {
+        environment.insert(k.to_string(), Entry::Str(v.to_string()));
+    }
+    for (k, v) in map("Env") {
+        environment.insert(k, Entry::Str(v.as_str().unwrap_or_default().to_string()));
+    }
+    let mut mounts = BTreeMap::new();
+    for (k, v) in map("Mounts") {
+        let guest = v.as_str().unwrap_or_default().to_string();
+        children_dir(&mut children, guest.trim_start_matches('/')); // ops's mkDirPath
+        let key = match k.strip_prefix('%').and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) if n > 0 => format!("%{}", n - 1),
+            _ => k,
+        };
+        mounts.insert(key, Entry::Str(guest));
+    }
+    let mut arguments = vec![program.clone()];
+    arguments.extend(strings("Args"));
+    let mut root = BTreeMap::from([
+        ("program".to_string(), Entry::Str(format!("/{program}"))),
+        ("arguments".to_string(), Entry::List(arguments)),
+        ("environment".to_string(), Entry::Map(environment)),
+    ]);
+    if !mounts.is_empty() {
+        root.insert("mounts".to_string(), Entry::Map(mounts));
+    }
+    if field(config, "RebootOnExit").and_then(Value::as_bool) == Some(true) {
+        root.insert("reboot_on_exit".to_string(), Entry::Str("t".into()));
+    }
+    for (k, v) in map("ManifestPassthrough") {
+        let entry = match v {
+            Value::String(s) => Entry::Str(s),
+            Value::Array(a) => Entry::List(a.iter().filter_map(|x| x.as_str().map(String::from)).collect()),
+            _ => return Err(format!("passthrough {k}: only strings are modelled by the double")),
+        };
+        root.insert(k, entry);
+    }
+    root.insert("children".to_string(), Entry::Map(children));
+    Ok(root)
+}
+
+fn children_dir<'a>(dir: &'a mut BTreeMap<String, Entry>, path: &str) -> &'a mut BTreeMap<String, Entry> {
+    let mut node = dir;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        let entry = node.entry(part.to_string()).or_insert_with(|| Entry::Map(BTreeMap::new()));
+        node = match entry {
+            Entry::Map(m) => m,
+            _ => panic!("{path}: a file where a directory should be"),
+        };
+    }
+    node
+}
+
+/// ops's AddFile: the guest path's parts (empty ones dropped), directories made.
+fn add_file(children: &mut BTreeMap<String, Entry>, guest: &str, host: PathBuf) {
+    let (dir, name) = guest.trim_start_matches('/').rsplit_once('/').unwrap_or(("", guest.trim_start_matches('/')));
+    children_dir(children, dir).insert(name.to_string(), Entry::HostFile(host));
 }

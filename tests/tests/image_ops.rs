@@ -28,11 +28,24 @@ fn env() -> Env {
     e
 }
 
-/// Fresh kernel and boot images (opaque payloads), so inputs differ from any earlier run.
+/// Fresh kernel and boot TEST DOUBLES (end_to_end::write_nanos_doubles),
+/// the kernel with unique bytes appended, so inputs differ from any earlier run.
 fn new_kernel(e: &Env) {
+    let dir = e.ops_home.join(".ops").join(NANOS);
+    end_to_end::write_nanos_doubles(&dir).unwrap();
     let noise = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-    std::fs::write(e.ops_home.join(".ops").join(NANOS).join("kernel.img"), format!("kernel {noise}")).unwrap();
-    std::fs::write(e.ops_home.join(".ops").join(NANOS).join("boot.img"), format!("boot {noise}")).unwrap();
+    let mut kernel = std::fs::read(dir.join("kernel.img")).unwrap();
+    kernel.extend(noise.as_bytes());
+    std::fs::write(dir.join("kernel.img"), kernel).unwrap();
+}
+
+fn inspect(args: &[&str]) -> Output {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root())
+        .args(["xtask", "inspect"])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn root() -> &'static Path {
@@ -81,7 +94,23 @@ fn images_records_caching_and_failures() {
         let record = &r["record"];
         let file = images.join(record["file"].as_str().unwrap());
         let bytes = std::fs::read(&file).unwrap();
-        assert!(bytes.starts_with(b"OPS CONTRACT TEST DOUBLE IMAGE"));
+        assert!(bytes.starts_with(b"BOOT.IMG TEST DOUBLE"), "the image starts with the boot image");
+        // The xtask reads the image the double laid out as ops does.
+        let o = inspect(&["--json", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let rootfs = &report["filesystems"][1];
+        assert_eq!(rootfs["manifest"]["mounts"], serde_json::json!({"%0": "/workspace"}));
+        assert_eq!(rootfs["manifest"]["readonly_rootfs"], "true");
+        assert_eq!(rootfs["manifest"]["environment"]["OPS_VERSION"], "0.1.43");
+        let program = rootfs["manifest"]["program"].as_str().unwrap().to_string();
+        let sha_of = |path: &str| {
+            rootfs["files"].as_array().unwrap().iter().find(|f| f["path"] == path).map(|f| f["sha256"].clone())
+        };
+        assert_eq!(sha_of(&program), Some(record["inputs"]["program_sha256"].clone()));
+        for (staged, digest) in record["inputs"]["files"].as_object().unwrap() {
+            assert_eq!(sha_of(&format!("/{staged}")), Some(digest.clone()), "{staged}");
+        }
         assert_eq!(record["blake3"], blake3::hash(&bytes).to_hex().to_string());
         assert_eq!(record["size"], bytes.len() as u64);
         assert_eq!(record["builder"], "ops");
@@ -105,6 +134,18 @@ fn images_records_caching_and_failures() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(records(&o).iter().all(|r| r["rebuilt"] == false));
     assert_eq!(builds_logged(&e), before, "a no-op image build started ops");
+
+    // ops builds the same inputs into different bytes (random UUIDs, map
+    // order); the content digest sees the same image.
+    let verifier_img = images.join("header-verifier.img");
+    let digest = |path: &Path| String::from_utf8(inspect(&["--digest", path.to_str().unwrap()]).stdout).unwrap();
+    let (bytes_before, digest_before) = (std::fs::read(&verifier_img).unwrap(), digest(&verifier_img));
+    std::fs::remove_file(images.join("header-verifier.record.json")).unwrap();
+    let o = xtask(&e, &["--json", "header-verifier"], None, true);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(std::fs::read(&verifier_img).unwrap(), bytes_before, "the ops double is deterministic?");
+    assert_eq!(digest(&verifier_img), digest_before);
+    assert_eq!(digest_before.trim().len(), 64);
 
     // A changed input (the kernel) rebuilds.
     new_kernel(&e);
