@@ -109,6 +109,7 @@ fn releases_are_reproducible_and_read_back() {
         "--json",
     ]));
     assert_eq!(verdict["identical"], true, "{verdict:#}");
+    assert_eq!(verdict["sha256sums_identical"], true, "{verdict:#}");
     assert_eq!(verdict["images"].as_array().unwrap().len(), 2);
 
     // A record naming a commit this repository does not have: said so, nothing built.

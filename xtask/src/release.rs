@@ -296,9 +296,20 @@ fn verify(sh: &Shell, project: &Project, record_path: &Path, ops_home: &Path, js
             differing_inputs: got.map(|g| differing_inputs(&want.inputs, &g.inputs)).unwrap_or_default(),
         });
     }
-    let all = verdicts.iter().all(|v| v.identical) && rebuilt.toolchain == recorded.toolchain;
+    // The SHA256SUMS beside the record, when there is one, must match too.
+    let recorded_sums = record_path.parent().map(|d| d.join(SUMS_FILE)).and_then(|p| std::fs::read(p).ok());
+    let rebuilt_sums = std::fs::read(out.join(SUMS_FILE))?;
+    let sums_identical = recorded_sums.as_ref().map(|r| *r == rebuilt_sums);
+    let all = verdicts.iter().all(|v| v.identical)
+        && rebuilt.toolchain == recorded.toolchain
+        && sums_identical != Some(false);
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"identical": all, "images": verdicts}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "identical": all, "sha256sums_identical": sums_identical, "images": verdicts,
+            }))?
+        );
     } else {
         println!("{:<16}  {:<64}  {:<64}  identical", "image", "recorded sha256", "rebuilt sha256");
         for v in &verdicts {
@@ -314,6 +325,13 @@ fn verify(sh: &Shell, project: &Project, record_path: &Path, ops_home: &Path, js
                     format!(" (inputs differ: {})", v.differing_inputs.join(", "))
                 }
             );
+        }
+    }
+    if !json {
+        match sums_identical {
+            Some(true) => println!("{SUMS_FILE}: identical"),
+            Some(false) => println!("{SUMS_FILE}: DIFFERENT"),
+            None => println!("{SUMS_FILE}: none beside the record to compare"),
         }
     }
     if rebuilt.toolchain != recorded.toolchain {
