@@ -243,14 +243,16 @@ fn differing_inputs(a: &Inputs, b: &Inputs) -> Vec<String> {
 /// A clean checkout of `commit`: exactly the committed files.
 fn clean_checkout(sh: &Shell, repo: &Path, commit: &str, to: &Path) -> Result<()> {
     let _dir = sh.push_dir(repo);
-    let tar = to.with_extension("tar");
-    cmd!(sh, "git archive --format=tar -o {tar} {commit}").quiet().run().with_context(|| {
-        format!(
+    let object = format!("{commit}^{{commit}}");
+    if cmd!(sh, "git cat-file -e {object}").quiet().ignore_stderr().run().is_err() {
+        bail!(
             "commit {commit} is not in the repository at {}: fetch it, or verify from a clone that has it",
             repo.display()
-        )
-    })?;
-    std::fs::create_dir_all(to)?;
+        );
+    }
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let tar = to.with_extension("tar");
+    cmd!(sh, "git archive --format=tar -o {tar} {commit}").quiet().run().context("git archive failed")?;
     cmd!(sh, "tar -xf {tar} -C {to}").quiet().run().context("cannot unpack the checkout")?;
     std::fs::remove_file(&tar)?;
     Ok(())
