@@ -305,11 +305,7 @@ fn bench_nanos(project: &Project) -> Result<(PathBuf, PathBuf, &'static str)> {
     let dir = project.target_dir.join("bench/nanos-test-doubles");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("kernel.img"), vec![0x4b; 8 << 20])?;
-    let mut boot = vec![0u8; 512 * 65];
-    boot[434..442].copy_from_slice(&(512u64 * 64).to_le_bytes());
-    boot[442..446].copy_from_slice(&12u32.to_le_bytes());
-    boot[510] = 0x55;
-    boot[511] = 0xAA;
+    let boot = crate::nanos::mbr::boot_image_test_double(64);
     std::fs::write(dir.join("boot.img"), boot)?;
     Ok((dir.join("kernel.img"), dir.join("boot.img"), "8 MiB kernel.img and boot.img TEST DOUBLES"))
 }

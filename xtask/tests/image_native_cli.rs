@@ -26,11 +26,7 @@ fn scratch_workspace(dir: &Path) {
     let nanos = dir.join("ops-home/.ops/0.1.52");
     std::fs::create_dir_all(&nanos).unwrap();
     std::fs::write(nanos.join("kernel.img"), b"KERNEL.IMG TEST DOUBLE\n".repeat(1000)).unwrap();
-    let mut boot = vec![0u8; 512 * 5];
-    boot[434..442].copy_from_slice(&(512u64 * 4).to_le_bytes());
-    boot[442..446].copy_from_slice(&12u32.to_le_bytes());
-    boot[510] = 0x55;
-    boot[511] = 0xAA;
+    let boot = xtask::nanos::mbr::boot_image_test_double(4);
     std::fs::write(nanos.join("boot.img"), boot).unwrap();
 }
 

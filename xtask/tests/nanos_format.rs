@@ -268,21 +268,11 @@ fn boot_record_fields() {
     assert!(mbr::first_partition_offset(&sector).unwrap_err().message.contains("region record has type 1"));
 }
 
-/// A boot.img TEST DOUBLE: a boot record with the region record Nanos's
-/// stage1 carries, and filler for stage2. Not a bootable Nanos boot image.
-pub fn boot_double(dir: &Path, stage2_sectors: u64) -> std::path::PathBuf {
-    let mut boot = vec![0u8; 512 + 512 * stage2_sectors as usize];
-    boot[..22].copy_from_slice(b"BOOT.IMG TEST DOUBLE\0\0");
-    boot[426..446].copy_from_slice(
-        &[&0u64.to_le_bytes()[..], &(512 * stage2_sectors).to_le_bytes(), &12u32.to_le_bytes()].concat(),
-    );
-    boot[510] = 0x55;
-    boot[511] = 0xAA;
-    for (i, b) in boot[512..].iter_mut().enumerate() {
-        *b = (i % 253) as u8;
-    }
+/// Writes mbr::boot_image_test_double (a boot record with stage1's region
+/// record, no boot code) as `dir/boot.img`.
+fn boot_double(dir: &Path, stage2_sectors: u64) -> std::path::PathBuf {
     let path = dir.join("boot.img");
-    std::fs::write(&path, boot).unwrap();
+    std::fs::write(&path, mbr::boot_image_test_double(stage2_sectors)).unwrap();
     path
 }
 

@@ -17,12 +17,7 @@ use xtask::project::Project;
 fn nanos_doubles(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("kernel.img"), b"KERNEL.IMG TEST DOUBLE\n".repeat(4000)).unwrap();
-    let mut boot = vec![0u8; 512 * 9];
-    boot[..20].copy_from_slice(b"BOOT.IMG TEST DOUBLE");
-    boot[426..446]
-        .copy_from_slice(&[&0u64.to_le_bytes()[..], &(512u64 * 8).to_le_bytes(), &12u32.to_le_bytes()].concat());
-    boot[510] = 0x55;
-    boot[511] = 0xAA;
+    let boot = xtask::nanos::mbr::boot_image_test_double(8);
     std::fs::write(dir.join("boot.img"), boot).unwrap();
 }
 

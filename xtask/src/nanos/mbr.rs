@@ -151,3 +151,21 @@ pub fn boot_and_root(mbr: &[u8; 512]) -> (Partition, Partition) {
     let skip = usize::from(first.kind == TYPE_EFI);
     (partition(mbr, skip), partition(mbr, skip + 1))
 }
+
+/// A boot.img TEST DOUBLE, for tests and benchmarks: a boot record with the
+/// region record stage1 carries (type 12, stage2's length) and patterned
+/// filler for `stage2_sectors` of stage2. It has no boot code: it does not boot.
+pub fn boot_image_test_double(stage2_sectors: u64) -> Vec<u8> {
+    let mut boot = vec![0u8; (SECTOR * (1 + stage2_sectors)) as usize];
+    boot[..20].copy_from_slice(b"BOOT.IMG TEST DOUBLE");
+    let at = PARTITION_TABLE - REGION_BYTES;
+    boot[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
+    boot[at + 8..at + 16].copy_from_slice(&(SECTOR * stage2_sectors).to_le_bytes());
+    boot[at + 16..at + 20].copy_from_slice(&REGION_FILESYSTEM.to_le_bytes());
+    boot[510] = 0x55;
+    boot[511] = 0xAA;
+    for (i, b) in boot[SECTOR as usize..].iter_mut().enumerate() {
+        *b = (i % 253) as u8;
+    }
+    boot
+}
