@@ -324,6 +324,14 @@ pub fn load_record(path: &Path) -> Option<ImageRecord> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
+/// The existing record, when it was made from exactly these inputs and its
+/// image is still there at its recorded size: nothing to build.
+fn up_to_date(plan: &ImagePlan, inputs: &Inputs) -> Option<ImageRecord> {
+    let record = load_record(&plan.record)?;
+    let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
+    (record.inputs == *inputs && size == Some(record.size)).then_some(record)
+}
+
 /// Builds one image with ops (or reports it up to date).
 fn build_one(
     sh: &Shell,
@@ -338,11 +346,8 @@ fn build_one(
         sha256_file(&home.boot(&plan.nanos_version))?,
         format!("ops {}", sha256_file(ops)?),
     )?;
-    if let Some(record) = load_record(&plan.record) {
-        let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
-        if record.inputs == inputs && size == Some(record.size) {
-            return Ok((record, false));
-        }
+    if let Some(record) = up_to_date(plan, &inputs) {
+        return Ok((record, false));
     }
     stage(plan)?;
     let nanos = &plan.nanos_version;
@@ -403,11 +408,8 @@ fn build_native(project: &Project, image: &Image, plan: &ImagePlan, ops_home: &P
     let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
     let found = crate::native::nanos_inputs(project, image, nanos, ops_home)?;
     let inputs = inputs(plan, found.kernel_sha256.clone(), found.boot_sha256.clone(), crate::native::WRITER_ID.into())?;
-    if let Some(record) = load_record(&plan.record) {
-        let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
-        if record.inputs == inputs && size == Some(record.size) {
-            return Ok((record, false));
-        }
+    if let Some(record) = up_to_date(plan, &inputs) {
+        return Ok((record, false));
     }
     let record = crate::native::write(image, plan, &found, inputs, &plan.output)?;
     header_chain::fsutil::write_json_atomic(&plan.record, &record)?;
