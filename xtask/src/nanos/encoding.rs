@@ -40,6 +40,14 @@ pub fn read_varint(buf: &[u8], pos: &mut usize, base: u64) -> Result<u64, Format
     Err(FormatError::at(base + start as u64, format!("varint longer than {MAX_VARINT_BYTES} bytes")))
 }
 
+/// The next `len` bytes at `*pos` (advancing it), or `None` when fewer are left.
+pub fn take<'a>(buf: &'a [u8], pos: &mut usize, len: u64) -> Option<&'a [u8]> {
+    let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|&e| e <= buf.len())?;
+    let bytes = &buf[*pos..end];
+    *pos = end;
+    Some(bytes)
+}
+
 pub const TYPE_BUFFER: u8 = 0;
 pub const TYPE_TUPLE: u8 = 1;
 pub const TYPE_VECTOR: u8 = 2;

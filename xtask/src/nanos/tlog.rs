@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use super::encoding::{push_varint, read_varint, MAX_VARINT_BYTES};
+use super::encoding::{push_varint, read_varint, take, MAX_VARINT_BYTES};
 use super::tuple::{Decoder, Value};
 use super::{read_bytes, Disk, FormatError, SECTOR};
 
@@ -225,7 +225,7 @@ pub fn read_log(disk: &dyn Disk, base: u64, size: u64) -> Result<Log, FormatErro
                             format!("tuple-available record with segment {segment} of total {total} bytes (at most {MAX_TUPLE_BYTES})"),
                         ));
                     }
-                    let bytes = take(&buf, &mut pos, segment, abs, record_at)?;
+                    let bytes = take_segment(&buf, &mut pos, segment, abs, record_at)?;
                     if segment == total {
                         decoder.record(bytes, abs + (pos - bytes.len()) as u64, old)?;
                     } else {
@@ -243,7 +243,7 @@ pub fn read_log(disk: &dyn Disk, base: u64, size: u64) -> Result<Log, FormatErro
                             format!("tuple-extended record of {segment} bytes, but only {remain} are missing"),
                         ));
                     }
-                    let bytes = take(&buf, &mut pos, segment, abs, record_at)?;
+                    let bytes = take_segment(&buf, &mut pos, segment, abs, record_at)?;
                     staging.extend_from_slice(bytes);
                     remain -= segment;
                     if remain == 0 {
@@ -266,18 +266,20 @@ pub fn read_log(disk: &dyn Disk, base: u64, size: u64) -> Result<Log, FormatErro
     Ok(Log { version, uuid, label, extensions, root })
 }
 
-fn take<'a>(buf: &'a [u8], pos: &mut usize, len: u64, abs: u64, record_at: u64) -> Result<&'a [u8], FormatError> {
-    let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|&e| e <= buf.len());
-    let Some(end) = end else {
-        return Err(FormatError::at(
+fn take_segment<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    len: u64,
+    abs: u64,
+    record_at: u64,
+) -> Result<&'a [u8], FormatError> {
+    take(buf, pos, len).ok_or_else(|| {
+        FormatError::at(
             record_at,
             format!(
                 "record segment of {len} bytes runs past the end of its log extension (which ends at byte {})",
                 abs + buf.len() as u64
             ),
-        ));
-    };
-    let bytes = &buf[*pos..end];
-    *pos = end;
-    Ok(bytes)
+        )
+    })
 }

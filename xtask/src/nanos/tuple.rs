@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::encoding::{
-    push_header, push_varint, read_header, read_varint, TYPE_BUFFER, TYPE_INTEGER, TYPE_STRING, TYPE_TUPLE, TYPE_VECTOR,
+    push_header, push_varint, read_header, read_varint, take, TYPE_BUFFER, TYPE_INTEGER, TYPE_STRING, TYPE_TUPLE,
+    TYPE_VECTOR,
 };
 use super::FormatError;
 
@@ -181,15 +182,12 @@ impl Decoder {
 
     fn take<'a>(buf: &'a [u8], pos: &mut usize, len: u64, base: u64, what: &str) -> Result<&'a [u8], FormatError> {
         let start = *pos;
-        let end = usize::try_from(len).ok().and_then(|l| start.checked_add(l)).filter(|&e| e <= buf.len());
-        let Some(end) = end else {
-            return Err(FormatError::at(
+        take(buf, pos, len).ok_or_else(|| {
+            FormatError::at(
                 base + start as u64,
                 format!("{what} of {len} bytes runs past the end of its record ({} bytes left)", buf.len() - start),
-            ));
-        };
-        *pos = end;
-        Ok(&buf[start..end])
+            )
+        })
     }
 
     fn value(&mut self, buf: &[u8], pos: &mut usize, base: u64, old: bool, depth: usize) -> Result<Slot, FormatError> {
