@@ -38,6 +38,11 @@ use crate::layout::{self, HeaderLayout, PUBLIC_INSTANCES};
 /// Bytes absorbed by one keccak-f (the Keccak-256 rate).
 pub const SLOT_BYTES: usize = 136;
 const WORDS_PER_SLOT: usize = SLOT_BYTES / 8;
+/// Every header's slot block must reach past the longest number field (read
+/// after the longest difficulty): no header is shorter than that.
+pub const FEWEST_SLOTS_PER_HEADER: usize =
+    (HeaderLayout::DIFFICULTY + 1 + HeaderLayout::MAX_DIFFICULTY_BYTES + HeaderLayout::MAX_NUMBER_BYTES) / SLOT_BYTES
+        + 1;
 /// Bits of the halo2-base lookup table: byte range checks are one lookup each.
 const LOOKUP_BITS: usize = 8;
 
@@ -92,7 +97,15 @@ pub struct HeaderChainCircuit {
     shape: CircuitShape,
     headers: Vec<Vec<u8>>,
     builder: RefCell<BaseCircuitBuilder<Fr>>,
+    /// Test-only: edits assigned cells after honest witness generation.
+    #[cfg(test)]
+    tamper: Option<Tamper>,
 }
+
+/// A test's edit of the assigned cells (the main context and the cells
+/// each constraint group acts on), applied before the builder synthesizes.
+#[cfg(test)]
+type Tamper = fn(&mut Context<Fr>, &ChainCells);
 
 impl HeaderChainCircuit {
     /// `headers` must match `shape` (count, and each fits its slot block);
@@ -103,7 +116,13 @@ impl HeaderChainCircuit {
             assert!(h.len() <= shape.max_header_len(), "header longer than its slot block");
         }
         let builder = BaseCircuitBuilder::new(false).use_params(shape.base.clone());
-        Self { shape, headers, builder: RefCell::new(builder) }
+        Self {
+            shape,
+            headers,
+            builder: RefCell::new(builder),
+            #[cfg(test)]
+            tamper: None,
+        }
     }
 
     pub fn shape(&self) -> &CircuitShape {
@@ -133,7 +152,10 @@ impl Circuit<Fr> for HeaderChainCircuit {
     }
 
     fn without_witnesses(&self) -> Self {
-        Self::new(self.shape.clone(), self.headers.clone())
+        let circuit = Self::new(self.shape.clone(), self.headers.clone());
+        #[cfg(test)]
+        let circuit = Self { tamper: self.tamper, ..circuit };
+        circuit
     }
 
     fn configure_with_params(meta: &mut ConstraintSystem<Fr>, shape: CircuitShape) -> Self::Config {
@@ -167,7 +189,11 @@ impl Circuit<Fr> for HeaderChainCircuit {
                 self.shape.rows_per_round,
             )
         };
-        assign_chain(&mut self.builder.borrow_mut(), &self.shape, &self.headers, &slots);
+        let _cells = assign_chain(&mut self.builder.borrow_mut(), &self.shape, &self.headers, &slots);
+        #[cfg(test)]
+        if let Some(tamper) = self.tamper {
+            tamper(self.builder.borrow_mut().main(0), &_cells);
+        }
         self.builder.borrow().synthesize(config.base, layouter)?;
         // keygen_vk, keygen_pk and create_proof each call synthesize.
         self.builder.borrow_mut().clear();
@@ -219,6 +245,10 @@ impl Default for ShapeTuning {
 pub enum ShapeError {
     #[error("a chain needs at least one header")]
     NoHeaders,
+    #[error(
+        "{slots_per_header} keccak-f slots per header cannot hold a header up to its block number; use at least {min}"
+    )]
+    TooFewSlots { slots_per_header: usize, min: usize },
     #[error("{num_headers} headers of up to {slots_per_header} keccak-f each do not fit a circuit of k <= {max_k}; prove a shorter range")]
     TooLarge { num_headers: usize, slots_per_header: usize, max_k: u32 },
 }
@@ -230,6 +260,9 @@ impl CircuitShape {
     pub fn compute(num_headers: usize, slots_per_header: usize, tuning: ShapeTuning) -> Result<Self, ShapeError> {
         if num_headers == 0 {
             return Err(ShapeError::NoHeaders);
+        }
+        if slots_per_header < FEWEST_SLOTS_PER_HEADER {
+            return Err(ShapeError::TooFewSlots { slots_per_header, min: FEWEST_SLOTS_PER_HEADER });
         }
         let capacity = num_headers * slots_per_header;
         let placeholder_base = BaseCircuitParams {
@@ -303,13 +336,25 @@ fn size_base_circuit(k: u32, num_headers: usize, slots_per_header: usize, unusab
 
 use halo2_base::halo2_proofs::halo2curves::ff::Field as _;
 
-/// Values of one header that the chain constraints link to its neighbours.
-struct HeaderCells {
-    parent_hi: AssignedValue<Fr>,
-    parent_lo: AssignedValue<Fr>,
-    hash_hi: AssignedValue<Fr>,
-    hash_lo: AssignedValue<Fr>,
-    number: AssignedValue<Fr>,
+/// Values of one header that the constraints act on and link to its neighbours.
+pub struct HeaderCells {
+    /// The header's bytes, zero-padded to its slot block.
+    pub bytes: Vec<AssignedValue<Fr>>,
+    /// 3 + the RLP list payload length: the bytes Keccak absorbed.
+    pub total_len: AssignedValue<Fr>,
+    /// Where the number field ends; bounded by `total_len`.
+    pub number_end: AssignedValue<Fr>,
+    pub parent_hi: AssignedValue<Fr>,
+    pub parent_lo: AssignedValue<Fr>,
+    pub hash_hi: AssignedValue<Fr>,
+    pub hash_lo: AssignedValue<Fr>,
+    pub number: AssignedValue<Fr>,
+}
+
+/// Every header's cells, and the `previous number + 1` cells of the links.
+pub struct ChainCells {
+    pub headers: Vec<HeaderCells>,
+    pub next_numbers: Vec<AssignedValue<Fr>>,
 }
 
 /// The halo2-base part: every constraint tying the header bytes to the
@@ -319,12 +364,13 @@ fn assign_chain(
     shape: &CircuitShape,
     headers: &[Vec<u8>],
     slots: &[LoadedKeccakF<Fr>],
-) {
+) -> ChainCells {
     assert_eq!(slots.len(), shape.keccak_capacity(), "keccak slots differ from the shape");
     let range = builder.range_chip();
     let ctx = builder.main(0);
     let per = shape.slots_per_header;
     let mut cells: Vec<HeaderCells> = Vec::with_capacity(headers.len());
+    let mut next_numbers = Vec::new();
     for (i, header) in headers.iter().enumerate() {
         let c = assign_header(ctx, &range, header, &slots[i * per..(i + 1) * per]);
         if let Some(prev) = cells.last() {
@@ -332,6 +378,7 @@ fn assign_chain(
             ctx.constrain_equal(&c.parent_lo, &prev.hash_lo);
             let next = range.gate().add(ctx, prev.number, Constant(Fr::ONE));
             ctx.constrain_equal(&c.number, &next);
+            next_numbers.push(next);
         }
         cells.push(c);
     }
@@ -339,6 +386,7 @@ fn assign_chain(
     let public = [first.parent_hi, first.parent_lo, first.number, last.hash_hi, last.hash_lo, last.number];
     debug_assert_eq!(public.len(), PUBLIC_INSTANCES);
     builder.assigned_instances = vec![public.to_vec()];
+    ChainCells { headers: cells, next_numbers }
 }
 
 fn assign_header(
@@ -395,8 +443,8 @@ fn assign_header(
 
     let parent_hi = be_limb(ctx, range, &bytes[HeaderLayout::PARENT_HASH..HeaderLayout::PARENT_HASH + 16]);
     let parent_lo = be_limb(ctx, range, &bytes[HeaderLayout::PARENT_HASH + 16..HeaderLayout::PARENT_HASH + 32]);
-    let number = assign_number(ctx, range, &bytes, total_len);
-    HeaderCells { parent_hi, parent_lo, hash_hi, hash_lo, number }
+    let (number, number_end) = assign_number(ctx, range, &bytes, total_len);
+    HeaderCells { bytes, total_len, number_end, parent_hi, parent_lo, hash_hi, hash_lo, number }
 }
 
 fn be_limb(ctx: &mut Context<Fr>, range: &RangeChip<Fr>, bytes: &[AssignedValue<Fr>]) -> AssignedValue<Fr> {
@@ -427,7 +475,7 @@ fn assign_number(
     range: &RangeChip<Fr>,
     bytes: &[AssignedValue<Fr>],
     total_len: AssignedValue<Fr>,
-) -> AssignedValue<Fr> {
+) -> (AssignedValue<Fr>, AssignedValue<Fr>) {
     let gate = range.gate();
     let (difficulty_len, _) = rlp_scalar_prefix(ctx, range, bytes[HeaderLayout::DIFFICULTY]);
     range.check_less_than_safe(ctx, difficulty_len, HeaderLayout::MAX_DIFFICULTY_BYTES as u64 + 1);
@@ -453,5 +501,95 @@ fn assign_number(
     let end = gate.add(ctx, end, Constant(Fr::from(number_at as u64 + 1)));
     let bound = gate.add(ctx, total_len, Constant(Fr::ONE));
     range.check_less_than(ctx, end, bound, 16);
-    number
+    (number, end)
+}
+
+/// Negative tests that edit assigned cells directly, after honest witness
+/// generation: one per constraint group, each must make MockProver fail.
+#[cfg(test)]
+mod tamper_tests {
+    use super::*;
+    use crate::witness::WitnessFile;
+    use halo2_base::halo2_proofs::{dev::MockProver, plonk::Assigned};
+
+    fn set(ctx: &mut Context<Fr>, cell: &AssignedValue<Fr>, value: Fr) {
+        ctx.advice[cell.cell.expect("an assigned cell").offset] = Assigned::Trivial(value);
+    }
+
+    fn add(ctx: &mut Context<Fr>, cell: &AssignedValue<Fr>, delta: Fr) {
+        let value = *cell.value() + delta;
+        set(ctx, cell, value);
+    }
+
+    /// MockProver on two template headers with the honest instances, after `tamper`.
+    fn mock(tamper: Option<Tamper>) -> Result<(), String> {
+        let headers = layout::template_chain(2);
+        let decoded: Vec<alloy_consensus::Header> =
+            headers.iter().map(|h| alloy_rlp::Decodable::decode(&mut h.as_slice()).unwrap()).collect();
+        let instances = WitnessFile::new(None, &decoded).statement().instances();
+        let shape = CircuitShape::compute(2, FEWEST_SLOTS_PER_HEADER, ShapeTuning::default()).unwrap();
+        let circuit = HeaderChainCircuit { tamper, ..HeaderChainCircuit::new(shape.clone(), headers) };
+        let prover = MockProver::run(shape.k, &circuit, vec![instances]).map_err(|e| format!("{e:?}"))?;
+        prover.verify().map_err(|failures| format!("{} failures", failures.len()))
+    }
+
+    fn must_fail(group: &str, tamper: Tamper) {
+        assert!(mock(Some(tamper)).is_err(), "{group}: tampered cells were accepted");
+    }
+
+    #[test]
+    fn the_untampered_template_chain_passes() {
+        mock(None).unwrap();
+    }
+
+    #[test]
+    fn byte_range_checks() {
+        // A stateRoot byte + 256 and the next one - 1: the little-endian
+        // Keccak word is unchanged, only the byte range check can object.
+        must_fail("byte range", |ctx, c| {
+            let bytes = &c.headers[0].bytes;
+            add(ctx, &bytes[100], Fr::from(256));
+            add(ctx, &bytes[101], -Fr::ONE);
+        });
+    }
+
+    #[test]
+    fn fixed_rlp_prefixes() {
+        // The beneficiary's 0x94 prefix.
+        must_fail("fixed RLP prefix", |ctx, c| add(ctx, &c.headers[0].bytes[69], Fr::ONE));
+    }
+
+    #[test]
+    fn total_length_is_what_keccak_absorbed() {
+        must_fail("total length", |ctx, c| add(ctx, &c.headers[1].total_len, Fr::ONE));
+    }
+
+    #[test]
+    fn number_field_lies_inside_the_header() {
+        must_fail("number inside the header", |ctx, c| add(ctx, &c.headers[0].number_end, Fr::from(1000)));
+    }
+
+    #[test]
+    fn parent_hash_links() {
+        must_fail("parentHash link", |ctx, c| add(ctx, &c.headers[1].parent_lo, Fr::ONE));
+    }
+
+    #[test]
+    fn consecutive_numbers() {
+        must_fail("consecutive numbers", |ctx, c| add(ctx, &c.next_numbers[0], Fr::ONE));
+    }
+
+    #[test]
+    fn public_instances() {
+        must_fail("public instances", |ctx, c| add(ctx, &c.headers[1].hash_hi, Fr::ONE));
+    }
+
+    #[test]
+    fn too_few_slots_is_an_error_not_a_panic() {
+        for slots in 0..FEWEST_SLOTS_PER_HEADER {
+            let e = CircuitShape::compute(2, slots, ShapeTuning::default()).unwrap_err();
+            assert!(matches!(e, ShapeError::TooFewSlots { .. }), "{slots}: {e}");
+        }
+        assert!(CircuitShape::compute(1, FEWEST_SLOTS_PER_HEADER, ShapeTuning::default()).is_ok());
+    }
 }

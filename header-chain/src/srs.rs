@@ -159,6 +159,20 @@ pub fn generate_insecure_dev(k: u32) -> ParamsKZG<Bn256> {
     ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SEED))
 }
 
+/// s·G2 of the development SRS, raw bytes. Every SRS drawn from the public
+/// dev seed shares its secret s whatever its k (and so does any file
+/// downsized from one): a file, or a verifier key, whose s_g2 equals this
+/// can be forged against by anyone.
+pub fn insecure_dev_s_g2_raw() -> Vec<u8> {
+    generate_insecure_dev(1).s_g2().to_raw_bytes()
+}
+
+/// Whether the last 128 bytes of a raw SRS file (g2, s_g2) or a key's
+/// verifier points carry the development secret.
+pub fn has_insecure_dev_secret(s_g2_raw: &[u8]) -> bool {
+    s_g2_raw == insecure_dev_s_g2_raw().as_slice()
+}
+
 /// The three points a KZG verifier uses: g[0], g2, s_g2 (raw bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifierPoints {

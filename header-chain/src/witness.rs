@@ -124,8 +124,28 @@ pub fn check_link(prev: &Header, prev_hash: &B256, header: &Header) -> Result<()
             header.parent_hash
         ));
     }
-    if header.number != prev.number + 1 {
+    // checked: a block numbered u64::MAX has no successor (wrapping would accept 0).
+    if prev.number.checked_add(1) != Some(header.number) {
         return Err(format!("number {} does not follow {}", header.number, prev.number));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_possible_block_number_has_no_successor() {
+        let prev = Header { number: u64::MAX, ..Default::default() };
+        let prev_hash = prev.hash_slow();
+        for number in [0, u64::MAX] {
+            let next = Header { parent_hash: prev_hash, number, ..Default::default() };
+            let e = check_link(&prev, &prev_hash, &next).unwrap_err();
+            assert!(e.contains("does not follow"), "{e}");
+        }
+        let prev = Header { number: 7, ..Default::default() };
+        let next = Header { parent_hash: prev.hash_slow(), number: 8, ..Default::default() };
+        assert!(check_link(&prev, &prev.hash_slow(), &next).is_ok());
+    }
 }

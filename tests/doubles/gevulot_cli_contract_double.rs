@@ -8,7 +8,10 @@
 //! Environment (tests only): GEVULOT_CLI_DOUBLE_STATE=FILE (required: the
 //! node's state); GEVULOT_CLI_DOUBLE_RESULTS=FILE (the results a run yields:
 //! {"polls_before_ready", "proof_data", "verification_data", "files"});
-//! GEVULOT_CLI_DOUBLE_MODE=unauthorized|wrong-hash (deploy faults).
+//! GEVULOT_CLI_DOUBLE_MODE=rejected|wrong-hash (deploy faults: the node's
+//! refusal text, or a CLI that reports other hashes);
+//! GEVULOT_CLI_DOUBLE_UNREACHABLE=N (the first N print-tx-tree/get-tx calls
+//! panic as the real CLI does when the node is unreachable: exit 101).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,6 +117,8 @@ struct State {
     programs: Vec<String>,
     deploys: Vec<Value>,
     runs: std::collections::BTreeMap<String, Run>,
+    #[serde(default)]
+    unreachable_calls: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -122,6 +127,9 @@ struct Run {
     verifier: String,
     args: Vec<Vec<String>>,
     polls: u32,
+    /// Where the CLI would serve the run's input files (`-l`).
+    #[serde(default)]
+    listen_addr: Option<String>,
 }
 
 fn sha3_hex(parts: &[&[u8]]) -> String {
@@ -161,8 +169,12 @@ fn file_data(file_or_hash: &str, url: Option<String>, listen: SocketAddr) -> Res
         return Err(format!("error Hash binary vec into array conv:{bytes:?}"));
     }
     let url = url.ok_or(format!("File url not provided with Hash:{file_or_hash}"))?;
-    let name = url.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(file_or_hash).to_string();
-    Ok((name, url, file_or_hash.to_string()))
+    let name = url::Url::parse(&url)
+        .map_err(|err| format!("File url:{url} parse error:{err}"))?
+        .path_segments()
+        .and_then(|mut segments| segments.next_back().map(String::from))
+        .unwrap_or_else(|| file_or_hash.to_string());
+    Ok((name, url, hex::encode(bytes)))
 }
 
 fn main() {
@@ -187,8 +199,9 @@ fn main() {
                 if !key_ok {
                     return Err(key_error.clone());
                 }
-                if std::env::var("GEVULOT_CLI_DOUBLE_MODE").as_deref() == Ok("unauthorized") {
-                    return Err("RPC response error:unauthorized".into());
+                if std::env::var("GEVULOT_CLI_DOUBLE_MODE").as_deref() == Ok("rejected") {
+                    // What the real node answers a transaction it will not take.
+                    return Err("Error during send  transaction to the node:RPC response error:invalid request: failed to persist transaction".into());
                 }
                 let (pf, pu, pc) = file_data(&prover, prover_img_url, listen_addr)?;
                 let (vf, vu, vc) = file_data(&verifier, verifier_img_url, listen_addr)?;
@@ -212,7 +225,7 @@ fn main() {
                 Err(err) => println!("An error occurs during Prover / Verifier deployment :{err}"),
             }
         }
-        ConfCommands::Exec { tasks, .. } => {
+        ConfCommands::Exec { tasks, listen_addr } => {
             let result = (|| -> Result<String, String> {
                 if !key_ok {
                     return Err(key_error.clone());
@@ -256,7 +269,13 @@ fn main() {
                 let tx = sha3_hex(&[b"run", tasks.as_bytes()]);
                 state.runs.insert(
                     tx.clone(),
-                    Run { prover: steps[0].program.clone(), verifier: steps[1].program.clone(), args, polls: 0 },
+                    Run {
+                        prover: steps[0].program.clone(),
+                        verifier: steps[1].program.clone(),
+                        args,
+                        polls: 0,
+                        listen_addr: listen_addr.map(|a| a.to_string()),
+                    },
                 );
                 store(&state);
                 Ok(tx)
@@ -267,6 +286,7 @@ fn main() {
             }
         }
         ConfCommands::PrintTxTree { hash } => {
+            unreachable_node_panics();
             let mut state = load();
             let results = results();
             let ready = match (state.runs.get_mut(&hash), &results) {
@@ -287,13 +307,16 @@ fn main() {
                 println!("\t\tLeaf: {}", child(&hash, "proofkey"));
                 println!("\t\tLeaf: {}", child(&hash, "verification"));
             } else {
-                println!("An error while fetching transaction tree: RPC response error:not found: no tree for {hash}");
+                println!("An error while fetching transaction tree: RPC response error:not found: no root tx found for {hash}");
             }
         }
-        ConfCommands::GetTx { hash } => match get_tx(&load(), &hash) {
-            Some(tx) => println!("{tx}"),
-            None => println!("An error while getting Tx : RPC response error:not found: {hash}"),
-        },
+        ConfCommands::GetTx { hash } => {
+            unreachable_node_panics();
+            match get_tx(&load(), &hash) {
+                Some(tx) => println!("{tx}"),
+                None => println!("An error while getting Tx : RPC response error:not found: {hash}"),
+            }
+        }
         ConfCommands::CalculateHash { file } => match std::fs::read(&file) {
             Ok(bytes) => println!("The hash of the file is: {}", blake3::hash(&bytes).to_hex()),
             Err(_) => println!("An error hash calculus Tx :File not found:{file:?}"),
@@ -303,6 +326,21 @@ fn main() {
         }
     }
     let _ = (args.json_url, args.rpc_timeout);
+}
+
+/// The real CLI's RPC client `expect`s its request: an unreachable node or
+/// a timed-out RPC is a panic (exit 101), not an error line.
+fn unreachable_node_panics() {
+    let Some(limit) = std::env::var("GEVULOT_CLI_DOUBLE_UNREACHABLE").ok().and_then(|n| n.parse::<u32>().ok()) else {
+        return;
+    };
+    let mut state = load();
+    if state.unreachable_calls < limit {
+        state.unreachable_calls += 1;
+        store(&state);
+        eprintln!("thread 'main' panicked at crates/node/src/rpc_client/mod.rs:79:14:\nrpc request: Transport(error sending request for url (http://localhost:9944/): client error (Connect))\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace");
+        std::process::exit(101);
+    }
 }
 
 fn results() -> Option<Value> {

@@ -38,12 +38,18 @@ fn xtask(e: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     c.current_dir(root())
         .env("PATH", path)
         .env("GEVULOT_CLI_DOUBLE_STATE", e.dir.path().join("node-state.json"))
+        // Scratch images: the workspace's own target/images stay untouched.
+        .env("XTASK_IMAGES_DIR", e.dir.path().join("images"))
         .args(["xtask"])
         .args(args);
     for (k, v) in extra_env {
         c.env(k, v);
     }
     c.output().unwrap()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 fn text(o: &Output) -> String {
@@ -81,14 +87,26 @@ fn deploy_then_exec_and_the_faults() {
     let nonce = format!("{:?}", std::time::SystemTime::now());
     build_images(&e, &format!("kernel {nonce}"));
     let deploy = |extra: &[(&str, &str)]| {
-        xtask(&e, &["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records, "--json"], extra)
+        let args = ["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records, "--json"];
+        xtask(&e, &[&args[..], &["--allow-insecure-srs"]].concat(), extra)
     };
 
     // Refusals first: nothing may be recorded.
     let o = xtask(&e, &["deploy", "header-chain", "--keyfile", "/nonexistent/key.pki", "--record-dir", &records], &[]);
     assert!(!o.status.success() && text(&o).contains("generate-key"), "{}", text(&o));
-    let o = deploy(&[("GEVULOT_CLI_DOUBLE_MODE", "unauthorized")]);
-    assert!(!o.status.success() && text(&o).contains("unauthorized"), "{}", text(&o));
+    // The committed manifests pin the development SRS: refused unless allowed.
+    let o = xtask(&e, &["deploy", "header-chain", "--keyfile", &key, "--record-dir", &records], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("INSECURE development SRS")
+            && text(&o).contains("header-prover (/srs/kzg_bn254_14.srs)")
+            && text(&o).contains("header-verifier (/keys/header-chain-8.key.json)")
+            && text(&o).contains("--allow-insecure-srs"),
+        "{}",
+        text(&o)
+    );
+    let o = deploy(&[("GEVULOT_CLI_DOUBLE_MODE", "rejected")]);
+    assert!(!o.status.success() && text(&o).contains("failed to persist transaction"), "{}", text(&o));
     let o = deploy(&[("GEVULOT_CLI_DOUBLE_MODE", "wrong-hash")]);
     assert!(!o.status.success() && text(&o).contains("nothing recorded"), "{}", text(&o));
     assert!(!e.records.join("header-chain.json").exists(), "a failed deploy was recorded");
@@ -151,48 +169,87 @@ fn deploy_then_exec_and_the_faults() {
         }
     }
 
-    let proof_file = br#"{"kind":"header-chain-proof"}"#.to_vec();
-    let results = e.dir.path().join("results.json");
-    std::fs::write(
-        &results,
-        serde_json::json!({
-            "polls_before_ready": 2,
-            "proof_data": r#"{"statement":{"last_number":8}}"#,
-            "verification_data": r#"{"valid":true,"statement":{"last_number":8}}"#,
-            "files": [{"url": serve_once(proof_file.clone()), "checksum": blake3::hash(&proof_file).to_hex().to_string(), "vm_path": "/workspace/proof.json"}],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    // A real proof of the witness, made with the key the verifier image pins.
+    let proof_path = e.dir.path().join("proof.json");
+    let srs = target_dir().join("srs/kzg_bn254_14.INSECURE-DEV.srs");
+    let made = Command::new(end_to_end::workspace_binary("prover"))
+        .args(["prove", "--witness", witness, "--srs", srs.to_str().unwrap(), "--proof", proof_path.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let proof_file = std::fs::read(&proof_path).unwrap();
+    let exec_with = |proof: &[u8], node_says_valid: bool, extra: &[(&str, &str)], out: &Path| {
+        let results = e.dir.path().join("results.json");
+        std::fs::write(
+            &results,
+            serde_json::json!({
+                "polls_before_ready": 2,
+                "proof_data": r#"{"statement":{"last_number":8}}"#,
+                "verification_data": serde_json::json!({"valid": node_says_valid, "statement": {"last_number": 8}}).to_string(),
+                "files": [{"url": serve_once(proof.to_vec()), "checksum": blake3::hash(proof).to_hex().to_string(), "vm_path": "/workspace/proof.json"}],
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let mut env = vec![("GEVULOT_CLI_DOUBLE_RESULTS", results.to_str().unwrap().to_string())];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        xtask(
+            &e,
+            &[
+                "exec",
+                "header-chain",
+                "--witness",
+                witness,
+                "--record-dir",
+                &records,
+                "--keyfile",
+                &key,
+                "--poll",
+                "1",
+                "--wait",
+                "120",
+                "--listen-addr",
+                "127.0.0.1:18080",
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
+            ],
+            &env,
+        )
+    };
+
+    // The node is unreachable for two polls (the real CLI panics), then answers.
     let out = e.dir.path().join("exec-out");
-    let results_env = [("GEVULOT_CLI_DOUBLE_RESULTS", results.to_str().unwrap())];
-    let o = xtask(
-        &e,
-        &[
-            "exec",
-            "header-chain",
-            "--witness",
-            witness,
-            "--record-dir",
-            &records,
-            "--keyfile",
-            &key,
-            "--poll",
-            "1",
-            "--wait",
-            "60",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
-        &results_env,
-    );
+    let o = exec_with(&proof_file, true, &[("GEVULOT_CLI_DOUBLE_UNREACHABLE", "2")], &out);
     assert!(o.status.success(), "{}", text(&o));
     let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(outcome["valid"], true);
+    assert_eq!(outcome["node_valid"], true);
+    assert_eq!(outcome["host"]["valid"], true, "{outcome}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.matches("poll failed").count(), 1, "one line per distinct error: {stderr}");
+    assert!(stderr.contains("repeated 2 times"), "{stderr}");
     assert_eq!(std::fs::read(out.join("proof.json")).unwrap(), proof_file, "the proof file was not downloaded");
     let verdict: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("verdict.json")).unwrap()).unwrap();
     assert_eq!(verdict["statement"]["last_number"], 8);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.dir.path().join("node-state.json")).unwrap()).unwrap();
+    let listened: Vec<&str> =
+        state["runs"].as_object().unwrap().values().filter_map(|r| r["listen_addr"].as_str()).collect();
+    assert_eq!(listened, ["127.0.0.1:18080"], "exec did not pass --listen-addr to the CLI");
+
+    // A node that claims valid for a tampered proof: the host's verdict decides, loudly.
+    let mut tampered: serde_json::Value = serde_json::from_slice(&proof_file).unwrap();
+    let bytes = tampered["proof"].as_str().unwrap().to_string();
+    let flipped = if bytes.ends_with('0') { "1" } else { "0" };
+    tampered["proof"] = format!("{}{flipped}", &bytes[..bytes.len() - 1]).into();
+    let o = exec_with(tampered.to_string().as_bytes(), true, &[], &e.dir.path().join("exec-tampered"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("DISAGREEMENT") && text(&o).contains("not valid on this machine"), "{}", text(&o));
+    let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((outcome["valid"].as_bool(), outcome["node_valid"].as_bool()), (Some(false), Some(true)));
 
     // A node that never produces the verification: a bounded wait that names the run.
     let o = xtask(
@@ -210,11 +267,16 @@ fn deploy_then_exec_and_the_faults() {
             "1",
             "--wait",
             "2",
+            "--jsonurl",
+            "http://192.0.2.1:9944",
         ],
         &[],
     );
     assert!(!o.status.success());
     assert!(text(&o).contains("no verification for run") && text(&o).contains("print-tx-tree"), "{}", text(&o));
+    assert!(text(&o).contains("no root tx found"), "the last state is shown: {}", text(&o));
+    // A remote node with the default loopback listen address is warned about.
+    assert!(text(&o).contains("cannot reach; pass --listen-addr"), "{}", text(&o));
 
     // Hosted images: the CLI gets their BLAKE3 and URLs; the file name is the URL's last segment.
     let o = xtask(
@@ -227,6 +289,7 @@ fn deploy_then_exec_and_the_faults() {
             "--record-dir",
             &records,
             "--json",
+            "--allow-insecure-srs",
             "--prover-url",
             "https://images.example/v1/prover.img",
             "--verifier-url",

@@ -3,7 +3,9 @@
 //! small chain is captured from anvil, proved in a prover task, and
 //! verified in a verifier task on the prover's output; then the faults: a
 //! task argument clap rejects, an input outside the workspace, a mode that
-//! needs the network, a prover killed mid-task, a tampered proof.
+//! needs the network, a prover killed mid-task, a tampered proof, and a
+//! task that brings its own key (refused: the image's pinned key is the
+//! only key).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +48,12 @@ fn fixture() -> Fixture {
         env_verifier: vec![("HEADER_CHAIN_KEYS".into(), key.display().to_string())],
         witness,
         dir,
+    }
+}
+
+impl Fixture {
+    fn env_prover_srs(&self) -> PathBuf {
+        PathBuf::from(&self.env_prover.iter().find(|(k, _)| k == "HEADER_CHAIN_SRS").expect("set").1)
     }
 }
 
@@ -108,6 +116,42 @@ fn prover_task_then_verifier_task_and_the_faults() {
     let verified = run("verifier", &f.env_verifier, &vws, verify_task(), minute).unwrap();
     let verdict: serde_json::Value = serde_json::from_slice(&verified.data).unwrap();
     assert_eq!(verdict["valid"], false);
+
+    // A task that brings its own key and a proof made with it: the image's
+    // pinned key is the only key, so this is refused, never reported valid.
+    let attacker_srs = f.dir.path().join("attacker.srs");
+    let k = header_chain::srs::read_k(&f.env_prover_srs()).unwrap();
+    let attacker_params = {
+        use header_chain::halo2_proofs::halo2curves::bn256::Bn256;
+        use header_chain::halo2_proofs::poly::kzg::commitment::ParamsKZG;
+        use rand_core::SeedableRng;
+        ParamsKZG::<Bn256>::setup(k, rand_chacha::ChaCha20Rng::from_seed([7; 32]))
+    };
+    srs::write(&attacker_params, &attacker_srs).unwrap();
+    let aws = workspace(&f, "attacker");
+    let o = std::process::Command::new(workspace_binary("prover"))
+        .arg("prove")
+        .args(["--witness".as_ref(), f.witness.as_os_str()])
+        .args(["--srs".as_ref(), attacker_srs.as_os_str()])
+        .args(["--proof".as_ref(), aws.join("proof.json").as_os_str()])
+        .args(["--key-out".as_ref(), aws.join("attacker.key.json").as_os_str()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in [
+        &["verify", "--proof", "/workspace/proof.json", "--key", "/workspace/attacker.key.json"][..],
+        &["verify", "--key=/workspace/attacker.key.json", "--proof", "/workspace/proof.json"],
+    ] {
+        let files = &["/workspace/proof.json", "/workspace/attacker.key.json"];
+        let refused = run("verifier", &f.env_verifier, &aws, task(args, files), minute).unwrap();
+        let verdict: serde_json::Value = serde_json::from_slice(&refused.data).unwrap();
+        assert_eq!(verdict["valid"], false, "{verdict}");
+        assert!(verdict["reason"].as_str().unwrap().contains("may not name verifier keys"), "{verdict}");
+    }
+    // Without --key the attacker's proof meets the pinned key and fails.
+    let verified = run("verifier", &f.env_verifier, &aws, verify_task(), minute).unwrap();
+    let verdict: serde_json::Value = serde_json::from_slice(&verified.data).unwrap();
+    assert_eq!(verdict["valid"], false, "{verdict}");
 
     // Task arguments clap rejects: the node sees Failed, not silence.
     let ws = workspace(&f, "bad-args");

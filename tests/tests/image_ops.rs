@@ -13,6 +13,8 @@ struct Env {
     bin: PathBuf,
     ops_home: PathBuf,
     log: PathBuf,
+    /// XTASK_IMAGES_DIR: the workspace's own target/images stay untouched.
+    images: PathBuf,
 }
 
 fn env() -> Env {
@@ -23,7 +25,8 @@ fn env() -> Env {
     let ops_home = dir.path().join("ops-home");
     std::fs::create_dir_all(ops_home.join(".ops").join(NANOS)).unwrap();
     let log = dir.path().join("ops-invocations.log");
-    let e = Env { bin, ops_home, log, _dir: dir };
+    let images = dir.path().join("images");
+    let e = Env { bin, ops_home, log, images, _dir: dir };
     new_kernel(&e);
     e
 }
@@ -59,6 +62,7 @@ fn xtask(e: &Env, args: &[&str], mode: Option<&str>, with_ops: bool) -> Output {
     c.current_dir(root())
         .env("PATH", path)
         .env("OPS_CONTRACT_DOUBLE_LOG", &e.log)
+        .env("XTASK_IMAGES_DIR", &e.images)
         .args(["xtask", "image", "--ops-home", e.ops_home.to_str().unwrap()])
         .args(args);
     if let Some(m) = mode {
@@ -82,7 +86,7 @@ fn records(o: &Output) -> Vec<serde_json::Value> {
 #[test]
 fn images_records_caching_and_failures() {
     let e = env();
-    let images = root().join("target/images");
+    let images = e.images.clone();
 
     // A first build: both images, each with a record that matches its bytes.
     let o = xtask(&e, &["--json"], None, true);

@@ -124,17 +124,69 @@ fn main() -> ExitCode {
     }
 }
 
+/// The arguments a Gevulot task may give: a `verify` command line without
+/// keys. In `gevulot` mode the image's pinned keys (`HEADER_CHAIN_KEYS`,
+/// baked into the image) are the only keys: a task input file must never
+/// become a trusted key.
+#[derive(Parser)]
+#[command(name = "verifier", no_binary_name = true)]
+enum TaskArgs {
+    Verify {
+        #[arg(short = 'p', long)]
+        proof: PathBuf,
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+/// Why a task that names keys is refused (also its result's `reason`).
+const KEY_FROM_TASK: &str = "refused: a Gevulot task may not name verifier keys (--key); this image verifies only against the keys pinned in it (HEADER_CHAIN_KEYS)";
+
+/// Whether the task's arguments try to choose the verifier keys.
+fn names_keys(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--key" || a.starts_with("--key="))
+}
+
+/// The keys pinned in the image: `HEADER_CHAIN_KEYS`, image paths outside
+/// the task workspace (a workspace file is task input, never a pin).
+fn pinned_key_paths() -> Result<Vec<PathBuf>, String> {
+    let value = std::env::var("HEADER_CHAIN_KEYS").map_err(|_| {
+        "HEADER_CHAIN_KEYS is not set: the verifier image must pin its keys in its environment".to_string()
+    })?;
+    let paths: Vec<PathBuf> = value.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+    if paths.is_empty() {
+        return Err("HEADER_CHAIN_KEYS names no key file".into());
+    }
+    if let Some(p) = paths.iter().find(|p| p.starts_with(gevulot_shim::WORKSPACE)) {
+        return Err(format!(
+            "pinned key {} is inside the task workspace, which a task controls; bake keys into the image",
+            p.display()
+        ));
+    }
+    Ok(paths)
+}
+
 /// One Gevulot task: the verdict (valid or not) is the task's result; only
 /// unusable input fails the task.
 fn gevulot_task(
     task: &gevulot_shim::Task,
     workspace: &gevulot_shim::Workspace,
 ) -> Result<gevulot_shim::TaskOutput, String> {
-    let cli = Cli::try_parse_from(std::iter::once("verifier".to_string()).chain(task.args.iter().cloned()))
-        .map_err(|e| e.render().to_string())?;
-    let Mode::Verify { proof, keys, report } = cli.mode else {
-        return Err("a Gevulot task's arguments must be a `verify` command line".into());
-    };
+    let proof_arg = task.args.windows(2).find(|w| w[0] == "--proof" || w[0] == "-p").map(|w| w[1].clone());
+    if names_keys(&task.args) {
+        eprintln!("{KEY_FROM_TASK}");
+        let report =
+            serde_json::json!({ "valid": false, "refused": true, "reason": KEY_FROM_TASK, "proof": proof_arg });
+        let report_local = workspace.resolve(DEFAULT_TASK_REPORT)?;
+        write_report(&report_local, &report)?;
+        return Ok(gevulot_shim::TaskOutput {
+            data: report.to_string().into_bytes(),
+            files: vec![DEFAULT_TASK_REPORT.to_string()],
+        });
+    }
+    let TaskArgs::Verify { proof, report } =
+        TaskArgs::try_parse_from(task.args.iter().cloned()).map_err(|e| e.render().to_string())?;
+    let keys = pinned_key_paths()?;
     let proof_local = workspace.resolve(&proof.to_string_lossy())?;
     let report_vm = report.unwrap_or_else(|| PathBuf::from(DEFAULT_TASK_REPORT));
     let report_local = workspace.resolve(&report_vm.to_string_lossy())?;
@@ -145,6 +197,26 @@ fn gevulot_task(
         data: verdict.report.to_string().into_bytes(),
         files: vec![report_vm.to_string_lossy().into_owned()],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_arguments_cannot_name_keys() {
+        for args in [
+            &["verify", "--proof", "/workspace/p.json", "--key", "/workspace/k.json"][..],
+            &["verify", "--key=/workspace/k.json", "--proof", "/workspace/p.json"],
+        ] {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            assert!(names_keys(&args), "{args:?}");
+        }
+        assert!(!names_keys(&["verify".into(), "--proof".into(), "/workspace/keys.json".into()]));
+        // The task grammar has no key flag at all.
+        assert!(TaskArgs::try_parse_from(["verify", "--proof", "/workspace/p.json", "--key", "k"]).is_err());
+        assert!(TaskArgs::try_parse_from(["verify", "--proof", "/workspace/p.json"]).is_ok());
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

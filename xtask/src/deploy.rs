@@ -28,6 +28,10 @@ pub struct DeployFlags {
     /// The verifier image is hosted here.
     #[arg(long, requires = "prover_url")]
     pub verifier_url: Option<String>,
+    /// Deploy even when an image carries the INSECURE development SRS
+    /// (anyone can forge proofs against it): for test networks only.
+    #[arg(long)]
+    pub allow_insecure_srs: bool,
     /// Print the deployment record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -59,6 +63,34 @@ pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::Pat
 }
 
 impl DeployFlags {
+    /// Refuses images that carry the development SRS (in an SRS file or a
+    /// pinned key), unless `--allow-insecure-srs`.
+    fn refuse_insecure_srs(&self, project: &Project, images: &[&Image]) -> Result<()> {
+        let mut found = Vec::new();
+        for image in images {
+            let (file, _) = current_image(project, image)?;
+            let files = crate::insecure_srs::insecure_files_in_image(&file)?;
+            if !files.is_empty() {
+                found.push(format!("{} ({})", image.name, files.join(", ")));
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        if self.allow_insecure_srs {
+            eprintln!(
+                "warning: deploying the INSECURE development SRS in {} (--allow-insecure-srs): anyone can forge proofs this verifier accepts",
+                found.join("; ")
+            );
+            return Ok(());
+        }
+        bail!(
+            "refusing to deploy: {} carr{} the INSECURE development SRS, whose secret anyone can derive and forge proofs with. Put a ceremony SRS in the prover manifest's [srs] (source and sha256; README, \"Security notes\"), run `cargo xtask keys` and `cargo xtask image`, then deploy; or pass --allow-insecure-srs for a test network",
+            found.join("; "),
+            if found.len() == 1 { "ies" } else { "y" }
+        )
+    }
+
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
         let manifests = project.manifests()?;
@@ -70,12 +102,18 @@ impl DeployFlags {
         self.node.require_keyfile()?;
         let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
         let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
+        self.refuse_insecure_srs(&project, &[prover, verifier])?;
+        if self.prover_url.is_none() {
+            if let Some(warning) = self.node.unreachable_listen_warning(self.listen_addr) {
+                eprintln!("{warning}");
+            }
+        }
         let planned = [(prover, &self.prover_url), (verifier, &self.verifier_url)]
             .into_iter()
             .map(|(image, url)| {
                 let (file, record) = current_image(&project, image)?;
                 let source = match url {
-                    Some(url) => gevulot::hosted(url, &record.blake3),
+                    Some(url) => gevulot::hosted(url, &record.blake3)?,
                     None => gevulot::served_locally(&file, self.listen_addr),
                 };
                 let name = image.name.to_string();
@@ -129,7 +167,7 @@ impl DeployFlags {
             args.extend(["--proverimgurl".into(), pu.clone(), "--verifierimgurl".into(), vu.clone()]);
         }
         eprintln!("deploying {} ({} + {}) to {}", self.pair, p.name, v.name, self.node.jsonurl);
-        let output = gevulot::run_cli(sh, &cli, &args)?;
+        let output = gevulot::run_cli(sh, &cli, &args, self.node.cli_timeout(), gevulot::Echo::Lines)?;
         let (tx_hash, prover_hash, verifier_hash) = gevulot::parse_deploy_output(&output)?;
         for (what, ours, theirs) in
             [("prover", &p.program_hash, &prover_hash), ("verifier", &v.program_hash, &verifier_hash)]

@@ -4,6 +4,7 @@
 //! `get-tx` (bounded) until the verification exists, then decodes the
 //! prover's and the verifier's results and saves them.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use xshell::Shell;
 
-use crate::gevulot::{self, Deployment, NodeFlags};
+use crate::gevulot::{self, Deployment, Echo, NodeFlags};
+use crate::host_verify::{self, HostVerdict};
 use crate::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -28,9 +30,13 @@ pub struct ExecFlags {
     /// Seconds to wait for the verification (a node kills a VM after 1800).
     #[arg(long, default_value_t = 1900)]
     pub wait: u64,
-    /// Seconds between polls.
+    /// Seconds between polls (doubled after each failed poll, up to 60).
     #[arg(long, default_value_t = 5)]
     pub poll: u64,
+    /// Where gevulot-cli serves the witness to the node (same default and
+    /// meaning as deploy's: the node must be able to connect to it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
     /// Where to save the results (default: target/exec/TX).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -85,7 +91,12 @@ struct Outcome {
     run_tx: String,
     proof_tx: String,
     verification_tx: String,
+    /// The host's verdict: the downloaded proof verified here against the
+    /// deployed verifier image's pinned keys, for the witness that was sent.
     valid: bool,
+    /// What the node's verifier reported.
+    node_valid: bool,
+    host: HostVerdict,
     verdict: Value,
     out_dir: String,
     files: Vec<String>,
@@ -120,36 +131,74 @@ impl ExecFlags {
         }
         let witness = std::fs::canonicalize(&self.witness)
             .with_context(|| format!("witness file {} not found", self.witness.display()))?;
-        header_chain::witness::WitnessFile::load(&witness)?;
+        let expected = header_chain::witness::WitnessFile::load(&witness)?.statement();
         let tasks = tasks_json(&deployment, &witness.display().to_string())?;
         if self.print_tasks {
             println!("{}", serde_json::to_string_pretty(&tasks)?);
             return Ok(());
         }
+        if self.listen_addr.port() == 0 {
+            bail!("--listen-addr needs a fixed port: the node fetches the witness from it");
+        }
+        // The keys the deployed verifier pins, read from its image, before anything is sent.
+        let verifier_image = project.root.join(&deployment.verifier.image_file);
+        let keys = host_verify::keys_in_image(&verifier_image)?;
         let cli = gevulot::cli()?;
         self.node.require_keyfile()?;
+        if let Some(warning) = self.node.unreachable_listen_warning(self.listen_addr) {
+            eprintln!("{warning}");
+        }
         let mut args = self.node.global_args();
-        args.extend(["exec".to_string(), "--tasks".to_string(), tasks.to_string()]);
-        let run_tx = gevulot::parse_exec_output(&gevulot::run_cli(sh, &cli, &args)?)?;
+        args.extend(["exec", "-l", &self.listen_addr.to_string(), "--tasks", &tasks.to_string()].map(String::from));
+        let sent = gevulot::run_cli(sh, &cli, &args, self.node.cli_timeout(), Echo::Lines)?;
+        let run_tx = gevulot::parse_exec_output(&sent)?;
         eprintln!("workflow sent: run transaction {run_tx}; waiting up to {} s for the verification", self.wait);
         let (proof, verification) = self.wait_for_results(sh, &cli, &run_tx, &deployment)?;
         let out = self.out.clone().unwrap_or_else(|| project.target_dir.join("exec").join(&run_tx));
-        let outcome = save(&out, &run_tx, &proof, &verification)?;
+        let mut outcome = save(&out, &run_tx, &proof, &verification)?;
+        let proof_name = Path::new(PROOF_VM_PATH).file_name().expect("a file name").to_string_lossy().into_owned();
+        outcome.host = match std::fs::read(out.join(&proof_name)) {
+            Ok(bytes) if outcome.files.contains(&proof_name) => host_verify::verdict(&keys, &bytes, &expected),
+            _ => HostVerdict {
+                valid: false,
+                reason: Some(format!(
+                    "the proof file {PROOF_VM_PATH} could not be downloaded from the node, so it was not verified here"
+                )),
+                pinned_keys: keys.iter().map(|k| k.key_id()).collect(),
+            },
+        };
+        outcome.valid = outcome.host.valid;
+        let disagreement = host_verify::disagreement(outcome.node_valid, &outcome.host);
+        if let Some(line) = &disagreement {
+            eprintln!("{line}");
+        }
+        header_chain::fsutil::write_json_atomic(&out.join("host-verdict.json"), &outcome.host)?;
+        outcome.files.push("host-verdict.json".into());
         if self.json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else {
-            println!("run {run_tx}: {}", if outcome.valid { "VALID" } else { "INVALID" });
+            println!(
+                "run {run_tx}: {} (verified here against the pinned key; the node's verifier says {})",
+                if outcome.valid { "VALID" } else { "INVALID" },
+                if outcome.node_valid { "valid" } else { "invalid" }
+            );
             println!("  proof tx {}, verification tx {}", outcome.proof_tx, outcome.verification_tx);
             println!("  saved in {}: {}", project.show(&out), outcome.files.join(", "));
         }
         if !outcome.valid {
-            bail!("the verifier rejected the proof: {}", outcome.verdict["reason"]);
+            bail!(
+                "the proof is not valid on this machine: {}{}",
+                outcome.host.reason.as_deref().unwrap_or("rejected"),
+                if disagreement.is_some() { " (the node's verifier claimed it valid)" } else { "" }
+            );
         }
         Ok(())
     }
 
     /// Polls the run's transaction tree until a Proof from our prover and a
-    /// Verification from our verifier exist, or the wait runs out.
+    /// Verification from our verifier exist, or the wait runs out. A failed
+    /// poll (the real CLI panics when the node is unreachable or an RPC times
+    /// out) is counted and retried with a growing pause; only `--wait` ends it.
     fn wait_for_results(
         &self,
         sh: &Shell,
@@ -157,42 +206,106 @@ impl ExecFlags {
         run_tx: &str,
         d: &Deployment,
     ) -> Result<(RpcTransaction, RpcTransaction)> {
-        let deadline = Instant::now() + Duration::from_secs(self.wait);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(self.wait);
+        let timeout = self.node.cli_timeout();
+        let spinner = crate::progress::units("waiting for the node");
         let mut seen = std::collections::BTreeMap::new();
+        let mut failures = Failures::default();
+        let mut polls = 0u64;
+        let mut state = "sent".to_string();
         loop {
+            polls += 1;
             let mut args = self.node.global_args();
             args.extend(["print-tx-tree".to_string(), run_tx.to_string()]);
-            if let Some(hashes) = gevulot::parse_tx_tree(&gevulot::run_cli(sh, cli, &args)?) {
+            let poll = (|| -> Result<Option<(String, String)>> {
+                let tree = gevulot::run_cli(sh, cli, &args, timeout, Echo::Quiet)?;
+                let Some(hashes) = gevulot::parse_tx_tree(&tree) else {
+                    state = gevulot::last_lines(&tree, 1);
+                    return Ok(None);
+                };
                 for hash in hashes.into_iter().filter(|h| h != run_tx) {
                     if seen.contains_key(&hash) {
                         continue;
                     }
                     let mut args = self.node.global_args();
                     args.extend(["get-tx".to_string(), hash.clone()]);
-                    let out = gevulot::run_cli(sh, cli, &args)?;
+                    let out = gevulot::run_cli(sh, cli, &args, timeout, Echo::Quiet)?;
                     if let Ok(tx) = serde_json::from_str::<RpcTransaction>(out.trim()) {
                         seen.insert(hash, tx);
                     }
                 }
                 let find = |kind: &str, field: &str, program: &str| {
-                    seen.values().find(|t| {
-                        t.payload.get(kind).and_then(|p| p.get(field)).and_then(Value::as_str) == Some(program)
-                    })
+                    seen.values()
+                        .find(|t| {
+                            t.payload.get(kind).and_then(|p| p.get(field)).and_then(Value::as_str) == Some(program)
+                        })
+                        .map(|t| t.hash.clone())
                 };
                 let proof = find("Proof", "prover", &d.prover.program_hash);
                 let verification = find("Verification", "verifier", &d.verifier.program_hash);
-                if let (Some(p), Some(v)) = (proof, verification) {
-                    let (p, v) = (p.hash.clone(), v.hash.clone());
+                state = match (&proof, &verification) {
+                    (None, _) => format!("{} transactions, no proof yet", seen.len()),
+                    (Some(_), None) => "proof made, verification pending".into(),
+                    _ => "verified".into(),
+                };
+                Ok(proof.zip(verification))
+            })();
+            let pause = match poll {
+                Ok(Some((p, v))) => {
+                    spinner.finish_and_clear();
+                    failures.report();
                     return Ok((seen.remove(&p).expect("seen"), seen.remove(&v).expect("seen")));
                 }
-            }
-            if Instant::now() >= deadline {
+                Ok(None) => {
+                    failures.streak = 0;
+                    Duration::from_secs(self.poll)
+                }
+                Err(e) => failures.record(&e.to_string(), self.poll),
+            };
+            spinner.set_message(format!(
+                "{state}; {polls} polls{}",
+                if failures.total > 0 { format!(", {} failed", failures.total) } else { String::new() }
+            ));
+            if Instant::now() + pause >= deadline {
+                spinner.finish_and_clear();
+                failures.report();
                 bail!(
-                    "no verification for run {run_tx} within {} s; the node may still be working: check later with `gevulot-cli -j {} print-tx-tree {run_tx}`",
+                    "no verification for run {run_tx} within {} s (last state: {state}); the node may still be working: check later with `gevulot-cli -j {} print-tx-tree {run_tx}`",
                     self.wait, self.node.jsonurl
                 );
             }
-            std::thread::sleep(Duration::from_secs(self.poll));
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+/// Failed polls: counted, each distinct error shown once, and a pause that
+/// doubles with each failure in a row (up to 60 s).
+#[derive(Default)]
+struct Failures {
+    total: u64,
+    streak: u32,
+    distinct: Vec<(String, u64)>,
+}
+
+impl Failures {
+    fn record(&mut self, error: &str, poll: u64) -> Duration {
+        self.total += 1;
+        self.streak += 1;
+        match self.distinct.iter_mut().find(|(e, _)| e == error) {
+            Some((_, n)) => *n += 1,
+            None => {
+                eprintln!("poll failed (retrying until --wait runs out): {error}");
+                self.distinct.push((error.to_string(), 1));
+            }
+        }
+        Duration::from_secs(poll.max(1).saturating_mul(1 << self.streak.min(6)).min(60))
+    }
+
+    fn report(&self) {
+        for (error, n) in self.distinct.iter().filter(|(_, n)| *n > 1) {
+            eprintln!("  that error repeated {n} times in all: {error}");
         }
     }
 }
@@ -246,7 +359,9 @@ fn save(out: &Path, run_tx: &str, proof: &RpcTransaction, verification: &RpcTran
         run_tx: run_tx.to_string(),
         proof_tx: proof.hash.clone(),
         verification_tx: verification.hash.clone(),
-        valid: verdict["valid"] == true,
+        valid: false,
+        node_valid: verdict["valid"] == true,
+        host: HostVerdict { valid: false, reason: Some("not verified yet".into()), pinned_keys: Vec::new() },
         verdict,
         out_dir: out.display().to_string(),
         files,

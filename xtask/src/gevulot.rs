@@ -11,6 +11,7 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,9 @@ pub struct NodeFlags {
     /// Seconds before gevulot-cli gives up on one RPC request.
     #[arg(long)]
     pub rpc_timeout: Option<u64>,
+    /// Seconds one gevulot-cli call may take before it is killed (the CLI has no limit of its own).
+    #[arg(long, default_value_t = 600)]
+    pub cli_timeout: u64,
     /// Where deployment records are kept.
     #[arg(long, default_value = "deployments")]
     pub record_dir: PathBuf,
@@ -43,6 +47,24 @@ impl NodeFlags {
             args.extend(["--rpctimeout".to_string(), t.to_string()]);
         }
         args
+    }
+
+    /// The limit for one gevulot-cli call.
+    pub fn cli_timeout(&self) -> Duration {
+        Duration::from_secs(self.cli_timeout.max(1))
+    }
+
+    /// A warning when the node is elsewhere but the CLI would serve files on
+    /// loopback, where that node can never fetch them.
+    pub fn unreachable_listen_warning(&self, listen: SocketAddr) -> Option<String> {
+        let host = url::Url::parse(&self.jsonurl).ok()?.host_str()?.trim_matches(['[', ']']).to_string();
+        let node_is_local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        (!node_is_local && listen.ip().is_loopback()).then(|| {
+            format!(
+                "warning: the node {} is not on this machine, but gevulot-cli will serve files on {listen} (loopback), which it cannot reach; pass --listen-addr with an address the node can connect to",
+                self.jsonurl
+            )
+        })
     }
 
     pub fn require_keyfile(&self) -> Result<()> {
@@ -92,49 +114,89 @@ pub fn served_locally(path: &Path, listen: SocketAddr) -> ImageSource {
     }
 }
 
-/// An image hosted at `url`: the CLI gets its checksum; the file name is the
-/// URL's last path segment (or the checksum when there is none).
-pub fn hosted(url: &str, blake3_hex: &str) -> ImageSource {
-    let after_host = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
-    let path = after_host.split_once('/').map(|(_, p)| p).unwrap_or("");
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let last = path.rsplit('/').next().unwrap_or("");
-    ImageSource {
-        cli_arg: blake3_hex.to_string(),
-        image_file_name: if last.is_empty() { blake3_hex.to_string() } else { last.to_string() },
-        image_file_url: url.to_string(),
-    }
+/// An image hosted at `url`, as gevulot-cli derives it: the CLI gets the
+/// checksum; the file name is the last path segment as the `url` crate
+/// parses it (empty when the path is empty or ends in `/`; never the query
+/// or fragment), or the checksum as given for a URL without a path; the
+/// URL itself is kept exactly as typed.
+pub fn hosted(url: &str, blake3_hex: &str) -> Result<ImageSource> {
+    let parsed = url::Url::parse(url).with_context(|| format!("image URL {url:?} is not a URL the node can fetch"))?;
+    let image_file_name = parsed
+        .path_segments()
+        .and_then(|mut segments| segments.next_back().map(String::from))
+        .unwrap_or_else(|| blake3_hex.to_string());
+    Ok(ImageSource { cli_arg: blake3_hex.to_string(), image_file_name, image_file_url: url.to_string() })
 }
 
-/// Runs gevulot-cli, echoing its output to stderr (its progress) and
-/// returning it. Its exit code says little: it exits 0 on failures too.
-pub fn run_cli(sh: &Shell, cli: &Path, args: &[String]) -> Result<String> {
+/// The checksum text a program hash contains: the node decodes the hex and
+/// prints it back in lower case.
+pub fn checksum_text(blake3_hex: &str) -> String {
+    blake3_hex.to_ascii_lowercase()
+}
+
+/// How a gevulot-cli call's output is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// Every line to stderr (deploy's upload progress, exec).
+    Lines,
+    /// Nothing: the caller summarises (polling).
+    Quiet,
+}
+
+/// Runs gevulot-cli and returns its output (stdout then stderr). Its exit
+/// code says little (it exits 0 on failures and prints `An error...`), but
+/// a non-zero exit (it panics, 101, when the node is unreachable or an RPC
+/// times out) or running past `timeout` (it is then killed) is an error.
+pub fn run_cli(sh: &Shell, cli: &Path, args: &[String], timeout: Duration, echo: Echo) -> Result<String> {
     let mut command: Command = cmd!(sh, "{cli} {args...}").into();
     command.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
     let mut child = command.spawn().with_context(|| format!("cannot start {}", cli.display()))?;
-    let stderr = child.stderr.take().expect("piped");
-    let err_thread = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("  gevulot-cli: {line}");
-            all.push_str(&line);
-            all.push('\n');
+    let pipe = |reader: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufReader::new(reader).lines().map_while(Result::ok) {
+                if echo == Echo::Lines {
+                    eprintln!("  gevulot-cli: {line}");
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        })
+    };
+    let out_thread = pipe(Box::new(child.stdout.take().expect("piped")));
+    let err_thread = pipe(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
         }
-        all
-    });
-    let mut out = String::new();
-    for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines() {
-        let line = line?;
-        eprintln!("  gevulot-cli: {line}");
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let status = child.wait()?;
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = out_thread.join().unwrap_or_default();
     let err = err_thread.join().unwrap_or_default();
-    if !status.success() {
-        bail!("gevulot-cli exited with {status}:\n{out}{err}");
+    match status {
+        None => bail!(
+            "gevulot-cli {} did not finish within {} s and was stopped; raise --cli-timeout if the node is slow",
+            args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or(""),
+            timeout.as_secs()
+        ),
+        Some(status) if !status.success() => {
+            bail!("gevulot-cli exited with {status}: {}", last_lines(&format!("{out}{err}"), 3))
+        }
+        Some(_) => Ok(format!("{out}{err}")),
     }
-    Ok(out)
+}
+
+/// The last `n` non-empty lines of `text`, joined, for one-line errors.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
 /// The value after `prefix` on the first line holding it.
@@ -145,7 +207,7 @@ pub fn field_after<'a>(output: &'a str, prefix: &str) -> Option<&'a str> {
 /// What `deploy` printed: (tx hash, prover hash, verifier hash).
 pub fn parse_deploy_output(output: &str) -> Result<(String, String, String)> {
     if !output.contains("deployed correctly") {
-        let error = output.lines().find(|l| l.contains("error")).unwrap_or("no success line");
+        let error = output.lines().find(|l| l.to_lowercase().contains("error")).unwrap_or("no success line");
         bail!("gevulot-cli did not deploy: {error}");
     }
     let prover = field_after(output, "Prover hash:").context("no `Prover hash:` line")?;
@@ -229,32 +291,76 @@ pub fn rfc3339(secs: u64) -> String {
 mod tests {
     use super::*;
 
+    /// Golden vectors computed independently from the real gevulot-cli's
+    /// rules (tests/fixtures/program-hash-vectors.json, copied from
+    /// shared/gevulot/): local files served by the CLI and hosted URLs.
     #[test]
-    fn program_hashes_follow_the_node() {
-        // SHA3-256 over the four strings concatenated, nothing between them.
-        let h = program_hash("p", "p.img", "http://127.0.0.1:8080/ab", "cd");
-        assert_eq!(h, hex::encode(Sha3_256::digest(b"pp.imghttp://127.0.0.1:8080/abcd")));
-        let local = served_locally(Path::new("/w/target/images/p.img"), "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(local.image_file_name, "p.img");
-        assert_eq!(
-            local.image_file_url,
-            format!("http://127.0.0.1:8080/{}", hex::encode(Sha3_256::digest(b"/w/target/images/p.img")))
-        );
-        let remote = hosted("https://example.org/images/p.img?x=1", "beef");
-        assert_eq!((remote.cli_arg.as_str(), remote.image_file_name.as_str()), ("beef", "p.img"));
-        assert_eq!(hosted("https://example.org", "beef").image_file_name, "beef");
+    fn program_hashes_match_the_golden_vectors() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/program-hash-vectors.json");
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let vectors = doc["vectors"].as_array().unwrap();
+        assert!(vectors.len() >= 9, "the vectors file lost entries");
+        for v in vectors {
+            let expect = &v["expect"];
+            let (source, checksum) = match v["kind"].as_str().unwrap() {
+                "local" => {
+                    let content = hex::decode(v["content_hex"].as_str().unwrap()).unwrap();
+                    let listen: SocketAddr = v["listen_addr"].as_str().unwrap().parse().unwrap();
+                    let source = served_locally(Path::new(v["path_as_typed"].as_str().unwrap()), listen);
+                    (source, blake3::hash(&content).to_hex().to_string())
+                }
+                "hosted" => {
+                    let typed = v["checksum_as_typed"].as_str().unwrap();
+                    (hosted(v["url_as_typed"].as_str().unwrap(), typed).unwrap(), checksum_text(typed))
+                }
+                other => panic!("unknown vector kind {other}"),
+            };
+            let name = v["name_override"].as_str().map(String::from).unwrap_or_else(|| source.image_file_name.clone());
+            assert_eq!(source.image_file_name, expect["image_file_name"].as_str().unwrap(), "{v}");
+            assert_eq!(source.image_file_url, expect["image_file_url"].as_str().unwrap(), "{v}");
+            assert_eq!(checksum, expect["image_file_checksum"].as_str().unwrap(), "{v}");
+            assert_eq!(name, expect["name"].as_str().unwrap(), "{v}");
+            let hash = program_hash(&name, &source.image_file_name, &source.image_file_url, &checksum);
+            assert_eq!(hash, expect["program_hash"].as_str().unwrap(), "{v}");
+        }
+        assert!(hosted("not a url", "ab").is_err());
+    }
+
+    #[test]
+    fn a_remote_node_with_a_loopback_listen_address_is_warned_about() {
+        let flags = |url: &str| NodeFlags {
+            jsonurl: url.into(),
+            keyfile: "k".into(),
+            rpc_timeout: None,
+            cli_timeout: 1,
+            record_dir: "d".into(),
+        };
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let public: SocketAddr = "192.0.2.7:8080".parse().unwrap();
+        assert!(flags("http://node.example.org:9944").unreachable_listen_warning(loopback).is_some());
+        assert!(flags("http://192.0.2.1:9944").unreachable_listen_warning(loopback).is_some());
+        assert!(flags("http://node.example.org:9944").unreachable_listen_warning(public).is_none());
+        for local in ["http://localhost:9944", "http://127.0.0.1:9944", "http://[::1]:9944"] {
+            assert!(flags(local).unreachable_listen_warning(loopback).is_none(), "{local}");
+        }
     }
 
     #[test]
     fn cli_output_lines() {
         let out = "Start prover / verifier deployment\nProver / Verifier deployed correctly.\nProver hash:aa\nVerifier hash:bb.\nTx Hash:cc\n";
         assert_eq!(parse_deploy_output(out).unwrap(), ("cc".into(), "aa".into(), "bb".into()));
-        let failed = "Start prover / verifier deployment\nAn error occurs during Prover / Verifier deployment :RPC response error:unauthorized\n";
-        assert!(parse_deploy_output(failed).unwrap_err().to_string().contains("unauthorized"));
+        // The node's answer to a transaction it refuses (gevulot a384416).
+        let failed = "Start prover / verifier deployment\nAn error occurs during Prover / Verifier deployment :Error during send  transaction to the node:RPC response error:invalid request: failed to persist transaction\n";
+        assert!(parse_deploy_output(failed).unwrap_err().to_string().contains("failed to persist transaction"));
         assert_eq!(parse_exec_output("Programs send to execution correctly. Tx hash:dd\n").unwrap(), "dd");
         assert!(parse_exec_output("An error occurs during send execution Tx :boom\n").is_err());
         assert_eq!(parse_tx_tree("Root: r\n\tNode: n\n\t\tLeaf: l\n").unwrap(), vec!["r", "n", "l"]);
-        assert_eq!(parse_tx_tree("An error while fetching transaction tree: RPC response error:not found: x\n"), None);
+        assert_eq!(
+            parse_tx_tree(
+                "An error while fetching transaction tree: RPC response error:not found: no root tx found for x\n"
+            ),
+            None
+        );
     }
 
     #[test]

@@ -133,8 +133,16 @@ pub struct Inputs {
     pub builder: String,
 }
 
+/// Where images and their records go instead of `target/images` (tests
+/// point it at a scratch directory, so the images `deploy` would ship are
+/// never replaced by test builds).
+pub const IMAGES_DIR_ENV: &str = "XTASK_IMAGES_DIR";
+
 pub fn images_dir(project: &Project) -> PathBuf {
-    project.target_dir.join("images")
+    match std::env::var_os(IMAGES_DIR_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => project.target_dir.join("images"),
+    }
 }
 
 pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePlan> {
@@ -325,11 +333,14 @@ pub fn load_record(path: &Path) -> Option<ImageRecord> {
 }
 
 /// The existing record, when it was made from exactly these inputs and its
-/// image is still there at its recorded size: nothing to build.
+/// image is still there with the recorded BLAKE3: nothing to build.
 fn up_to_date(plan: &ImagePlan, inputs: &Inputs) -> Option<ImageRecord> {
     let record = load_record(&plan.record)?;
-    let size = std::fs::metadata(&plan.output).map(|m| m.len()).ok();
-    (record.inputs == *inputs && size == Some(record.size)).then_some(record)
+    if record.inputs != *inputs || std::fs::metadata(&plan.output).map(|m| m.len()).ok() != Some(record.size) {
+        return None;
+    }
+    let (_, blake3) = sha256_and_blake3(&plan.output, |_| {}).ok()?;
+    (blake3 == record.blake3).then_some(record)
 }
 
 /// Builds one image with ops (or reports it up to date).
@@ -469,6 +480,10 @@ impl ImageFlags {
                     build_one(sh, &project, p, &home, ops.as_ref().expect("found above"))?
                 }
             };
+            let insecure = crate::insecure_srs::insecure_files_in_image(&p.output)?;
+            if !insecure.is_empty() {
+                eprintln!("{}", crate::insecure_srs::warning(image.name.as_str(), &insecure));
+            }
             records.push((record, rebuilt, project.show(&p.output)));
         }
         if self.json {

@@ -145,27 +145,48 @@ pub fn write(
     let spec = image_spec(image, nanos, found, &plan.stage)?;
     let total = tfs::data_bytes(&spec.root.tree)? + std::fs::metadata(&found.kernel)?.len();
     let bar = crate::progress::bytes_bar(&format!("writing {}", image.name), total);
-    let written = crate::nanos::image::write_image(&spec, output, &|n| bar.inc(n));
+    let partial = crate::nanos::image::partial_path(output);
+    let written = crate::nanos::image::write_image_to(&spec, &partial, &|n| bar.inc(n));
     bar.finish_and_clear();
     written.with_context(|| format!("{}: the native image writer failed", image.manifest.display()))?;
-    let report = {
-        let file = std::fs::File::open(output)?;
-        crate::nanos::inspect::inspect(&file)
-            .with_context(|| format!("the image just written ({}) does not read back", output.display()))?
-    };
-    check_read_back(&report, image, nanos, &inputs, plan)?;
-    let (sha256, blake3) = crate::hashing::sha256_and_blake3(output, |_| {})?;
-    Ok(crate::image::ImageRecord {
-        image: image.name.to_string(),
-        file: output.file_name().expect("file name").to_string_lossy().into_owned(),
-        size: std::fs::metadata(output)?.len(),
-        sha256,
-        blake3,
-        builder: "native".into(),
-        ops_version: None,
-        content_digest: Some(report.content_digest),
-        inputs,
+    // Read back and hash the partial file; only a checked image replaces the old one.
+    replace_when_checked(&partial, output, |written| {
+        let report = {
+            let file = std::fs::File::open(written)?;
+            crate::nanos::inspect::inspect(&file)
+                .with_context(|| format!("the image just written ({}) does not read back", written.display()))?
+        };
+        check_read_back(&report, image, nanos, &inputs, plan)?;
+        let (sha256, blake3) = crate::hashing::sha256_and_blake3(written, |_| {})?;
+        Ok(crate::image::ImageRecord {
+            image: image.name.to_string(),
+            file: output.file_name().expect("file name").to_string_lossy().into_owned(),
+            size: std::fs::metadata(written)?.len(),
+            sha256,
+            blake3,
+            builder: "native".into(),
+            ops_version: None,
+            content_digest: Some(report.content_digest),
+            inputs: inputs.clone(),
+        })
     })
+}
+
+/// Runs `check` on the freshly written `partial` file and renames it to
+/// `output` only when the check passes; otherwise removes it, leaving
+/// whatever `output` held before untouched.
+pub fn replace_when_checked<T>(partial: &Path, output: &Path, check: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    match check(partial) {
+        Ok(value) => {
+            std::fs::rename(partial, output)
+                .with_context(|| format!("cannot move the image to {}", output.display()))?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(partial);
+            Err(e)
+        }
+    }
 }
 
 /// The image must hold exactly what went in: the manifest, the kernel, the
@@ -201,4 +222,30 @@ fn check_read_back(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_keeps_the_old_image_and_removes_the_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (partial, output) = (dir.path().join("a.img.partial"), dir.path().join("a.img"));
+        std::fs::write(&output, b"the image deploy would ship").unwrap();
+        std::fs::write(&partial, b"a broken new image").unwrap();
+        let e = replace_when_checked(&partial, &output, |p| -> Result<()> {
+            assert_eq!(std::fs::read(p).unwrap(), b"a broken new image", "the check must see the new bytes");
+            bail!("reads back wrong")
+        });
+        assert!(e.is_err());
+        assert_eq!(std::fs::read(&output).unwrap(), b"the image deploy would ship");
+        assert!(!partial.exists());
+
+        std::fs::write(&partial, b"a good new image").unwrap();
+        let n = replace_when_checked(&partial, &output, |p| Ok(std::fs::metadata(p)?.len())).unwrap();
+        assert_eq!(n, 16);
+        assert_eq!(std::fs::read(&output).unwrap(), b"a good new image");
+        assert!(!partial.exists());
+    }
 }

@@ -165,7 +165,7 @@ pub fn release(
         let (image_url, program_hash) = match url {
             Some(base) => {
                 let image_url = format!("{}/{}", base.trim_end_matches('/'), record.file);
-                let source = crate::gevulot::hosted(&image_url, &record.blake3);
+                let source = crate::gevulot::hosted(&image_url, &record.blake3)?;
                 let hash = crate::gevulot::program_hash(
                     image.name.as_str(),
                     &source.image_file_name,

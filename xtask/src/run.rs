@@ -19,6 +19,7 @@ use serde::Serialize;
 use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan, HostPaths};
+use crate::host_verify::{self, HostVerdict};
 use crate::manifest::Image;
 use crate::project::Project;
 
@@ -60,7 +61,12 @@ struct StepOutcome {
 struct Outcome {
     pair: String,
     witness_source: String,
+    /// The host's verdict: the proof verified here against the verifier
+    /// image's pinned keys, for the witness given.
     valid: bool,
+    /// What the verifier program reported.
+    verifier_valid: bool,
+    host: HostVerdict,
     verdict: serde_json::Value,
     prover: StepOutcome,
     verifier: StepOutcome,
@@ -88,6 +94,13 @@ impl RunFlags {
 
         // 2. What the images carry: the SRS (dev SRS made on demand) and the verifier key.
         crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
+        for image in images {
+            let carried: Vec<PathBuf> = image_paths(&project, image)?.into_values().map(PathBuf::from).collect();
+            let insecure = crate::insecure_srs::insecure_host_files(&carried);
+            if !insecure.is_empty() {
+                eprintln!("{}", crate::insecure_srs::warning(image.name.as_str(), &insecure));
+            }
+        }
 
         // 3. The witness: given, captured from a node, from a local anvil, or the fixture.
         let run_dir = next_run_dir(&project, pair.name.as_str())?;
@@ -130,12 +143,23 @@ impl RunFlags {
         let verified = run_image(&project, verifier, &binary(1), &verifier_ws, verifier_task, self.timeout)?;
         let verdict: serde_json::Value =
             serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
-        let valid = verdict["valid"] == true;
+        let verifier_valid = verdict["valid"] == true;
+
+        // 6. The host's own check: the proof against the verifier image's pinned keys, for this witness.
+        let expected = header_chain::witness::WitnessFile::load(&witness_in_ws)?.statement();
+        let keys = host_verify::keys_from_files(&pinned_key_files(&project, verifier)?)?;
+        let host = host_verify::verdict(&keys, &std::fs::read(&proof_local)?, &expected);
+        if let Some(line) = host_verify::disagreement(verifier_valid, &host) {
+            eprintln!("{line}");
+        }
+        let valid = host.valid;
 
         let outcome = Outcome {
             pair: pair.name.to_string(),
             witness_source,
             valid,
+            verifier_valid,
+            host,
             prover: step(&project, prover, &proved, &prover_ws),
             verifier: step(&project, verifier, &verified, &verifier_ws),
             verdict,
@@ -166,7 +190,7 @@ impl RunFlags {
             );
         }
         if !valid {
-            bail!("the verifier rejected the proof: {}", outcome.verdict["reason"]);
+            bail!("the proof is not valid on this machine: {}", outcome.host.reason.as_deref().unwrap_or("rejected"));
         }
         Ok(())
     }
@@ -228,6 +252,24 @@ fn run_image(
         ProgramRun { program: binary, args: &args, env: &env, workspace, task, timeout: Duration::from_secs(timeout) };
     gevulot_shim::node::run_program(run)
         .map_err(|e| anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace)))
+}
+
+/// The host files of the keys the verifier image pins (its `HEADER_CHAIN_KEYS`).
+fn pinned_key_files(project: &Project, verifier: &Image) -> Result<Vec<PathBuf>> {
+    let paths = image_paths(project, verifier)?;
+    let value = verifier
+        .env
+        .iter()
+        .find(|(k, _)| k.as_str() == host_verify::KEYS_ENV)
+        .map(|(_, v)| translate(v, &paths))
+        .with_context(|| {
+            format!(
+                "{}: the verifier image sets no {} (its pinned keys)",
+                verifier.manifest.display(),
+                host_verify::KEYS_ENV
+            )
+        })?;
+    Ok(value.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect())
 }
 
 /// Image path → host file, for everything the image would carry.

@@ -39,6 +39,7 @@ fn xtask(dir: &Path, args: &[&str]) -> Output {
             format!("{}:/usr/bin:/bin", Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().display()),
         )
         .env_remove("CARGO_TARGET_DIR")
+        .env_remove("XTASK_IMAGES_DIR")
         .args(args)
         .output()
         .unwrap()
@@ -90,6 +91,16 @@ fn image_builds_natively_without_ops_and_caches() {
     let o = xtask(dir.path(), &["image", "--ops-home", home, "--json"]);
     let back: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
     assert_eq!(back[0]["record"]["sha256"], record["sha256"]);
+
+    // A corrupted image of the same size is not current: its BLAKE3 decides.
+    let mut bytes = std::fs::read(&image).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&image, &bytes).unwrap();
+    let o = xtask(dir.path(), &["image", "--ops-home", home, "--json"]);
+    let repaired: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    assert_eq!(repaired[0]["rebuilt"], true, "a same-size corrupted image counted as up to date");
+    assert_eq!(repaired[0]["record"]["sha256"], record["sha256"]);
 
     // The kernel missing: named, with what to do.
     std::fs::remove_file(dir.path().join("ops-home/.ops/0.1.52/kernel.img")).unwrap();

@@ -74,6 +74,20 @@ pub fn read_boot_image(path: &Path) -> Result<(Vec<u8>, u64)> {
 
 /// Writes the image to `out` (through `out.partial`).
 pub fn write_image(spec: &ImageSpec, out: &Path, progress: &dyn Fn(u64)) -> Result<WrittenImage> {
+    let partial = partial_path(out);
+    let written = write_image_to(spec, &partial, progress)?;
+    std::fs::rename(&partial, out).with_context(|| format!("cannot move the image to {}", out.display()))?;
+    Ok(written)
+}
+
+/// Where an image is written before it is checked and renamed into place.
+pub fn partial_path(out: &Path) -> std::path::PathBuf {
+    out.with_extension("img.partial")
+}
+
+/// Writes the image to `partial` only (removed again on failure); the
+/// caller checks it and renames it into place.
+pub fn write_image_to(spec: &ImageSpec, partial: &Path, progress: &dyn Fn(u64)) -> Result<WrittenImage> {
     let (boot, boot_fs_offset) = read_boot_image(&spec.boot)?;
     let kernel_len = std::fs::metadata(&spec.kernel)
         .with_context(|| format!("cannot read the kernel {}", spec.kernel.display()))?
@@ -85,7 +99,6 @@ pub fn write_image(spec: &ImageSpec, out: &Path, progress: &dyn Fn(u64)) -> Resu
             spec.kernel.display()
         );
     }
-    let partial = out.with_extension("img.partial");
     if let Some(dir) = partial.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -130,14 +143,8 @@ pub fn write_image(spec: &ImageSpec, out: &Path, progress: &dyn Fn(u64)) -> Resu
             root_fs: FsPlacement { offset: root_offset, size: root_fs.size, uuid: uuid_string(&root_fs.uuid) },
         })
     })();
-    match result {
-        Ok(written) => {
-            std::fs::rename(&partial, out).with_context(|| format!("cannot move the image to {}", out.display()))?;
-            Ok(written)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e.context(format!("writing {}", out.display())))
-        }
-    }
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(partial);
+        e.context(format!("writing {}", partial.display()))
+    })
 }

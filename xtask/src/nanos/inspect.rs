@@ -126,6 +126,21 @@ pub fn inspect(disk: &dyn Disk) -> Result<Inspected, FormatError> {
     Ok(Inspected { layout: layout.into(), size, partitions, filesystems, content_digest })
 }
 
+/// The root filesystem of a partitioned Nanos image (ops-built or ours).
+pub fn root_filesystem(disk: &dyn Disk) -> Result<tfs::Tfs, FormatError> {
+    let head = read_bytes(disk, 0, 512.min(disk.len()))?;
+    let sector: [u8; 512] =
+        head.as_slice().try_into().map_err(|_| FormatError::at(0, "too short for a boot record: not a Nanos image"))?;
+    if !mbr::has_signature(&sector) {
+        return Err(FormatError::at(0, "no boot record (55 AA signature): not a Nanos image"));
+    }
+    let (_, root) = mbr::boot_and_root(&sector);
+    if root.kind != TYPE_LINUX || root.sectors == 0 || root.offset() + root.size() > disk.len() {
+        return Err(FormatError::at(0, "no root partition that fits the image: not a Nanos image"));
+    }
+    tfs::read(disk, root.offset(), root.size())
+}
+
 fn filesystem(disk: &dyn Disk, role: &str, offset: u64, size: u64) -> Result<FsReport, FormatError> {
     let fs = tfs::read(disk, offset, size)?;
     let mut manifest = fs.log.root.as_tuple().cloned().unwrap_or_default();
