@@ -10,6 +10,7 @@
 //! {"polls_before_ready", "proof_data", "verification_data", "files"});
 //! GEVULOT_CLI_DOUBLE_MODE=rejected|wrong-hash (deploy faults: the node's
 //! refusal text, or a CLI that reports other hashes);
+//! GEVULOT_CLI_DOUBLE_HANG=exec (`exec` never returns);
 //! GEVULOT_CLI_DOUBLE_UNREACHABLE=N (the first N print-tx-tree/get-tx calls
 //! panic as the real CLI does when the node is unreachable: exit 101).
 
@@ -179,6 +180,12 @@ fn file_data(file_or_hash: &str, url: Option<String>, listen: SocketAddr) -> Res
 
 fn main() {
     let args = ArgConfiguration::parse();
+    // GEVULOT_CLI_DOUBLE_HANG=exec: a node that never answers `exec` (the real CLI then waits forever).
+    if matches!(args.command, ConfCommands::Exec { .. })
+        && std::env::var("GEVULOT_CLI_DOUBLE_HANG").as_deref() == Ok("exec")
+    {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
     let key_ok = std::fs::metadata(&args.keyfile).map(|m| m.len() > 0).unwrap_or(false);
     let key_error =
         format!("Error during key file:{} reading:No such file or directory (os error 2)", args.keyfile.display());

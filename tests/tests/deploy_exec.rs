@@ -91,6 +91,13 @@ fn deploy_then_exec_and_the_faults() {
         xtask(&e, &[&args[..], &["--allow-insecure-srs"]].concat(), extra)
     };
 
+    let witness = "tests/fixtures/anvil-chain-8.witness.json";
+    // `exec header-chain` of the deployment under test, with more flags.
+    let exec = |witness: &str, more: &[&str], extra: &[(&str, &str)]| {
+        let base = ["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key];
+        xtask(&e, &[&base[..], more].concat(), extra)
+    };
+
     // Refusals first: nothing may be recorded.
     let o = xtask(&e, &["deploy", "header-chain", "--keyfile", "/nonexistent/key.pki", "--record-dir", &records], &[]);
     assert!(!o.status.success() && text(&o).contains("generate-key"), "{}", text(&o));
@@ -110,20 +117,7 @@ fn deploy_then_exec_and_the_faults() {
     let o = deploy(&[("GEVULOT_CLI_DOUBLE_MODE", "wrong-hash")]);
     assert!(!o.status.success() && text(&o).contains("nothing recorded"), "{}", text(&o));
     assert!(!e.records.join("header-chain.json").exists(), "a failed deploy was recorded");
-    let o = xtask(
-        &e,
-        &[
-            "exec",
-            "header-chain",
-            "--witness",
-            "tests/fixtures/anvil-chain-8.witness.json",
-            "--record-dir",
-            &records,
-            "--keyfile",
-            &key,
-        ],
-        &[],
-    );
+    let o = exec(witness, &[], &[]);
     assert!(!o.status.success() && text(&o).contains("no deployment recorded"), "{}", text(&o));
 
     // The deployment: hashes recomputed here, independently.
@@ -153,12 +147,7 @@ fn deploy_then_exec_and_the_faults() {
     );
 
     // exec: the tasks JSON, then the run, polled until the verification exists.
-    let witness = "tests/fixtures/anvil-chain-8.witness.json";
-    let o = xtask(
-        &e,
-        &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key, "--print-tasks"],
-        &[],
-    );
+    let o = exec(witness, &["--print-tasks"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let tasks: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(tasks[1]["inputs"][0]["Output"]["source_program"], record["prover"]["program_hash"]);
@@ -195,29 +184,8 @@ fn deploy_then_exec_and_the_faults() {
         let mut env = vec![("GEVULOT_CLI_DOUBLE_RESULTS", results.to_str().unwrap().to_string())];
         env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        xtask(
-            &e,
-            &[
-                "exec",
-                "header-chain",
-                "--witness",
-                witness,
-                "--record-dir",
-                &records,
-                "--keyfile",
-                &key,
-                "--poll",
-                "1",
-                "--wait",
-                "120",
-                "--listen-addr",
-                "127.0.0.1:18080",
-                "--out",
-                out.to_str().unwrap(),
-                "--json",
-            ],
-            &env,
-        )
+        let more = ["--poll", "1", "--wait", "120", "--listen-addr", "127.0.0.1:18080", "--json"];
+        exec(witness, &[&more[..], &["--out", out.to_str().unwrap()]].concat(), &env)
     };
 
     // The node is unreachable for two polls (the real CLI panics), then answers.
@@ -240,6 +208,10 @@ fn deploy_then_exec_and_the_faults() {
         state["runs"].as_object().unwrap().values().filter_map(|r| r["listen_addr"].as_str()).collect();
     assert_eq!(listened, ["127.0.0.1:18080"], "exec did not pass --listen-addr to the CLI");
 
+    // A CLI that never returns is stopped at --cli-timeout.
+    let o = exec(witness, &["--cli-timeout", "2"], &[("GEVULOT_CLI_DOUBLE_HANG", "exec")]);
+    assert!(!o.status.success() && text(&o).contains("did not finish within 2 s"), "{}", text(&o));
+
     // A node that claims valid for a tampered proof: the host's verdict decides, loudly.
     let mut tampered: serde_json::Value = serde_json::from_slice(&proof_file).unwrap();
     let bytes = tampered["proof"].as_str().unwrap().to_string();
@@ -252,26 +224,7 @@ fn deploy_then_exec_and_the_faults() {
     assert_eq!((outcome["valid"].as_bool(), outcome["node_valid"].as_bool()), (Some(false), Some(true)));
 
     // A node that never produces the verification: a bounded wait that names the run.
-    let o = xtask(
-        &e,
-        &[
-            "exec",
-            "header-chain",
-            "--witness",
-            witness,
-            "--record-dir",
-            &records,
-            "--keyfile",
-            &key,
-            "--poll",
-            "1",
-            "--wait",
-            "2",
-            "--jsonurl",
-            "http://192.0.2.1:9944",
-        ],
-        &[],
-    );
+    let o = exec(witness, &["--poll", "1", "--wait", "2", "--jsonurl", "http://192.0.2.1:9944"], &[]);
     assert!(!o.status.success());
     assert!(text(&o).contains("no verification for run") && text(&o).contains("print-tx-tree"), "{}", text(&o));
     assert!(text(&o).contains("no root tx found"), "the last state is shown: {}", text(&o));
@@ -309,14 +262,9 @@ fn deploy_then_exec_and_the_faults() {
     assert_eq!(p["program_hash"], expected);
 
     // A missing witness, and images rebuilt since the deployment.
-    let o = xtask(
-        &e,
-        &["exec", "header-chain", "--witness", "/nonexistent.json", "--record-dir", &records, "--keyfile", &key],
-        &[],
-    );
+    let o = exec("/nonexistent.json", &[], &[]);
     assert!(!o.status.success() && text(&o).contains("not found"), "{}", text(&o));
     build_images(&e, &format!("another kernel {nonce}"));
-    let o =
-        xtask(&e, &["exec", "header-chain", "--witness", witness, "--record-dir", &records, "--keyfile", &key], &[]);
+    let o = exec(witness, &[], &[]);
     assert!(!o.status.success() && text(&o).contains("changed since it was deployed"), "{}", text(&o));
 }

@@ -91,6 +91,14 @@ fn images_records_caching_and_failures() {
     // A first build: both images, each with a record that matches its bytes.
     let o = xtask(&e, &["--json"], None, true);
     assert!(o.status.success(), "{}", text(&o));
+    // The committed manifests pin the development SRS: both images are flagged.
+    for image in ["header-prover", "header-verifier"] {
+        assert!(
+            text(&o).contains(&format!("warning: image {image} carries the INSECURE development SRS")),
+            "{}",
+            text(&o)
+        );
+    }
     let built = records(&o);
     assert_eq!(built.len(), 2);
     for r in &built {

@@ -21,6 +21,11 @@ fn cargo_xtask_run_proves_and_verifies_the_pair() {
     assert!(o.status.success(), "cargo xtask run failed:\n{stderr}");
     let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(outcome["valid"], true, "{outcome}");
+    // The verdict is the host's own check against the pinned key, and agrees with the verifier's.
+    assert_eq!(outcome["host"]["valid"], true, "{outcome}");
+    assert_eq!(outcome["verifier_valid"], true, "{outcome}");
+    assert_eq!(outcome["host"]["pinned_keys"].as_array().unwrap().len(), 1, "{outcome}");
+    assert!(stderr.contains("carries the INSECURE development SRS"), "run warns about the dev SRS:\n{stderr}");
     assert_eq!(outcome["verdict"]["statement"]["last_number"], 8);
     assert!(outcome["witness_source"].as_str().unwrap().contains("anvil"), "{outcome}");
     for step in ["prover", "verifier"] {
