@@ -98,12 +98,18 @@ impl VmService for Node {
     }
 }
 
-/// A running loopback node. Dropping it stops the server.
+/// A running local node. Dropping it stops the server.
 pub struct LocalNode {
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     state: Arc<Mutex<State>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Where the node listens.
+enum Listener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
 }
 
 impl LocalNode {
@@ -112,20 +118,47 @@ impl LocalNode {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        Self::serve(Listener::Tcp(listener), Some(addr), task, behaviour)
+    }
+
+    /// Serves `task` on the Unix socket `path`: where vhost-device-vsock
+    /// delivers a guest's connection to CID 2, port 8080 (`…_8080`).
+    pub fn start_unix(task: TaskSpec, behaviour: Behaviour, path: &std::path::Path) -> std::io::Result<Self> {
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        Self::serve(Listener::Unix(listener), None, task, behaviour)
+    }
+
+    fn serve(
+        listener: Listener,
+        addr: Option<SocketAddr>,
+        task: TaskSpec,
+        behaviour: Behaviour,
+    ) -> std::io::Result<Self> {
         let state = Arc::new(Mutex::new(State::default()));
         let node = Node { behaviour, task, state: state.clone() };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                let _ = tonic::transport::Server::builder()
-                    .add_service(VmServiceServer::new(node))
-                    .serve_with_incoming_shutdown(incoming, async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                let server = tonic::transport::Server::builder().add_service(VmServiceServer::new(node));
+                let stop = async {
+                    let _ = rx.await;
+                };
+                let _ = match listener {
+                    Listener::Tcp(l) => {
+                        let incoming = tokio_stream::wrappers::TcpListenerStream::new(
+                            tokio::net::TcpListener::from_std(l).expect("listener"),
+                        );
+                        server.serve_with_incoming_shutdown(incoming, stop).await
+                    }
+                    Listener::Unix(l) => {
+                        let incoming = tokio_stream::wrappers::UnixListenerStream::new(
+                            tokio::net::UnixListener::from_std(l).expect("listener"),
+                        );
+                        server.serve_with_incoming_shutdown(incoming, stop).await
+                    }
+                };
             });
         });
         Ok(Self { addr, state, shutdown: Some(tx), thread: Some(thread) })
@@ -133,7 +166,7 @@ impl LocalNode {
 
     /// The URL a VM program is given in `GEVULOT_SHIM_ENDPOINT`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.addr.map(|a| format!("http://{a}")).unwrap_or_default()
     }
 
     pub fn task_handed_out(&self) -> bool {

@@ -40,6 +40,8 @@ fn xtask(e: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         .env("GEVULOT_CLI_DOUBLE_STATE", e.dir.path().join("node-state.json"))
         // Scratch images: the workspace's own target/images stay untouched.
         .env("XTASK_IMAGES_DIR", e.dir.path().join("images"))
+        // kernel.img/boot.img TEST DOUBLES from --ops-home, not a real kernel.
+        .env_remove("XTASK_NANOS_DIR")
         .args(["xtask"])
         .args(args);
     for (k, v) in extra_env {

@@ -32,6 +32,9 @@ pub struct ImageFlags {
     /// seeded with the pinned kernel from ~/.ops when it is there.
     #[arg(long)]
     pub ops_home: Option<PathBuf>,
+    /// Build with this builder whatever the manifests say.
+    #[arg(long, value_enum)]
+    pub builder: Option<Builder>,
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
@@ -427,6 +430,69 @@ fn build_native(project: &Project, image: &Image, plan: &ImagePlan, ops_home: &P
     Ok((record, true))
 }
 
+/// One image built (or found up to date), with where it is.
+pub type BuiltImage = (ImageRecord, bool, String);
+
+/// Builds every planned image with its manifest's builder (or finds it up
+/// to date), warning about images that carry the development SRS.
+pub fn build_images(
+    sh: &Shell,
+    project: &Project,
+    images: &[&Image],
+    plans: &[ImagePlan],
+    ops_home: Option<PathBuf>,
+    builder: Option<Builder>,
+) -> Result<Vec<BuiltImage>> {
+    let mut ops: Option<PathBuf> = None;
+    let home_dir_default = project.target_dir.join("ops-home");
+    let mut records = Vec::new();
+    for (image, p) in images.iter().zip(plans) {
+        let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
+        let (record, rebuilt) = match builder.unwrap_or(nanos.builder) {
+            Builder::Native => {
+                let home = ops_home.clone().or_else(home_dir).context("HOME is not set: give --ops-home")?;
+                build_native(project, image, p, &home)?
+            }
+            Builder::Ops => {
+                if ops.is_none() {
+                    ops = Some(on_path("ops").context("ops is not on PATH: install NanoVMs ops (curl https://ops.city/get.sh -sSfL | sh), or set `[nanos] builder = \"native\"`; `cargo xtask doctor` checks every prerequisite")?);
+                }
+                let home = OpsHome::prepare(
+                    ops_home.clone().unwrap_or_else(|| home_dir_default.clone()),
+                    &p.nanos_version,
+                    home_dir(),
+                )?;
+                build_one(sh, project, p, &home, ops.as_ref().expect("found above"))?
+            }
+        };
+        let insecure = crate::insecure_srs::insecure_files_in_image(&p.output)?;
+        if !insecure.is_empty() {
+            eprintln!("{}", crate::insecure_srs::warning(image.name.as_str(), &insecure));
+        }
+        records.push((record, rebuilt, project.show(&p.output)));
+    }
+    Ok(records)
+}
+
+/// Builds the static binaries and the images of `images`: what `cargo
+/// xtask image` does, for commands that need the images (`run --vm`).
+pub fn ensure_images(
+    sh: &Shell,
+    project: &Project,
+    manifests: &crate::manifest::Manifests,
+    images: &[&Image],
+    ops_home: Option<PathBuf>,
+) -> Result<Vec<BuiltImage>> {
+    let built = execute(sh, project, &build_plan(images, &HostPaths::of(project)), images, &project.root, None)?;
+    crate::keys::ensure_verifier_files(project, manifests, images)?;
+    let plans = images
+        .iter()
+        .zip(&built)
+        .map(|(image, b)| plan(project, image, &project.root.join(&b.path)))
+        .collect::<Result<Vec<_>>>()?;
+    build_images(sh, project, images, &plans, ops_home, None)
+}
+
 impl ImageFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
@@ -458,34 +524,7 @@ impl ImageFlags {
             }
             return Ok(());
         }
-        let mut ops: Option<PathBuf> = None;
-        let home_dir_default = project.target_dir.join("ops-home");
-        let mut records = Vec::new();
-        for (image, p) in images.iter().zip(&plans) {
-            let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
-            let (record, rebuilt) = match nanos.builder {
-                Builder::Native => {
-                    let home = self.ops_home.clone().or_else(home_dir).context("HOME is not set: give --ops-home")?;
-                    build_native(&project, image, p, &home)?
-                }
-                Builder::Ops => {
-                    if ops.is_none() {
-                        ops = Some(on_path("ops").context("ops is not on PATH: install NanoVMs ops (curl https://ops.city/get.sh -sSfL | sh), or set `[nanos] builder = \"native\"`; `cargo xtask doctor` checks every prerequisite")?);
-                    }
-                    let home = OpsHome::prepare(
-                        self.ops_home.clone().unwrap_or_else(|| home_dir_default.clone()),
-                        &p.nanos_version,
-                        home_dir(),
-                    )?;
-                    build_one(sh, &project, p, &home, ops.as_ref().expect("found above"))?
-                }
-            };
-            let insecure = crate::insecure_srs::insecure_files_in_image(&p.output)?;
-            if !insecure.is_empty() {
-                eprintln!("{}", crate::insecure_srs::warning(image.name.as_str(), &insecure));
-            }
-            records.push((record, rebuilt, project.show(&p.output)));
-        }
+        let records = build_images(sh, &project, &images, &plans, self.ops_home.clone(), self.builder)?;
         if self.json {
             let list: Vec<_> = records
                 .iter()

@@ -27,3 +27,4 @@ pub mod run;
 pub mod srs;
 pub mod test;
 pub mod tools;
+pub mod vm;

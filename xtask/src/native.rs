@@ -35,15 +35,28 @@ pub struct NanosInputs {
     pub boot_sha256: String,
 }
 
-/// Finds kernel.img and boot.img (the manifest's paths, else the pinned
-/// version in `ops_home/.ops/VERSION/`) and checks their pinned digests.
+/// A directory holding kernel.img and boot.img, used when the manifest names
+/// none (before the ops home): a Nanos build, or a copy made for CI.
+pub const NANOS_DIR_ENV: &str = "XTASK_NANOS_DIR";
+
+/// Where an image's kernel.img and boot.img come from, in order: the
+/// manifest's `[nanos] kernel`/`boot`, `$XTASK_NANOS_DIR`, the ops home's
+/// pinned release `~/.ops/VERSION/`.
+pub fn nanos_dir(ops_home: &Path, nanos: &NanosSection) -> (PathBuf, &'static str) {
+    match std::env::var_os(NANOS_DIR_ENV) {
+        Some(dir) => (PathBuf::from(dir), NANOS_DIR_ENV),
+        None => (ops_home.join(".ops").join(nanos.version.as_str()), "the ops home"),
+    }
+}
+
+/// Finds kernel.img and boot.img (see [`nanos_dir`]) and checks their pinned digests.
 pub fn nanos_inputs(project: &Project, image: &Image, nanos: &NanosSection, ops_home: &Path) -> Result<NanosInputs> {
-    let release_dir = ops_home.join(".ops").join(nanos.version.as_str());
+    let (release_dir, _) = nanos_dir(ops_home, nanos);
     let locate = |given: &Option<PathBuf>, file: &str, key: &str, pin: Option<&str>| -> Result<(PathBuf, String)> {
         let path = given.as_ref().map(|p| project.root.join(p)).unwrap_or_else(|| release_dir.join(file));
         if !path.is_file() {
             bail!(
-                "{}: the Nanos {} {file} is missing at {}; fetch the release once with `ops update` / `ops build --nanos-version {}` (or set `[nanos] {key} = \"PATH\"`)",
+                "{}: the Nanos {} {file} is missing at {}; fetch the release once with `ops update` / `ops build --nanos-version {}`, point {NANOS_DIR_ENV} at a directory holding kernel.img and boot.img, or set `[nanos] {key} = \"PATH\"`",
                 image.manifest.display(),
                 nanos.version,
                 path.display(),

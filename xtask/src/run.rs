@@ -40,6 +40,19 @@ pub struct RunFlags {
     /// Seconds each program may run (a Gevulot node allows 1800).
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
+    /// Boot the pair's images in QEMU as a node does (the images `deploy`
+    /// would ship, built when stale), instead of running the binaries.
+    #[arg(long)]
+    pub vm: bool,
+    /// With --vm: the accelerator.
+    #[arg(long, value_enum, default_value = "auto", requires = "vm")]
+    pub accel: crate::vm::Accel,
+    /// With --vm: seconds a VM may take to ask for its task (a node allows 60).
+    #[arg(long, default_value_t = 60, requires = "vm")]
+    pub start_timeout: u64,
+    /// With --vm: ops's home for kernel.img/boot.img (see `cargo xtask image`).
+    #[arg(long, requires = "vm")]
+    pub ops_home: Option<PathBuf>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -109,22 +122,26 @@ impl RunFlags {
         let witness_in_ws = prover_ws.join("witness.json");
         let witness_source = self.take_witness(sh, &project, &binary(0), &witness_in_ws)?;
 
+        if self.vm {
+            return self.run_in_vms(
+                sh,
+                &project,
+                &manifests,
+                pair.name.as_str(),
+                [prover, verifier],
+                &run_dir,
+                witness_source,
+            );
+        }
+
         // 4. The prover task.
         let tx = task_id(&run_dir, "prover");
         eprintln!("prover task {tx}: proving {witness_source}");
-        let prover_task = TaskSpec {
-            tx_hash: tx,
-            name: prover.name.to_string(),
-            args: ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"]
-                .map(String::from)
-                .to_vec(),
-            files: vec!["/workspace/witness.json".into()],
-        };
-        let proved = run_image(&project, prover, &binary(0), &prover_ws, prover_task, self.timeout)?;
+        let proved = run_image(&project, prover, &binary(0), &prover_ws, prove_task(tx, prover), self.timeout)?;
         let proof_local = proved
             .files
             .iter()
-            .find(|(vm, _)| vm == "/workspace/proof.json")
+            .find(|(vm, _)| vm == PROOF_VM_PATH)
             .map(|(_, local)| local.clone())
             .context("the prover's result does not list /workspace/proof.json")?;
 
@@ -134,13 +151,8 @@ impl RunFlags {
         std::fs::copy(&proof_local, verifier_ws.join("proof.json"))?;
         let tx = task_id(&run_dir, "verifier");
         eprintln!("verifier task {tx}");
-        let verifier_task = TaskSpec {
-            tx_hash: tx,
-            name: verifier.name.to_string(),
-            args: ["verify", "--proof", "/workspace/proof.json"].map(String::from).to_vec(),
-            files: vec!["/workspace/proof.json".into()],
-        };
-        let verified = run_image(&project, verifier, &binary(1), &verifier_ws, verifier_task, self.timeout)?;
+        let verified =
+            run_image(&project, verifier, &binary(1), &verifier_ws, verify_task(tx, verifier), self.timeout)?;
         let verdict: serde_json::Value =
             serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
         let verifier_valid = verdict["valid"] == true;
@@ -164,35 +176,105 @@ impl RunFlags {
             verifier: step(&project, verifier, &verified, &verifier_ws),
             verdict,
         };
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&outcome)?);
-        } else {
-            let s = &outcome.verdict["statement"];
-            println!("pair {}: witness from {}", outcome.pair, outcome.witness_source);
-            println!(
-                "  prover   {:<16} {:>7.1} s  → {}",
-                outcome.prover.image,
-                outcome.prover.seconds,
-                outcome.prover.outputs.join(", ")
+        outcome.print(self.json)
+    }
+
+    /// Steps 4 and 5 in VMs: each image booted for its task, the proof
+    /// handed to the verifier as a workflow's second step, then the host's
+    /// own check against the keys read out of the verifier image.
+    #[allow(clippy::too_many_arguments)]
+    fn run_in_vms(
+        &self,
+        sh: &Shell,
+        project: &Project,
+        manifests: &crate::manifest::Manifests,
+        pair: &str,
+        [prover, verifier]: [&Image; 2],
+        run_dir: &Path,
+        witness_source: String,
+    ) -> Result<()> {
+        let tools = crate::vm::VmTools::locate(&project.target_dir.join("tools"))?;
+        let built = crate::image::ensure_images(sh, project, manifests, &[prover, verifier], self.ops_home.clone())?;
+        let image_file = |i: usize| project.root.join(&built[i].2);
+        let prover_ws = run_dir.join("prover-workspace");
+        let show_line = |line: &str| eprintln!("  vm | {line}");
+        let vm_run = |image: &Image, file: &Path, ws: &Path, task: TaskSpec| -> Result<crate::vm::VmReport> {
+            let serial_log = run_dir.join(format!("{}.serial.log", image.name));
+            let spinner = crate::progress::units(&format!("{} in a VM", image.name));
+            spinner.set_message("booting");
+            let report = crate::vm::run_vm(
+                &tools,
+                &crate::vm::VmRun {
+                    name: image.name.as_str(),
+                    image: file,
+                    cpus: image.cpus.get(),
+                    mem_mib: image.memory.mib(),
+                    workspace: ws,
+                    serial_log: &serial_log,
+                    task,
+                    accel: self.accel,
+                    task_timeout: Duration::from_secs(self.timeout),
+                    start_timeout: Duration::from_secs(self.start_timeout),
+                    on_line: &|line| spinner.suspend(|| show_line(line)),
+                },
             );
-            println!(
-                "  verifier {:<16} {:>7.1} s  → {}",
-                outcome.verifier.image,
-                outcome.verifier.seconds,
-                outcome.verifier.outputs.join(", ")
+            spinner.finish_and_clear();
+            let report =
+                report.with_context(|| format!("the serial console is saved in {}", project.show(&serial_log)))?;
+            eprintln!(
+                "{}: task handed out {:.1} s after boot, result after {:.1} s ({:?})",
+                image.name,
+                report.boot_to_task.as_secs_f64(),
+                report.elapsed.as_secs_f64(),
+                report.accel
             );
-            println!(
-                "  verdict: {} for blocks {}..={} (last hash {})",
-                if valid { "VALID" } else { "INVALID" },
-                s["first_number"],
-                s["last_number"],
-                s["last_hash"].as_str().unwrap_or("?")
-            );
+            Ok(report)
+        };
+        let tx = task_id(run_dir, "prover");
+        eprintln!("prover task {tx} in a VM: proving {witness_source}");
+        let proved = vm_run(prover, &image_file(0), &prover_ws, prove_task(tx, prover))?;
+        let proof_local = proved
+            .files
+            .iter()
+            .find(|(vm, _)| vm == PROOF_VM_PATH)
+            .map(|(_, local)| local.clone())
+            .context("the prover's result does not list /workspace/proof.json")?;
+        let verifier_ws = run_dir.join("verifier-workspace");
+        std::fs::create_dir_all(&verifier_ws)?;
+        std::fs::copy(&proof_local, verifier_ws.join("proof.json"))?;
+        let tx = task_id(run_dir, "verifier");
+        eprintln!("verifier task {tx} in a VM");
+        let verified = vm_run(verifier, &image_file(1), &verifier_ws, verify_task(tx, verifier))?;
+        let verdict: serde_json::Value =
+            serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
+        let verifier_valid = verdict["valid"] == true;
+        let expected = header_chain::witness::WitnessFile::load(&prover_ws.join("witness.json"))?.statement();
+        let keys = host_verify::keys_in_image(&image_file(1))?;
+        let host = host_verify::verdict(&keys, &std::fs::read(&proof_local)?, &expected);
+        if let Some(line) = host_verify::disagreement(verifier_valid, &host) {
+            eprintln!("{line}");
         }
-        if !valid {
-            bail!("the proof is not valid on this machine: {}", outcome.host.reason.as_deref().unwrap_or("rejected"));
-        }
-        Ok(())
+        let outcome = Outcome {
+            pair: pair.to_string(),
+            witness_source,
+            valid: host.valid,
+            verifier_valid,
+            host,
+            prover: StepOutcome {
+                image: prover.name.to_string(),
+                seconds: proved.elapsed.as_secs_f64(),
+                workspace: project.show(&prover_ws),
+                outputs: proved.files.iter().map(|(_, l)| project.show(l)).collect(),
+            },
+            verifier: StepOutcome {
+                image: verifier.name.to_string(),
+                seconds: verified.elapsed.as_secs_f64(),
+                workspace: project.show(&verifier_ws),
+                outputs: verified.files.iter().map(|(_, l)| project.show(l)).collect(),
+            },
+            verdict,
+        };
+        outcome.print(self.json)
     }
 
     fn take_witness(&self, sh: &Shell, project: &Project, prover_bin: &Path, out: &Path) -> Result<String> {
@@ -221,6 +303,55 @@ impl RunFlags {
         }
         std::fs::copy(project.root.join(FIXTURE), out)?;
         Ok(format!("the committed fixture {FIXTURE} (no anvil installed)"))
+    }
+}
+
+const WITNESS_VM_PATH: &str = "/workspace/witness.json";
+const PROOF_VM_PATH: &str = "/workspace/proof.json";
+
+/// The workflow's first step: prove the witness.
+fn prove_task(tx_hash: String, prover: &Image) -> TaskSpec {
+    TaskSpec {
+        tx_hash,
+        name: prover.name.to_string(),
+        args: ["prove", "--witness", WITNESS_VM_PATH, "--proof", PROOF_VM_PATH].map(String::from).to_vec(),
+        files: vec![WITNESS_VM_PATH.into()],
+    }
+}
+
+/// The second step: verify the prover's proof.
+fn verify_task(tx_hash: String, verifier: &Image) -> TaskSpec {
+    TaskSpec {
+        tx_hash,
+        name: verifier.name.to_string(),
+        args: ["verify", "--proof", PROOF_VM_PATH].map(String::from).to_vec(),
+        files: vec![PROOF_VM_PATH.into()],
+    }
+}
+
+impl Outcome {
+    /// The summary (or JSON); an error when the host's verdict is invalid.
+    fn print(&self, json: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+        } else {
+            let s = &self.verdict["statement"];
+            println!("pair {}: witness from {}", self.pair, self.witness_source);
+            for (role, step) in [("prover  ", &self.prover), ("verifier", &self.verifier)] {
+                println!("  {role} {:<16} {:>7.1} s  → {}", step.image, step.seconds, step.outputs.join(", "));
+            }
+            println!(
+                "  verdict: {} for blocks {}..={} (last hash {}), verified here against the pinned key",
+                if self.valid { "VALID" } else { "INVALID" },
+                s["first_number"],
+                s["last_number"],
+                s["last_hash"].as_str().unwrap_or("?")
+            );
+        }
+        if !self.valid {
+            bail!("the proof is not valid on this machine: {}", self.host.reason.as_deref().unwrap_or("rejected"));
+        }
+        Ok(())
     }
 }
 

@@ -40,6 +40,7 @@ fn xtask(dir: &Path, args: &[&str]) -> Output {
         )
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("XTASK_IMAGES_DIR")
+        .env_remove("XTASK_NANOS_DIR")
         .args(args)
         .output()
         .unwrap()

@@ -1,0 +1,203 @@
+//! The real images, booted: Nanos's own `dump` reads every native image,
+//! and the verifier image runs tasks in QEMU over vsock (vhost-device-vsock)
+//! as a Gevulot node runs them: a valid proof is valid, a tampered one
+//! invalid (a result, not a crash), and the faults are clear errors with no
+//! process left behind.
+//!
+//! Needs a Nanos kernel (XTASK_NANOS_DIR, else ../shared/nanos/b9c3671 next
+//! to the workspace, else ~/.ops/0.1.52), QEMU and vhost-device-vsock
+//! (`cargo xtask test` installs both). Without them the test says SKIPPED
+//! and why; with CI=true a missing part is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use gevulot_shim::node::TaskSpec;
+use xtask::vm::{run_vm, Accel, VmRun, VmTools};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// Skips (or, under CI, fails) when something a boot needs is missing.
+fn require<T>(what: Option<T>, missing: &str) -> Option<T> {
+    if what.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true and {missing}");
+        }
+        eprintln!("SKIPPED vm_boot: {missing}");
+    }
+    what
+}
+
+fn kernel_dir() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("XTASK_NANOS_DIR").map(PathBuf::from),
+        Some(root().join("../shared/nanos/b9c3671")),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ops/0.1.52")),
+    ];
+    candidates.into_iter().flatten().find(|d| d.join("kernel.img").is_file() && d.join("boot.img").is_file())
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Processes whose command line mentions `needle` (QEMU and the vsock helper name their sockets and image).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) && !cmdline.contains("vm_boot") {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn native_images_boot_and_the_verifier_answers_tasks() {
+    let Some(kernel) =
+        require(kernel_dir(), "no Nanos kernel (set XTASK_NANOS_DIR to a directory with kernel.img and boot.img)")
+    else {
+        return;
+    };
+    let Some(tools) = require(
+        VmTools::locate(&target_dir().join("tools")).ok(),
+        "QEMU or vhost-device-vsock is not installed (run `cargo xtask test`)",
+    ) else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let images = scratch.path().join("images");
+
+    // The committed manifests' images, written natively with the real kernel (in a scratch directory).
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .env("XTASK_IMAGES_DIR", &images)
+        .env("XTASK_NANOS_DIR", &kernel)
+        .args(["image", "--builder", "native", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let built: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(built.as_array().unwrap().len(), 2);
+
+    // An independent reader: Nanos's own dump lists what we wrote.
+    let dump = kernel.join("dump");
+    if dump.is_file() {
+        for (image, expected) in [
+            ("header-verifier.img", &["verifier", "header-chain-8.key.json", "HEADER_CHAIN_KEYS", "workspace"][..]),
+            ("header-prover.img", &["prover", "kzg_bn254_14.srs", "HEADER_CHAIN_SRS", "workspace"]),
+        ] {
+            let o = Command::new(&dump).arg(images.join(image)).output().unwrap();
+            assert!(o.status.success(), "dump {image}: {}", text(&o));
+            let listing = text(&o);
+            for name in expected {
+                assert!(listing.contains(name), "dump of {image} lacks {name}:\n{listing}");
+            }
+        }
+    }
+
+    // A proof made on the host with the key the verifier image pins.
+    let witness = root().join("tests/fixtures/anvil-chain-8.witness.json");
+    let srs = target_dir().join("srs/kzg_bn254_14.INSECURE-DEV.srs");
+    let proof = scratch.path().join("proof.json");
+    let o = Command::new(end_to_end::workspace_binary("prover"))
+        .args(["prove", "--witness"])
+        .args([witness.as_os_str(), "--srs".as_ref(), srs.as_os_str(), "--proof".as_ref(), proof.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    let verifier_image = images.join("header-verifier.img");
+    let on_line = |line: &str| eprintln!("  vm | {line}");
+    let task = |args: &[&str]| TaskSpec {
+        tx_hash: "ab".repeat(32),
+        name: "header-verifier".into(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        files: vec!["/workspace/proof.json".into()],
+    };
+    let verify = ["verify", "--proof", "/workspace/proof.json"];
+    let boot = |name: &str, proof_bytes: &[u8], task: TaskSpec, task_timeout: u64| {
+        let ws = scratch.path().join(name);
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::write(ws.join("proof.json"), proof_bytes).unwrap();
+        let log = scratch.path().join(format!("{name}.serial.log"));
+        let run = VmRun {
+            name: "header-verifier",
+            image: &verifier_image,
+            cpus: 1,
+            mem_mib: 512,
+            workspace: &ws,
+            serial_log: &log,
+            task,
+            accel: Accel::Tcg,
+            task_timeout: Duration::from_secs(task_timeout),
+            start_timeout: Duration::from_secs(60),
+            on_line: &on_line,
+        };
+        (run_vm(&tools, &run), ws, log)
+    };
+    let proof_bytes = std::fs::read(&proof).unwrap();
+
+    // A valid proof: valid, with the report as a checksummed result file.
+    let (report, ws, log) = boot("valid", &proof_bytes, task(&verify), 600);
+    let report = report.unwrap_or_else(|e| panic!("{e:#}"));
+    let verdict: serde_json::Value = serde_json::from_slice(&report.data).unwrap();
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(report.files[0].0, "/workspace/verification.json");
+    assert!(ws.join("verification.json").is_file());
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("valid: blocks 1..=8"),
+        "the serial log holds the program's output"
+    );
+
+    // A tampered proof: a result saying invalid, not a crash.
+    let mut tampered: serde_json::Value = serde_json::from_slice(&proof_bytes).unwrap();
+    tampered["statement"]["first_number"] = 2.into();
+    let (report, _, _) = boot("tampered", tampered.to_string().as_bytes(), task(&verify), 600);
+    let verdict: serde_json::Value = serde_json::from_slice(&report.unwrap().data).unwrap();
+    assert_eq!(verdict["valid"], false, "{verdict}");
+
+    // A task the program fails (an argument clap refuses): Failed, named, with the console's last lines.
+    let (report, _, _) = boot("failed", &proof_bytes, task(&["verify", "--no-such-flag"]), 600);
+    let e = format!("{:#}", report.unwrap_err());
+    assert!(e.contains("header-verifier") && e.contains("Failed") && e.contains("  | "), "{e}");
+
+    // A task past its limit: stopped, and nothing left running.
+    let (report, ws, _) = boot("timeout", &proof_bytes, task(&verify), 1);
+    let e = format!("{:#}", report.unwrap_err());
+    assert!(e.contains("ran past the 1 s limit"), "{e}");
+    assert!(processes_mentioning(&ws.display().to_string()).is_empty(), "a QEMU outlived its run");
+
+    // Bad input, before QEMU starts: a file the task names that the run lacks, an image that is not there.
+    let mut missing = task(&verify);
+    missing.files.push("/workspace/witness.json".into());
+    let (report, _, _) = boot("missing-file", &proof_bytes, missing, 600);
+    let e = format!("{:#}", report.unwrap_err());
+    assert!(e.contains("/workspace/witness.json") && e.contains("has no"), "{e}");
+    let ws = scratch.path().join("valid");
+    let log = scratch.path().join("x.log");
+    let no_image = VmRun {
+        name: "header-verifier",
+        image: Path::new("/nonexistent/header-verifier.img"),
+        cpus: 1,
+        mem_mib: 512,
+        workspace: &ws,
+        serial_log: &log,
+        task: task(&verify),
+        accel: Accel::Tcg,
+        task_timeout: Duration::from_secs(60),
+        start_timeout: Duration::from_secs(60),
+        on_line: &on_line,
+    };
+    let e = format!("{:#}", run_vm(&tools, &no_image).unwrap_err());
+    assert!(e.contains("/nonexistent/header-verifier.img") && e.contains("does not exist"), "{e}");
+}
