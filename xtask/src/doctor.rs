@@ -1,7 +1,7 @@
 //! `cargo xtask doctor`: which prerequisites are present, and how to get
 //! each missing one. It only looks; it changes nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -74,33 +74,28 @@ impl DoctorFlags {
                 ops_get,
             ),
         });
-        let ops_home = std::env::var_os("OPS_HOME").map(PathBuf::from).or_else(home_dir).map(|h| h.join(".ops"));
-        report.push(match ops_home.as_ref().map(|h| (h.join("latest.txt"), h)) {
-            Some((latest, home)) if latest.is_file() => {
-                let version = std::fs::read_to_string(&latest).unwrap_or_default().trim().to_string();
-                let kernel = home.join(&version).join("kernel.img");
-                if kernel.is_file() {
-                    found("Nanos kernel", format!("{version} at {}", kernel.display()))
-                } else {
-                    missing(
-                        "Nanos kernel",
-                        format!("latest.txt names {version}, but {} is missing", kernel.display()),
-                        "ops update (needs network once)",
-                    )
-                }
-            }
-            _ => missing(
-                "Nanos kernel",
-                "no ~/.ops/latest.txt: ops has never fetched a kernel".into(),
-                "ops update (needs network once)",
-            ),
-        });
         report.push(match on_path("qemu-system-x86_64") {
             Some(q) => found("qemu", first_line(sh, &q, "--version").unwrap_or_default()),
             None => missing(
                 "qemu",
-                "qemu-system-x86_64 not on PATH (needed for local `ops run`, not for building)".into(),
-                "apt-get install qemu-system-x86",
+                "qemu-system-x86_64 not on PATH (needed for `run --vm` and the boot tests, not for building)".into(),
+                "sudo apt-get install qemu-system-x86 (Debian/Ubuntu), sudo dnf install qemu-system-x86 (Fedora)",
+            ),
+        });
+        report.push(match crate::vm::VmTools::locate(&project.target_dir.join("tools")) {
+            Ok(tools) => found("vsock helper", tools.vsock_helper.display().to_string()),
+            Err(_) if Path::new("/dev/vhost-vsock").exists() => found(
+                "vsock helper",
+                format!("not installed; /dev/vhost-vsock exists, but `run --vm` uses {}", crate::vm::VSOCK_HELPER),
+            ),
+            Err(_) => missing(
+                "vsock helper",
+                format!("{} is not installed (`run --vm` serves the VM service through it)", crate::vm::VSOCK_HELPER),
+                &format!(
+                    "cargo install --locked {} --version {} (or cargo xtask test, which installs it)",
+                    crate::vm::VSOCK_HELPER,
+                    crate::vm::VSOCK_HELPER_VERSION
+                ),
             ),
         });
         report.push(match on_path("gevulot-cli") {
@@ -135,12 +130,18 @@ impl DoctorFlags {
                 }
                 if let (Some(nanos), Some(home)) = (&image.nanos, home_dir()) {
                     let what = format!("Nanos {} for {}", nanos.version, image.name);
+                    let source = if nanos.kernel.is_some() {
+                        "the manifest's [nanos] kernel"
+                    } else {
+                        crate::native::nanos_dir(&home, nanos).1
+                    };
                     report.push(match crate::native::nanos_inputs(&project, image, nanos, &home) {
                         Ok(found_files) => found(
                             &what,
                             format!(
-                                "kernel.img sha256 {}, boot.img sha256 {}{}",
-                                &found_files.kernel_sha256[..16],
+                                "{} (from {source}), kernel.img sha256 {}, boot.img sha256 {}{}",
+                                found_files.kernel.display(),
+                                found_files.kernel_sha256,
                                 &found_files.boot_sha256[..16],
                                 if nanos.kernel_sha256.is_some() && nanos.boot_sha256.is_some() {
                                     " (pins match)"
@@ -149,9 +150,14 @@ impl DoctorFlags {
                                 }
                             ),
                         ),
-                        Err(e) => {
-                            missing(&what, format!("{e:#}"), "ops update (needs network once), then pin the digests")
-                        }
+                        Err(e) => missing(
+                            &what,
+                            format!("{e:#}"),
+                            &format!(
+                                "`ops update` (needs network once), or set {} to a directory with kernel.img and boot.img",
+                                crate::native::NANOS_DIR_ENV
+                            ),
+                        ),
                     });
                 }
                 let Some(srs) = &image.srs else { continue };

@@ -107,7 +107,8 @@ impl RunFlags {
 
         // 2. What the images carry: the SRS (dev SRS made on demand) and the verifier key.
         crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
-        for image in images {
+        // (--vm: the image build warns, reading the images themselves.)
+        for image in images.iter().filter(|_| !self.vm) {
             let carried: Vec<PathBuf> = image_paths(&project, image)?.into_values().map(PathBuf::from).collect();
             let insecure = crate::insecure_srs::insecure_host_files(&carried);
             if !insecure.is_empty() {

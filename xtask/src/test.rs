@@ -28,6 +28,9 @@ impl TestFlags {
         let _dir = sh.push_dir(&project.root);
         crate::tools::ensure_static_toolchain(sh)?;
         let anvil = crate::tools::ensure_anvil(sh, &project)?;
+        // The boot tests: QEMU and the vsock helper (the kernel comes from XTASK_NANOS_DIR or ~/.ops).
+        crate::tools::ensure_qemu(sh)?;
+        crate::tools::ensure_vsock_helper(sh, &project)?;
         let _env = sh.push_env("ANVIL_BIN", &anvil);
         let extra = &self.cargo_test_args;
         // The images `deploy` would ship and the deployment records are the user's:

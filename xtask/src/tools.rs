@@ -97,3 +97,48 @@ pub fn ensure_static_toolchain(sh: &Shell) -> Result<()> {
     ensure_musl_target(sh)?;
     ensure_musl_cc(sh)
 }
+
+/// Whether this process runs as root (apt-get can install), read from /proc.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:").map(|r| r.split_whitespace().next() == Some("0"))))
+        .unwrap_or(false)
+}
+
+/// QEMU for booting images: installed with apt when missing (as root on
+/// Debian/Ubuntu); otherwise the exact command to run.
+pub fn ensure_qemu(sh: &Shell) -> Result<()> {
+    if crate::project::on_path("qemu-system-x86_64").is_some() {
+        return Ok(());
+    }
+    if crate::project::on_path("apt-get").is_none() || !is_root() {
+        bail!(
+            "qemu-system-x86_64 is not installed and this user cannot install it: run `sudo apt-get install qemu-system-x86` (Debian/Ubuntu) or `sudo dnf install qemu-system-x86` (Fedora), then run this again"
+        );
+    }
+    eprintln!("installing qemu-system-x86 with apt-get (the tests boot the images)");
+    cmd!(sh, "apt-get update -qq").quiet().run().context("apt-get update failed")?;
+    cmd!(sh, "apt-get install -y -qq --no-install-recommends qemu-system-x86")
+        .quiet()
+        .run()
+        .context("apt-get install qemu-system-x86 failed")?;
+    Ok(())
+}
+
+/// The pinned vhost-device-vsock (vsock for VMs without /dev/vhost-vsock),
+/// built once with `cargo install --locked` into the project's tools directory.
+pub fn ensure_vsock_helper(sh: &Shell, project: &Project) -> Result<PathBuf> {
+    let tools = project.target_dir.join("tools");
+    let bin = crate::vm::vsock_helper_path(&tools);
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let (name, version) = (crate::vm::VSOCK_HELPER, crate::vm::VSOCK_HELPER_VERSION);
+    let root = bin.parent().and_then(|b| b.parent()).expect("tools/NAME-VERSION/bin/NAME");
+    eprintln!("installing {name} {version} into {} (about two minutes, once)", project.show(root));
+    cmd!(sh, "cargo install --locked --quiet {name} --version {version} --root {root}")
+        .run()
+        .with_context(|| format!("cannot install {name} {version} from crates.io"))?;
+    Ok(bin)
+}
