@@ -14,6 +14,9 @@
 //! writer, beside a plain copy of the same bytes (disk speed) and, when
 //! installed, `ops build` of the same inputs.
 //!
+//! `vm` (`bench_vm.rs`): the images booted in QEMU beside the binaries on
+//! the host: boot to task, a small prover task, the verifier's task.
+//!
 //! `srs`: downsizing a k=20 raw SRS to k=15, streaming (ours) against
 //! loading the whole file (halo2's way): time and peak memory; and the
 //! images' payload sizes beside the Taiko tutorial's.
@@ -33,6 +36,8 @@ pub enum Suite {
     Srs,
     Hashing,
     Image,
+    /// The images booted in QEMU beside the binaries on the host.
+    Vm,
 }
 
 #[derive(clap::Args, Debug)]
@@ -46,6 +51,9 @@ pub struct BenchFlags {
     /// Also measure 32 headers.
     #[arg(long)]
     pub large: bool,
+    /// `vm`: the accelerator.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: crate::vm::Accel,
     /// Also write the table (Markdown) to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -70,6 +78,7 @@ impl BenchFlags {
             Suite::Srs => srs_suite(sh)?,
             Suite::Hashing => hashing_suite()?,
             Suite::Image => image_suite(sh)?,
+            Suite::Vm => crate::bench_vm::vm_suite(sh, self.accel)?,
         };
         println!("{table}");
         if let Some(out) = &self.out {

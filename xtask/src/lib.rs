@@ -4,6 +4,7 @@
 //! layout, hashing, ELF checks, progress, pinned tools) have a module each.
 
 pub mod bench;
+pub mod bench_vm;
 pub mod build;
 pub mod check;
 pub mod deploy;

@@ -99,6 +99,11 @@ impl RunFlags {
         let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
         let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
 
+        // What booting needs, before anything is built.
+        if self.vm {
+            crate::vm::VmTools::locate(&project.target_dir.join("tools"))?;
+        }
+
         // 1. The static binaries, exactly as the images carry them.
         crate::tools::ensure_static_toolchain(sh)?;
         let images = [prover, verifier];
@@ -311,7 +316,7 @@ const WITNESS_VM_PATH: &str = "/workspace/witness.json";
 const PROOF_VM_PATH: &str = "/workspace/proof.json";
 
 /// The workflow's first step: prove the witness.
-fn prove_task(tx_hash: String, prover: &Image) -> TaskSpec {
+pub(crate) fn prove_task(tx_hash: String, prover: &Image) -> TaskSpec {
     TaskSpec {
         tx_hash,
         name: prover.name.to_string(),
@@ -321,7 +326,7 @@ fn prove_task(tx_hash: String, prover: &Image) -> TaskSpec {
 }
 
 /// The second step: verify the prover's proof.
-fn verify_task(tx_hash: String, verifier: &Image) -> TaskSpec {
+pub(crate) fn verify_task(tx_hash: String, verifier: &Image) -> TaskSpec {
     TaskSpec {
         tx_hash,
         name: verifier.name.to_string(),
@@ -366,7 +371,7 @@ fn step(project: &Project, image: &Image, report: &gevulot_shim::node::RunReport
 }
 
 /// Runs one image's program on `workspace` with `task`.
-fn run_image(
+pub(crate) fn run_image(
     project: &Project,
     image: &Image,
     binary: &Path,

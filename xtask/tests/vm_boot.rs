@@ -201,3 +201,32 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
     let e = format!("{:#}", run_vm(&tools, &no_image).unwrap_err());
     assert!(e.contains("/nonexistent/header-verifier.img") && e.contains("does not exist"), "{e}");
 }
+
+/// Missing parts are named before anything boots (these need no kernel).
+#[test]
+fn a_missing_kernel_or_qemu_is_named_with_what_to_do() {
+    let cargo_dir = Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().to_path_buf();
+    let scratch = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .env("XTASK_IMAGES_DIR", scratch.path().join("images"))
+        .env("XTASK_NANOS_DIR", scratch.path().join("no-nanos-here"))
+        .args(["image", "--builder", "native", "header-verifier"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("no-nanos-here/kernel.img") && t.contains("XTASK_NANOS_DIR"), "{t}");
+    assert!(!scratch.path().join("images/header-verifier.img").exists());
+
+    // No QEMU on PATH (only cargo's directory): refused before any build starts.
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .env("PATH", &cargo_dir)
+        .env("XTASK_IMAGES_DIR", scratch.path().join("images"))
+        .args(["run", "--vm"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("qemu-system-x86_64 is not installed") && t.contains("apt-get install qemu-system-x86"), "{t}");
+    assert!(!t.contains("cargo build --release"), "it built before checking: {t}");
+}
