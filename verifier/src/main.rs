@@ -199,6 +199,11 @@ fn gevulot_task(
     })
 }
 
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(UNUSABLE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,9 +222,4 @@ mod tests {
         assert!(TaskArgs::try_parse_from(["verify", "--proof", "/workspace/p.json", "--key", "k"]).is_err());
         assert!(TaskArgs::try_parse_from(["verify", "--proof", "/workspace/p.json"]).is_ok());
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(UNUSABLE)
 }

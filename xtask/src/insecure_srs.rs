@@ -56,7 +56,7 @@ pub fn insecure_host_files(files: &[std::path::PathBuf]) -> Vec<String> {
                 let mut f = std::fs::File::open(path)?;
                 let mut head = vec![0u8; 4.min(length as usize)];
                 f.read_exact(&mut head)?;
-                let g2 = (G2_BYTES as u64).min(length);
+                let g2 = G2_BYTES.min(length);
                 f.seek(SeekFrom::Start(length - g2))?;
                 let mut tail = vec![0u8; g2 as usize];
                 f.read_exact(&mut tail)?;

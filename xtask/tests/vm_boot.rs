@@ -230,3 +230,63 @@ fn a_missing_kernel_or_qemu_is_named_with_what_to_do() {
     assert!(t.contains("qemu-system-x86_64 is not installed") && t.contains("apt-get install qemu-system-x86"), "{t}");
     assert!(!t.contains("cargo build --release"), "it built before checking: {t}");
 }
+
+/// A small pair (1-header chains: its own manifests and key) through
+/// `cargo xtask run --vm`: proof made in a VM, verified in a VM and on the host.
+#[test]
+fn a_small_pair_proves_and_verifies_in_vms() {
+    let Some(kernel) =
+        require(kernel_dir(), "no Nanos kernel (set XTASK_NANOS_DIR to a directory with kernel.img and boot.img)")
+    else {
+        return;
+    };
+    if require(VmTools::locate(&target_dir().join("tools")).ok(), "QEMU or vhost-device-vsock is not installed")
+        .is_none()
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let manifests = scratch.path().join("manifests");
+    std::fs::create_dir_all(manifests.join("images")).unwrap();
+    std::fs::create_dir_all(manifests.join("pairs")).unwrap();
+    let committed = |name: &str| std::fs::read_to_string(root().join("manifests/images").join(name)).unwrap();
+    let prover = committed("header-prover.toml").replace("name = \"header-prover\"", "name = \"small-prover\"");
+    let verifier = committed("header-verifier.toml")
+        .replace("name = \"header-verifier\"", "name = \"small-verifier\"")
+        .replace("header-chain-8.key.json", "header-chain-1.key.json");
+    assert!(prover.contains("small-prover") && verifier.contains("header-chain-1.key.json"));
+    std::fs::write(manifests.join("images/small-prover.toml"), prover).unwrap();
+    std::fs::write(manifests.join("images/small-verifier.toml"), verifier).unwrap();
+    std::fs::write(
+        manifests.join("pairs/small.toml"),
+        "[pair]\nname = \"small\"\nprover = \"small-prover\"\nverifier = \"small-verifier\"\n",
+    )
+    .unwrap();
+    let mut witness: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/anvil-chain-8.witness.json")).unwrap())
+            .unwrap();
+    witness["headers"].as_array_mut().unwrap().truncate(1);
+    let witness_path = scratch.path().join("one-header.witness.json");
+    std::fs::write(&witness_path, witness.to_string()).unwrap();
+
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .env("XTASK_MANIFESTS_DIR", &manifests)
+        .env("XTASK_IMAGES_DIR", scratch.path().join("images"))
+        .env("XTASK_NANOS_DIR", &kernel)
+        .args(["run", "--vm", "small", "--accel", "tcg", "--json", "--witness"])
+        .arg(&witness_path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(outcome["pair"], "small");
+    assert_eq!(outcome["valid"], true, "{outcome}");
+    assert_eq!(outcome["verifier_valid"], true, "the verifier VM's verdict: {outcome}");
+    assert_eq!(outcome["host"]["valid"], true, "the host's verdict: {outcome}");
+    assert_eq!(outcome["verdict"]["statement"]["last_number"], 1);
+    let run_dir = root().join(outcome["prover"]["workspace"].as_str().unwrap()).parent().unwrap().to_path_buf();
+    for image in ["small-prover", "small-verifier"] {
+        let log = std::fs::read_to_string(run_dir.join(format!("{image}.serial.log"))).unwrap();
+        assert!(log.contains("gevulot: task"), "{image}'s console:\n{log}");
+    }
+}

@@ -428,14 +428,24 @@ fn read_source(path: &Path, shown: PathBuf) -> Result<Source, ManifestError> {
 
 /// Loads and validates every manifest under `root/manifests`. Paths in
 /// errors are shown relative to `root`.
+/// Another manifests directory than the workspace's `manifests/` (for a
+/// second set of images and pairs; sources stay relative to the workspace).
+pub const MANIFESTS_DIR_ENV: &str = "XTASK_MANIFESTS_DIR";
+
 pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, ManifestErrors> {
+    let base = std::env::var_os(MANIFESTS_DIR_ENV).map(PathBuf::from).unwrap_or_else(|| root.join("manifests"));
+    load_from(root, &base, binaries)
+}
+
+/// Loads `base/images/*.toml` and `base/pairs/*.toml`.
+pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, ManifestErrors> {
     let mut errors = Vec::new();
     let mut images = Vec::new();
     let mut pairs = Vec::new();
     let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_path_buf();
     let mut image_spans: BTreeMap<ImageName, PathBuf> = BTreeMap::new();
 
-    let dir = root.join("manifests/images");
+    let dir = base.join("images");
     let image_files = toml_files(&dir).unwrap_or_else(|e| {
         errors.push(e);
         Vec::new()
@@ -533,7 +543,7 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
     // A pair naming an image whose manifest failed is noise: report the
     // image's own error, and the pair's references once images load.
     let images_failed = !errors.is_empty();
-    let dir = root.join("manifests/pairs");
+    let dir = base.join("pairs");
     let pair_files = toml_files(&dir).unwrap_or_else(|e| {
         errors.push(e);
         Vec::new()

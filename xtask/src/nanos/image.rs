@@ -107,7 +107,7 @@ pub fn write_image_to(spec: &ImageSpec, partial: &Path, progress: &dyn Fn(u64)) 
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&partial)
+        .open(partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let result = (|| -> Result<WrittenImage> {
         use std::os::unix::fs::FileExt;
