@@ -144,17 +144,9 @@ impl RunFlags {
         let tx = task_id(&run_dir, "prover");
         eprintln!("prover task {tx}: proving {witness_source}");
         let proved = run_image(&project, prover, &binary(0), &prover_ws, prove_task(tx, prover), self.timeout)?;
-        let proof_local = proved
-            .files
-            .iter()
-            .find(|(vm, _)| vm == PROOF_VM_PATH)
-            .map(|(_, local)| local.clone())
-            .context("the prover's result does not list /workspace/proof.json")?;
 
         // 5. The verifier task, with the prover's output as its input.
-        let verifier_ws = run_dir.join("verifier-workspace");
-        std::fs::create_dir_all(&verifier_ws)?;
-        std::fs::copy(&proof_local, verifier_ws.join("proof.json"))?;
+        let (proof_local, verifier_ws) = hand_proof_to_verifier(&run_dir, &proved.files)?;
         let tx = task_id(&run_dir, "verifier");
         eprintln!("verifier task {tx}");
         let verified =
@@ -239,15 +231,7 @@ impl RunFlags {
         let tx = task_id(run_dir, "prover");
         eprintln!("prover task {tx} in a VM: proving {witness_source}");
         let proved = vm_run(prover, &image_file(0), &prover_ws, prove_task(tx, prover))?;
-        let proof_local = proved
-            .files
-            .iter()
-            .find(|(vm, _)| vm == PROOF_VM_PATH)
-            .map(|(_, local)| local.clone())
-            .context("the prover's result does not list /workspace/proof.json")?;
-        let verifier_ws = run_dir.join("verifier-workspace");
-        std::fs::create_dir_all(&verifier_ws)?;
-        std::fs::copy(&proof_local, verifier_ws.join("proof.json"))?;
+        let (proof_local, verifier_ws) = hand_proof_to_verifier(run_dir, &proved.files)?;
         let tx = task_id(run_dir, "verifier");
         eprintln!("verifier task {tx} in a VM");
         let verified = vm_run(verifier, &image_file(1), &verifier_ws, verify_task(tx, verifier))?;
@@ -314,6 +298,20 @@ impl RunFlags {
 
 const WITNESS_VM_PATH: &str = "/workspace/witness.json";
 const PROOF_VM_PATH: &str = "/workspace/proof.json";
+
+/// The workflow's hand-over: the prover's proof file becomes the verifier
+/// step's input in a fresh workspace. Returns (proof, verifier workspace).
+fn hand_proof_to_verifier(run_dir: &Path, prover_files: &[(String, PathBuf)]) -> Result<(PathBuf, PathBuf)> {
+    let proof = prover_files
+        .iter()
+        .find(|(vm, _)| vm == PROOF_VM_PATH)
+        .map(|(_, local)| local.clone())
+        .with_context(|| format!("the prover's result does not list {PROOF_VM_PATH}"))?;
+    let verifier_ws = run_dir.join("verifier-workspace");
+    std::fs::create_dir_all(&verifier_ws)?;
+    std::fs::copy(&proof, verifier_ws.join("proof.json"))?;
+    Ok((proof, verifier_ws))
+}
 
 /// The workflow's first step: prove the witness.
 pub(crate) fn prove_task(tx_hash: String, prover: &Image) -> TaskSpec {
