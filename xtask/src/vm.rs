@@ -109,6 +109,44 @@ pub struct VmReport {
     pub accel: Accel,
 }
 
+/// Set by SIGINT/SIGTERM while a VM runs, so the run can stop its
+/// processes and remove its sockets instead of dying with them left behind.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Catches SIGINT and SIGTERM for as long as it lives (then the default
+/// handling is back).
+struct InterruptGuard;
+
+impl InterruptGuard {
+    fn install() -> Self {
+        INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, on_interrupt as *const () as libc::sighandler_t);
+        }
+        Self
+    }
+
+    fn interrupted(&self) -> bool {
+        INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        // SAFETY: restoring the default disposition.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        }
+    }
+}
+
 /// Kills and reaps its processes when dropped, whatever happened.
 struct Processes(Vec<Child>);
 
@@ -229,6 +267,7 @@ impl std::fmt::Display for KvmFailed {
 impl std::error::Error for KvmFailed {}
 
 fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Duration>) -> Result<VmReport> {
+    let interrupts = InterruptGuard::install();
     // Unix socket paths are short (108 bytes): keep them in a temporary directory.
     let sockets = tempfile::Builder::new().prefix("xtask-vm").tempdir().context("cannot create a socket directory")?;
     let vhost_socket = sockets.path().join("vhost.sock");
@@ -346,6 +385,12 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
                     elapsed.as_secs_f64(),
                     if handed_out_at.is_some() { " (the task was handed out: the program crashed or exited early)" } else { " (it never asked for a task)" },
                     tail()
+                ));
+            }
+            if interrupts.interrupted() {
+                break Err(anyhow::anyhow!(
+                    "image {}: interrupted; the VM and the vsock helper were stopped and the sockets removed",
+                    run.name
                 ));
             }
             if handed_out_at.is_none() && elapsed > run.start_timeout {

@@ -177,6 +177,41 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
     assert!(e.contains("ran past the 1 s limit"), "{e}");
     assert!(processes_mentioning(&ws.display().to_string()).is_empty(), "a QEMU outlived its run");
 
+    // Ctrl-C (SIGINT) while a VM runs: stopped, nothing left running, the run says so.
+    let ws = scratch.path().join("interrupted");
+    let log = scratch.path().join("interrupted.serial.log");
+    let interrupter = std::thread::spawn({
+        let log = log.clone();
+        move || {
+            // The serial log exists once the handler is in place and QEMU is starting.
+            while !log.exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: a signal to this process, which run_vm handles.
+            unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+        }
+    });
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("proof.json"), &proof_bytes).unwrap();
+    let run = VmRun {
+        name: "header-verifier",
+        image: &verifier_image,
+        cpus: 1,
+        mem_mib: 512,
+        workspace: &ws,
+        serial_log: &log,
+        task: task(&verify),
+        accel: Accel::Tcg,
+        task_timeout: Duration::from_secs(600),
+        start_timeout: Duration::from_secs(60),
+        on_line: &on_line,
+    };
+    let e = format!("{:#}", run_vm(&tools, &run).unwrap_err());
+    interrupter.join().unwrap();
+    assert!(e.contains("interrupted"), "{e}");
+    assert!(processes_mentioning(&ws.display().to_string()).is_empty(), "a QEMU outlived an interrupted run");
+
     // Bad input, before QEMU starts: a file the task names that the run lacks, an image that is not there.
     let mut missing = task(&verify);
     missing.files.push("/workspace/witness.json".into());
