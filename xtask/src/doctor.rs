@@ -8,7 +8,7 @@ use serde::Serialize;
 use xshell::{cmd, Shell};
 
 use crate::hashing::sha256_file;
-use crate::project::{home_dir, on_path, Project, IMAGE_TARGET};
+use crate::project::{on_path, Project, IMAGE_TARGET};
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorFlags {
@@ -128,14 +128,14 @@ impl DoctorFlags {
                         ));
                     }
                 }
-                if let (Some(nanos), Some(home)) = (&image.nanos, home_dir()) {
+                if let Some(nanos) = &image.nanos {
                     let what = format!("Nanos {} for {}", nanos.version, image.name);
                     let source = if nanos.kernel.is_some() {
                         "the manifest's [nanos] kernel"
                     } else {
-                        crate::native::nanos_dir(&home, nanos).1
+                        crate::native::nanos_dir(None, nanos).map(|(_, source)| source).unwrap_or("nowhere")
                     };
-                    report.push(match crate::native::nanos_inputs(&project, image, nanos, &home) {
+                    report.push(match crate::native::nanos_inputs(&project, image, nanos, None) {
                         Ok(found_files) => found(
                             &what,
                             format!(

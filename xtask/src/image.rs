@@ -418,7 +418,12 @@ fn build_one(
 
 /// Builds one image with the native writer (or reports it up to date):
 /// the image first, then its record, each replaced only when complete.
-fn build_native(project: &Project, image: &Image, plan: &ImagePlan, ops_home: &Path) -> Result<(ImageRecord, bool)> {
+fn build_native(
+    project: &Project,
+    image: &Image,
+    plan: &ImagePlan,
+    ops_home: Option<&Path>,
+) -> Result<(ImageRecord, bool)> {
     let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
     let found = crate::native::nanos_inputs(project, image, nanos, ops_home)?;
     let inputs = inputs(plan, found.kernel_sha256.clone(), found.boot_sha256.clone(), crate::native::WRITER_ID.into())?;
@@ -449,10 +454,7 @@ pub fn build_images(
     for (image, p) in images.iter().zip(plans) {
         let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
         let (record, rebuilt) = match builder.unwrap_or(nanos.builder) {
-            Builder::Native => {
-                let home = ops_home.clone().or_else(home_dir).context("HOME is not set: give --ops-home")?;
-                build_native(project, image, p, &home)?
-            }
+            Builder::Native => build_native(project, image, p, ops_home.as_deref())?,
             Builder::Ops => {
                 if ops.is_none() {
                     ops = Some(on_path("ops").context("ops is not on PATH: install NanoVMs ops (curl https://ops.city/get.sh -sSfL | sh), or set `[nanos] builder = \"native\"`; `cargo xtask doctor` checks every prerequisite")?);

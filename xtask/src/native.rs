@@ -40,18 +40,30 @@ pub struct NanosInputs {
 pub const NANOS_DIR_ENV: &str = "XTASK_NANOS_DIR";
 
 /// Where an image's kernel.img and boot.img come from, in order: the
-/// manifest's `[nanos] kernel`/`boot`, `$XTASK_NANOS_DIR`, the ops home's
-/// pinned release `~/.ops/VERSION/`.
-pub fn nanos_dir(ops_home: &Path, nanos: &NanosSection) -> (PathBuf, &'static str) {
-    match std::env::var_os(NANOS_DIR_ENV) {
-        Some(dir) => (PathBuf::from(dir), NANOS_DIR_ENV),
-        None => (ops_home.join(".ops").join(nanos.version.as_str()), "the ops home"),
+/// manifest's `[nanos] kernel`/`boot` (see [`nanos_inputs`]), an ops home
+/// given on the command line (`--ops-home`), `$XTASK_NANOS_DIR`, your ops
+/// home's pinned release `~/.ops/VERSION/`. Returns the directory and what
+/// chose it.
+pub fn nanos_dir(ops_home: Option<&Path>, nanos: &NanosSection) -> Result<(PathBuf, &'static str)> {
+    let release = |home: &Path| home.join(".ops").join(nanos.version.as_str());
+    if let Some(home) = ops_home {
+        return Ok((release(home), "--ops-home"));
     }
+    if let Some(dir) = std::env::var_os(NANOS_DIR_ENV) {
+        return Ok((PathBuf::from(dir), NANOS_DIR_ENV));
+    }
+    let home = crate::project::home_dir().context("HOME is not set: give --ops-home or set XTASK_NANOS_DIR")?;
+    Ok((release(&home), "the ops home ~/.ops"))
 }
 
 /// Finds kernel.img and boot.img (see [`nanos_dir`]) and checks their pinned digests.
-pub fn nanos_inputs(project: &Project, image: &Image, nanos: &NanosSection, ops_home: &Path) -> Result<NanosInputs> {
-    let (release_dir, _) = nanos_dir(ops_home, nanos);
+pub fn nanos_inputs(
+    project: &Project,
+    image: &Image,
+    nanos: &NanosSection,
+    ops_home: Option<&Path>,
+) -> Result<NanosInputs> {
+    let (release_dir, _) = nanos_dir(ops_home, nanos)?;
     let locate = |given: &Option<PathBuf>, file: &str, key: &str, pin: Option<&str>| -> Result<(PathBuf, String)> {
         let path = given.as_ref().map(|p| project.root.join(p)).unwrap_or_else(|| release_dir.join(file));
         if !path.is_file() {

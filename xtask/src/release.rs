@@ -13,7 +13,7 @@ use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan as build_plan, HostPaths};
 use crate::image::{plan as image_plan, Inputs};
-use crate::project::{home_dir, Project};
+use crate::project::Project;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ReleaseFlags {
@@ -81,12 +81,12 @@ pub struct ReleasedImage {
 impl ReleaseFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let ops_home = self.ops_home.clone().or_else(home_dir).context("HOME is not set: give --ops-home")?;
+        let ops_home = self.ops_home.as_deref();
         if let Some(record) = &self.verify {
-            return verify(sh, &project, record, &ops_home, self.json);
+            return verify(sh, &project, record, ops_home, self.json);
         }
         let out = self.out.clone().unwrap_or_else(|| default_out(&project));
-        let record = release(sh, &project, &self.images, &ops_home, &out, self.url.as_deref())?;
+        let record = release(sh, &project, &self.images, ops_home, &out, self.url.as_deref())?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&record)?);
         } else {
@@ -119,7 +119,7 @@ pub fn release(
     sh: &Shell,
     project: &Project,
     names: &[String],
-    ops_home: &Path,
+    ops_home: Option<&Path>,
     out: &Path,
     url: Option<&str>,
 ) -> Result<ReleaseRecord> {
@@ -258,7 +258,7 @@ fn clean_checkout(sh: &Shell, repo: &Path, commit: &str, to: &Path) -> Result<()
     Ok(())
 }
 
-fn verify(sh: &Shell, project: &Project, record_path: &Path, ops_home: &Path, json: bool) -> Result<()> {
+fn verify(sh: &Shell, project: &Project, record_path: &Path, ops_home: Option<&Path>, json: bool) -> Result<()> {
     let recorded: ReleaseRecord = serde_json::from_slice(
         &std::fs::read(record_path).with_context(|| format!("cannot read {}", record_path.display()))?,
     )

@@ -58,8 +58,12 @@ fn build(project: &Project) -> anyhow::Result<(xtask::image::ImageRecord, std::p
     let manifests = load(&project.root, &project.binaries).map_err(|e| anyhow::anyhow!("{e}"))?;
     let image = manifests.image("p").unwrap();
     let plan = xtask::image::plan(project, image, &project.root.join("prover"))?;
-    let found =
-        xtask::native::nanos_inputs(project, image, image.nanos.as_ref().unwrap(), &project.root.join("ops-home"))?;
+    let found = xtask::native::nanos_inputs(
+        project,
+        image,
+        image.nanos.as_ref().unwrap(),
+        Some(&project.root.join("ops-home")),
+    )?;
     let inputs = xtask::image::inputs(
         &plan,
         found.kernel_sha256.clone(),
