@@ -114,6 +114,9 @@ impl Drop for Anvil {
 
 /// A debug build of one of the workspace's binaries (`prover`, `verifier`),
 /// built on first use so that `cargo test -p end-to-end` works on its own.
+/// Built with the target selection of `cargo test --workspace` (every bin
+/// and test), so cargo resolves the same features and reuses every
+/// dependency that run compiled instead of building them again.
 pub fn workspace_binary(name: &str) -> PathBuf {
     static BUILD: std::sync::Once = std::sync::Once::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf();
@@ -121,7 +124,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&root)
-            .args(["build", "--locked", "--quiet", "--package", "prover", "--package", "verifier"])
+            .args(["build", "--locked", "--quiet", "--workspace", "--bins", "--tests"])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the prover and verifier failed");
