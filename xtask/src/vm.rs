@@ -30,8 +30,10 @@ use gevulot_shim::node::{check_result_files, Behaviour, LocalNode, Submission, T
 const GUEST_CID: u32 = 3;
 /// The node's VM service port.
 const SERVICE_PORT: u32 = 8080;
-/// How long a KVM start may take to fail before `auto` trusts it.
-const KVM_PROBE: Duration = Duration::from_secs(5);
+/// How long a KVM boot may take to ask for its task before `auto` gives up
+/// on KVM: a Nanos boot takes about a second (two under TCG), while a broken
+/// KVM either kills QEMU at once or leaves the guest stuck.
+const KVM_PROBE: Duration = Duration::from_secs(15);
 /// Serial lines quoted in an error.
 const TAIL_LINES: usize = 15;
 
@@ -150,12 +152,20 @@ impl Drop for InterruptGuard {
 /// Kills and reaps its processes when dropped, whatever happened.
 struct Processes(Vec<Child>);
 
-impl Drop for Processes {
-    fn drop(&mut self) {
+impl Processes {
+    /// Kills and reaps every process (a `Child` dropped is not killed).
+    fn stop(&mut self) {
         for child in &mut self.0 {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.0.clear();
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -228,7 +238,7 @@ fn is_program_line(line: &str) -> bool {
 /// Boots `run.image` with `run.task` served, waits for its result (bounded),
 /// and checks the result files. `Accel::Auto` tries KVM first when
 /// `/dev/kvm` exists and falls back to TCG (with a warning) when QEMU dies
-/// within seconds.
+/// or the guest has not asked for its task within seconds.
 pub fn run_vm(tools: &VmTools, run: &VmRun<'_>) -> Result<VmReport> {
     for (name, path) in [("image", run.image), ("workspace", run.workspace)] {
         if !path.exists() {
@@ -387,6 +397,14 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
                     tail()
                 ));
             }
+            if let (Some(probe), None) = (kvm_probe, handed_out_at) {
+                if elapsed > probe {
+                    break Err(anyhow::Error::new(KvmFailed(format!(
+                        "the guest had not asked for its task after {} s",
+                        probe.as_secs()
+                    ))));
+                }
+            }
             if interrupts.interrupted() {
                 break Err(anyhow::anyhow!(
                     "image {}: interrupted; the VM and the vsock helper were stopped and the sockets removed",
@@ -412,7 +430,7 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
             std::thread::sleep(Duration::from_millis(50));
         };
         // Stop QEMU now so the console threads end before the scope does.
-        drop(std::mem::take(&mut processes.0));
+        processes.stop();
         let submission = result?;
         let elapsed = started.elapsed();
         match submission {

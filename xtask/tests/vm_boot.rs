@@ -177,6 +177,41 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
     assert!(e.contains("ran past the 1 s limit"), "{e}");
     assert!(processes_mentioning(&ws.display().to_string()).is_empty(), "a QEMU outlived its run");
 
+    // The prover image on the 8-header witness (minutes under TCG) with a 5 s
+    // limit: stopped at the limit, not when the proof would be done.
+    let ws = scratch.path().join("prover-timeout");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::copy(&witness, ws.join("witness.json")).unwrap();
+    let prover_image = images.join("header-prover.img");
+    let log = scratch.path().join("prover-timeout.serial.log");
+    let run = VmRun {
+        name: "header-prover",
+        image: &prover_image,
+        cpus: 2,
+        mem_mib: 2048,
+        workspace: &ws,
+        serial_log: &log,
+        task: TaskSpec {
+            tx_hash: "cd".repeat(32),
+            name: "header-prover".into(),
+            args: ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"]
+                .map(String::from)
+                .to_vec(),
+            files: vec!["/workspace/witness.json".into()],
+        },
+        accel: Accel::Tcg,
+        task_timeout: Duration::from_secs(5),
+        start_timeout: Duration::from_secs(60),
+        on_line: &on_line,
+    };
+    let started = std::time::Instant::now();
+    let e = format!("{:#}", run_vm(&tools, &run).unwrap_err());
+    assert!(e.contains("ran past the 5 s limit"), "{e}");
+    // Far below the ~6 minutes the proof takes under TCG: the VM was stopped, not waited for.
+    assert!(started.elapsed() < Duration::from_secs(120), "the run outlived its limit: {:?}", started.elapsed());
+    assert!(processes_mentioning(&ws.display().to_string()).is_empty(), "a QEMU outlived its run");
+    assert!(!ws.join("proof.json").exists());
+
     // Ctrl-C (SIGINT) while a VM runs: stopped, nothing left running, the run says so.
     let ws = scratch.path().join("interrupted");
     let log = scratch.path().join("interrupted.serial.log");
