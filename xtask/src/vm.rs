@@ -251,18 +251,25 @@ pub fn run_vm(tools: &VmTools, run: &VmRun<'_>) -> Result<VmReport> {
             bail!("{}: the task names {file}, but the run's workspace has no {}", run.name, local.display());
         }
     }
+    let kvm_known_broken = KVM_BROKEN.load(std::sync::atomic::Ordering::SeqCst);
     match run.accel {
-        Accel::Auto if Path::new("/dev/kvm").exists() => match boot(tools, run, Accel::Kvm, Some(KVM_PROBE)) {
-            Err(e) if e.downcast_ref::<KvmFailed>().is_some() => {
-                eprintln!("warning: KVM is present but QEMU failed with it ({e}); using TCG (slower)");
-                boot(tools, run, Accel::Tcg, None)
+        Accel::Auto if Path::new("/dev/kvm").exists() && !kvm_known_broken => {
+            match boot(tools, run, Accel::Kvm, Some(KVM_PROBE)) {
+                Err(e) if e.downcast_ref::<KvmFailed>().is_some() => {
+                    eprintln!("warning: KVM is present but QEMU failed with it ({e}); using TCG (slower)");
+                    KVM_BROKEN.store(true, std::sync::atomic::Ordering::SeqCst);
+                    boot(tools, run, Accel::Tcg, None)
+                }
+                other => other,
             }
-            other => other,
-        },
+        }
         Accel::Auto => boot(tools, run, Accel::Tcg, None),
         accel => boot(tools, run, accel, None),
     }
 }
+
+/// Set once `auto` has seen KVM fail: later VMs of this run go straight to TCG.
+static KVM_BROKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// QEMU exited early under KVM (for `auto`'s fallback).
 #[derive(Debug)]
