@@ -62,6 +62,29 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
+/// A verifier-sized VM (1 vCPU, 512 MiB, TCG, a node's limits) for `task`.
+fn vm_for<'a>(
+    image: &'a Path,
+    workspace: &'a Path,
+    serial_log: &'a Path,
+    task: TaskSpec,
+    on_line: &'a (dyn Fn(&str) + Sync),
+) -> VmRun<'a> {
+    VmRun {
+        name: "header-verifier",
+        image,
+        cpus: 1,
+        mem_mib: 512,
+        workspace,
+        serial_log,
+        task,
+        accel: Accel::Tcg,
+        task_timeout: Duration::from_secs(1800),
+        start_timeout: Duration::from_secs(60),
+        on_line,
+    }
+}
+
 #[test]
 fn native_images_boot_and_the_verifier_answers_tasks() {
     let Some(kernel) =
@@ -131,17 +154,8 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
         std::fs::write(ws.join("proof.json"), proof_bytes).unwrap();
         let log = scratch.path().join(format!("{name}.serial.log"));
         let run = VmRun {
-            name: "header-verifier",
-            image: &verifier_image,
-            cpus: 1,
-            mem_mib: 512,
-            workspace: &ws,
-            serial_log: &log,
-            task,
-            accel: Accel::Tcg,
             task_timeout: Duration::from_secs(task_timeout),
-            start_timeout: Duration::from_secs(60),
-            on_line: &on_line,
+            ..vm_for(&verifier_image, &ws, &log, task, &on_line)
         };
         (run_vm(&tools, &run), ws, log)
     };
@@ -184,25 +198,20 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
     std::fs::copy(&witness, ws.join("witness.json")).unwrap();
     let prover_image = images.join("header-prover.img");
     let log = scratch.path().join("prover-timeout.serial.log");
+    let prove = TaskSpec {
+        tx_hash: "cd".repeat(32),
+        name: "header-prover".into(),
+        args: ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"]
+            .map(String::from)
+            .to_vec(),
+        files: vec!["/workspace/witness.json".into()],
+    };
     let run = VmRun {
         name: "header-prover",
-        image: &prover_image,
         cpus: 2,
         mem_mib: 2048,
-        workspace: &ws,
-        serial_log: &log,
-        task: TaskSpec {
-            tx_hash: "cd".repeat(32),
-            name: "header-prover".into(),
-            args: ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"]
-                .map(String::from)
-                .to_vec(),
-            files: vec!["/workspace/witness.json".into()],
-        },
-        accel: Accel::Tcg,
         task_timeout: Duration::from_secs(5),
-        start_timeout: Duration::from_secs(60),
-        on_line: &on_line,
+        ..vm_for(&prover_image, &ws, &log, prove, &on_line)
     };
     let started = std::time::Instant::now();
     let e = format!("{:#}", run_vm(&tools, &run).unwrap_err());
@@ -229,19 +238,7 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
     });
     std::fs::create_dir_all(&ws).unwrap();
     std::fs::write(ws.join("proof.json"), &proof_bytes).unwrap();
-    let run = VmRun {
-        name: "header-verifier",
-        image: &verifier_image,
-        cpus: 1,
-        mem_mib: 512,
-        workspace: &ws,
-        serial_log: &log,
-        task: task(&verify),
-        accel: Accel::Tcg,
-        task_timeout: Duration::from_secs(600),
-        start_timeout: Duration::from_secs(60),
-        on_line: &on_line,
-    };
+    let run = vm_for(&verifier_image, &ws, &log, task(&verify), &on_line);
     let e = format!("{:#}", run_vm(&tools, &run).unwrap_err());
     interrupter.join().unwrap();
     assert!(e.contains("interrupted"), "{e}");
@@ -255,19 +252,7 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
     assert!(e.contains("/workspace/witness.json") && e.contains("has no"), "{e}");
     let ws = scratch.path().join("valid");
     let log = scratch.path().join("x.log");
-    let no_image = VmRun {
-        name: "header-verifier",
-        image: Path::new("/nonexistent/header-verifier.img"),
-        cpus: 1,
-        mem_mib: 512,
-        workspace: &ws,
-        serial_log: &log,
-        task: task(&verify),
-        accel: Accel::Tcg,
-        task_timeout: Duration::from_secs(60),
-        start_timeout: Duration::from_secs(60),
-        on_line: &on_line,
-    };
+    let no_image = vm_for(Path::new("/nonexistent/header-verifier.img"), &ws, &log, task(&verify), &on_line);
     let e = format!("{:#}", run_vm(&tools, &no_image).unwrap_err());
     assert!(e.contains("/nonexistent/header-verifier.img") && e.contains("does not exist"), "{e}");
 }
