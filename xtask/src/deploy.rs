@@ -65,11 +65,10 @@ pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::Pat
 impl DeployFlags {
     /// Refuses images that carry the development SRS (in an SRS file or a
     /// pinned key), unless `--allow-insecure-srs`.
-    fn refuse_insecure_srs(&self, project: &Project, images: &[&Image]) -> Result<()> {
+    fn refuse_insecure_srs(&self, images: &[(&Image, &std::path::Path)]) -> Result<()> {
         let mut found = Vec::new();
-        for image in images {
-            let (file, _) = current_image(project, image)?;
-            let files = crate::insecure_srs::insecure_files_in_image(&file)?;
+        for (image, file) in images {
+            let files = crate::insecure_srs::insecure_files_in_image(file)?;
             if !files.is_empty() {
                 found.push(format!("{} ({})", image.name, files.join(", ")));
             }
@@ -102,39 +101,44 @@ impl DeployFlags {
         self.node.require_keyfile()?;
         let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
         let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
-        self.refuse_insecure_srs(&project, &[prover, verifier])?;
+        // Each image checked against its record once (a full read and hash).
+        let (prover_file, prover_record) = current_image(&project, prover)?;
+        let (verifier_file, verifier_record) = current_image(&project, verifier)?;
+        self.refuse_insecure_srs(&[(prover, &prover_file), (verifier, &verifier_file)])?;
         if self.prover_url.is_none() {
             if let Some(warning) = self.node.unreachable_listen_warning(self.listen_addr) {
                 eprintln!("{warning}");
             }
         }
-        let planned = [(prover, &self.prover_url), (verifier, &self.verifier_url)]
-            .into_iter()
-            .map(|(image, url)| {
-                let (file, record) = current_image(&project, image)?;
-                let source = match url {
-                    Some(url) => gevulot::hosted(url, &record.blake3)?,
-                    None => gevulot::served_locally(&file, self.listen_addr),
-                };
-                let name = image.name.to_string();
-                Ok(DeployedProgram {
-                    program_hash: gevulot::program_hash(
-                        &name,
-                        &source.image_file_name,
-                        &source.image_file_url,
-                        &record.blake3,
-                    ),
-                    image: name.clone(),
-                    name,
-                    image_file: project.show(&file),
-                    source,
-                    blake3: record.blake3,
-                    sha256: record.sha256,
-                    cpus: image.cpus.get(),
-                    mem_mib: image.memory.mib(),
-                })
+        let planned = [
+            (prover, &self.prover_url, prover_file, prover_record),
+            (verifier, &self.verifier_url, verifier_file, verifier_record),
+        ]
+        .into_iter()
+        .map(|(image, url, file, record)| {
+            let source = match url {
+                Some(url) => gevulot::hosted(url, &record.blake3)?,
+                None => gevulot::served_locally(&file, self.listen_addr),
+            };
+            let name = image.name.to_string();
+            Ok(DeployedProgram {
+                program_hash: gevulot::program_hash(
+                    &name,
+                    &source.image_file_name,
+                    &source.image_file_url,
+                    &record.blake3,
+                ),
+                image: name.clone(),
+                name,
+                image_file: project.show(&file),
+                source,
+                blake3: record.blake3,
+                sha256: record.sha256,
+                cpus: image.cpus.get(),
+                mem_mib: image.memory.mib(),
             })
-            .collect::<Result<Vec<_>>>()?;
+        })
+        .collect::<Result<Vec<_>>>()?;
         let [p, v] = [&planned[0], &planned[1]];
         let mut args = self.node.global_args();
         args.extend(
