@@ -15,6 +15,46 @@ use crate::nanos::tfs::EntryKind;
 /// Key files are small JSON documents; larger files are not read whole.
 const MAX_KEY_FILE: u64 = 64 << 20;
 
+/// One file's bytes streamed through: what the checks need, without
+/// holding more than a key file's worth.
+struct Scan {
+    length: u64,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    /// The whole file, kept only while it can be a key (small, JSON).
+    json: Option<Vec<u8>>,
+}
+
+impl Scan {
+    fn new(length: u64) -> Self {
+        Self { length, head: Vec::new(), tail: Vec::new(), json: (length <= MAX_KEY_FILE).then(Vec::new) }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.head.len() < 4 {
+            self.head.extend_from_slice(&bytes[..bytes.len().min(4 - self.head.len())]);
+            if self.head.first().is_some_and(|b| *b != b'{') {
+                self.json = None;
+            }
+        }
+        let g2 = G2_BYTES as usize;
+        if bytes.len() >= g2 {
+            self.tail = bytes[bytes.len() - g2..].to_vec();
+        } else {
+            self.tail.extend_from_slice(bytes);
+            let extra = self.tail.len().saturating_sub(g2);
+            self.tail.drain(..extra);
+        }
+        if let Some(json) = &mut self.json {
+            json.extend_from_slice(bytes);
+        }
+    }
+
+    fn carries_dev_secret(&self) -> bool {
+        is_dev_srs(&self.head, &self.tail, self.length) || self.json.as_deref().is_some_and(is_dev_key)
+    }
+}
+
 /// The paths in `image` that carry the development SRS's secret.
 pub fn insecure_files_in_image(image: &Path) -> Result<Vec<String>> {
     let file = std::fs::File::open(image).with_context(|| format!("cannot open the image {}", image.display()))?;
@@ -23,22 +63,10 @@ pub fn insecure_files_in_image(image: &Path) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for (path, kind, node) in fs.entries() {
         let EntryKind::File { length } = kind else { continue };
-        let mut head = Vec::new();
-        let mut tail = Vec::new();
-        let mut whole = Vec::new();
-        fs.read_file(disk, &path, node, &mut |bytes| {
-            if head.len() < 4 {
-                head.extend_from_slice(&bytes[..bytes.len().min(4 - head.len())]);
-            }
-            tail.extend_from_slice(bytes);
-            let keep = tail.len().saturating_sub(G2_BYTES as usize);
-            tail.drain(..keep);
-            if length <= MAX_KEY_FILE {
-                whole.extend_from_slice(bytes);
-            }
-        })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
-        if is_dev_srs(&head, &tail, length) || is_dev_key(&whole) {
+        let mut scan = Scan::new(length);
+        fs.read_file(disk, &path, node, &mut |bytes| scan.feed(bytes))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
+        if scan.carries_dev_secret() {
             found.push(path);
         }
     }
@@ -47,26 +75,20 @@ pub fn insecure_files_in_image(image: &Path) -> Result<Vec<String>> {
 
 /// The host files (an image's sources, for `run`) that carry the dev secret.
 pub fn insecure_host_files(files: &[std::path::PathBuf]) -> Vec<String> {
-    files
-        .iter()
-        .filter(|path| {
-            let Ok(length) = std::fs::metadata(path).map(|m| m.len()) else { return false };
-            let read_tail = || -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-                use std::io::{Read, Seek, SeekFrom};
-                let mut f = std::fs::File::open(path)?;
-                let mut head = vec![0u8; 4.min(length as usize)];
-                f.read_exact(&mut head)?;
-                let g2 = G2_BYTES.min(length);
-                f.seek(SeekFrom::Start(length - g2))?;
-                let mut tail = vec![0u8; g2 as usize];
-                f.read_exact(&mut tail)?;
-                Ok((head, tail))
-            };
-            let srs = read_tail().is_ok_and(|(head, tail)| is_dev_srs(&head, &tail, length));
-            srs || (length <= MAX_KEY_FILE && std::fs::read(path).is_ok_and(|b| is_dev_key(&b)))
-        })
-        .map(|p| p.display().to_string())
-        .collect()
+    let carries = |path: &Path| -> std::io::Result<bool> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut scan = Scan::new(file.metadata()?.len());
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(scan.carries_dev_secret());
+            }
+            scan.feed(&buf[..n]);
+        }
+    };
+    files.iter().filter(|p| carries(p).unwrap_or(false)).map(|p| p.display().to_string()).collect()
 }
 
 /// A raw `kzg_bn254_{k}.srs` (size matches its header) ending in the dev s·G2.
@@ -101,6 +123,17 @@ mod tests {
         dev.write_custom(&mut raw, header_chain::halo2_proofs::SerdeFormat::RawBytes).unwrap();
         let tail = &raw[raw.len() - G2_BYTES as usize..];
         assert!(is_dev_srs(&raw[..4], tail, raw.len() as u64));
+        // Streamed in chunks smaller and larger than the 128-byte tail, from memory and from disk.
+        for chunk in [7, 100, 4096] {
+            let mut scan = Scan::new(raw.len() as u64);
+            raw.chunks(chunk).for_each(|c| scan.feed(c));
+            assert!(scan.carries_dev_secret(), "chunks of {chunk}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (dev_file, other_file) = (dir.path().join("dev.srs"), dir.path().join("other.bin"));
+        std::fs::write(&dev_file, &raw).unwrap();
+        std::fs::write(&other_file, &raw[..raw.len() - 1]).unwrap();
+        assert_eq!(insecure_host_files(&[dev_file.clone(), other_file]), vec![dev_file.display().to_string()]);
         // Wrong size for its header: not an SRS file.
         assert!(!is_dev_srs(&raw[..4], tail, raw.len() as u64 + 1));
         // Another secret.
