@@ -170,8 +170,8 @@ impl RunFlags {
             valid,
             verifier_valid,
             host,
-            prover: step(&project, prover, &proved, &prover_ws),
-            verifier: step(&project, verifier, &verified, &verifier_ws),
+            prover: step(&project, prover, proved.elapsed, &proved.files, &prover_ws),
+            verifier: step(&project, verifier, verified.elapsed, &verified.files, &verifier_ws),
             verdict,
         };
         outcome.print(self.json)
@@ -250,18 +250,8 @@ impl RunFlags {
             valid: host.valid,
             verifier_valid,
             host,
-            prover: StepOutcome {
-                image: prover.name.to_string(),
-                seconds: proved.elapsed.as_secs_f64(),
-                workspace: project.show(&prover_ws),
-                outputs: proved.files.iter().map(|(_, l)| project.show(l)).collect(),
-            },
-            verifier: StepOutcome {
-                image: verifier.name.to_string(),
-                seconds: verified.elapsed.as_secs_f64(),
-                workspace: project.show(&verifier_ws),
-                outputs: verified.files.iter().map(|(_, l)| project.show(l)).collect(),
-            },
+            prover: step(project, prover, proved.elapsed, &proved.files, &prover_ws),
+            verifier: step(project, verifier, verified.elapsed, &verified.files, &verifier_ws),
             verdict,
         };
         outcome.print(self.json)
@@ -359,12 +349,13 @@ impl Outcome {
     }
 }
 
-fn step(project: &Project, image: &Image, report: &gevulot_shim::node::RunReport, ws: &Path) -> StepOutcome {
+/// One step's summary, from a host run or a VM run alike.
+fn step(project: &Project, image: &Image, elapsed: Duration, files: &[(String, PathBuf)], ws: &Path) -> StepOutcome {
     StepOutcome {
         image: image.name.to_string(),
-        seconds: report.elapsed.as_secs_f64(),
+        seconds: elapsed.as_secs_f64(),
         workspace: project.show(ws),
-        outputs: report.files.iter().map(|(_, local)| project.show(local)).collect(),
+        outputs: files.iter().map(|(_, local)| project.show(local)).collect(),
     }
 }
 
