@@ -48,6 +48,17 @@ fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// The kernel directory and the VM tools, or None (the test is skipped; under CI it fails).
+fn boot_prerequisites() -> Option<(PathBuf, VmTools)> {
+    let kernel =
+        require(kernel_dir(), "no Nanos kernel (set XTASK_NANOS_DIR to a directory with kernel.img and boot.img)")?;
+    let tools = require(
+        VmTools::locate(&target_dir().join("tools")).ok(),
+        "QEMU or vhost-device-vsock is not installed (run `cargo xtask test`)",
+    )?;
+    Some((kernel, tools))
+}
+
 /// Processes whose command line mentions `needle` (QEMU and the vsock helper name their sockets and image).
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -87,17 +98,7 @@ fn vm_for<'a>(
 
 #[test]
 fn native_images_boot_and_the_verifier_answers_tasks() {
-    let Some(kernel) =
-        require(kernel_dir(), "no Nanos kernel (set XTASK_NANOS_DIR to a directory with kernel.img and boot.img)")
-    else {
-        return;
-    };
-    let Some(tools) = require(
-        VmTools::locate(&target_dir().join("tools")).ok(),
-        "QEMU or vhost-device-vsock is not installed (run `cargo xtask test`)",
-    ) else {
-        return;
-    };
+    let Some((kernel, tools)) = boot_prerequisites() else { return };
     let scratch = tempfile::tempdir().unwrap();
     let images = scratch.path().join("images");
 
@@ -290,16 +291,7 @@ fn a_missing_kernel_or_qemu_is_named_with_what_to_do() {
 /// `cargo xtask run --vm`: proof made in a VM, verified in a VM and on the host.
 #[test]
 fn a_small_pair_proves_and_verifies_in_vms() {
-    let Some(kernel) =
-        require(kernel_dir(), "no Nanos kernel (set XTASK_NANOS_DIR to a directory with kernel.img and boot.img)")
-    else {
-        return;
-    };
-    if require(VmTools::locate(&target_dir().join("tools")).ok(), "QEMU or vhost-device-vsock is not installed")
-        .is_none()
-    {
-        return;
-    }
+    let Some((kernel, _)) = boot_prerequisites() else { return };
     let scratch = tempfile::tempdir().unwrap();
     let manifests = scratch.path().join("manifests");
     std::fs::create_dir_all(manifests.join("images")).unwrap();
