@@ -252,7 +252,7 @@ fn srs_suite(sh: &Shell) -> Result<String> {
             parts.push(format!("SRS k={} {:.1}", srs.k.get(), mib(size)));
         }
         for f in &image.files {
-            let size = std::fs::metadata(project.root.join(&f.source)).map(|m| m.len()).unwrap_or(0);
+            let size = std::fs::metadata(project.host(&f.source)).map(|m| m.len()).unwrap_or(0);
             total += size;
             parts.push(format!("{} {:.2}", f.path, mib(size)));
         }

@@ -180,7 +180,7 @@ pub fn execute(
     checkout: &Path,
     target_dir: Option<&Path>,
 ) -> Result<Vec<BuiltBinary>> {
-    crate::tools::require_musl_cc()?;
+    crate::system_packages::require(&[&crate::system_packages::MUSL_GCC])?;
     let _dir = sh.push_dir(checkout);
     let args = &plan.cargo_args;
     let mut command: Command = cmd!(sh, "cargo {args...} --quiet --message-format=json-render-diagnostics")

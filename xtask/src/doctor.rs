@@ -120,61 +120,41 @@ impl DoctorFlags {
         if let Ok(manifests) = project.manifests() {
             for image in &manifests.images {
                 for file in &image.files {
-                    if !project.root.join(&file.source).is_file() {
-                        report.push(missing(
-                            &format!("file for {}", image.name),
-                            format!("{} (for {}) is missing", file.source.display(), file.path),
-                            "verifier keys: cargo xtask keys; other files: see the manifest's comment",
-                        ));
-                    }
-                }
-                if let Some(nanos) = &image.nanos {
-                    let what = format!("Nanos {} for {}", nanos.version, image.name);
-                    let source = if nanos.kernel.is_some() {
-                        "the manifest's [nanos] kernel"
+                    let path = project.host(&file.source);
+                    let what = format!("{} for {}", file.path, image.name);
+                    report.push(if path.is_file() {
+                        found(&what, project.show(&path))
                     } else {
-                        crate::native::nanos_dir(None, nanos).map(|(_, source)| source).unwrap_or("nowhere")
-                    };
-                    report.push(match crate::native::nanos_inputs(&project, image, nanos, None) {
-                        Ok(found_files) => found(
+                        missing(
                             &what,
                             format!(
-                                "{} (from {source}), kernel.img sha256 {}, boot.img sha256 {}{}",
-                                found_files.kernel.display(),
-                                found_files.kernel_sha256,
-                                &found_files.boot_sha256[..16],
-                                if nanos.kernel_sha256.is_some() && nanos.boot_sha256.is_some() {
-                                    " (pins match)"
-                                } else {
-                                    " (not pinned in the manifest)"
-                                }
+                                "{} is missing ({}){}",
+                                file.source,
+                                path.display(),
+                                project.moved_target_hint(&file.source)
                             ),
-                        ),
-                        Err(e) => missing(
-                            &what,
-                            format!("{e:#}"),
-                            &format!(
-                                "`ops update` (needs network once), or set {} to a directory with kernel.img and boot.img",
-                                crate::native::NANOS_DIR_ENV
-                            ),
-                        ),
+                            "verifier keys: cargo xtask keys; other files: see the manifest's comment",
+                        )
                     });
                 }
+                if let Some(nanos) = &image.nanos {
+                    report.push(kernel_finding(&project, image, nanos));
+                }
                 let Some(srs) = &image.srs else { continue };
-                let path = project.root.join(&srs.source);
+                let path = project.host(&srs.source);
                 let what = format!("SRS for {}", image.name);
                 report.push(match sha256_file(&path) {
                     Ok(digest) if digest == srs.sha256.as_str() => {
-                        found(&what, format!("{} (sha256 matches the pin)", srs.source.display()))
+                        found(&what, format!("{} (sha256 matches the pin)", project.show(&path)))
                     }
                     Ok(digest) => missing(
                         &what,
-                        format!("{} has sha256 {digest}, the manifest pins {}", srs.source.display(), srs.sha256),
+                        format!("{} has sha256 {digest}, the manifest pins {}", project.show(&path), srs.sha256),
                         "regenerate or re-download the file the pin names",
                     ),
                     Err(_) => missing(
                         &what,
-                        format!("{} is missing", srs.source.display()),
+                        format!("{} is missing ({}){}", srs.source, path.display(), project.moved_target_hint(&srs.source)),
                         &format!("cargo xtask srs generate --k {} (development only)", srs.k.get()),
                     ),
                 });
@@ -186,13 +166,52 @@ impl DoctorFlags {
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
+            let width = report.iter().map(|f| f.what.chars().count()).max().unwrap_or(0);
             for f in &report {
-                println!("{} {:<24} {}", if f.ok { "ok     " } else { "MISSING" }, f.what, f.detail);
-                if let Some(fix) = &f.fix {
-                    println!("        {:<24} → {fix}", "");
-                }
+                let fix = f.fix.as_ref().map(|fix| format!(" → {fix}")).unwrap_or_default();
+                println!("{} {:<width$}  {}{fix}", if f.ok { "ok     " } else { "MISSING" }, f.what, f.detail);
             }
         }
         Ok(())
+    }
+}
+
+/// One line for an image's kernel: the file it will boot, where that choice
+/// came from (the manifest, `--ops-home`, `XTASK_NANOS_DIR`, ops's home), its
+/// digest, and whether the manifest pins it.
+fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &crate::manifest::NanosSection) -> Finding {
+    let what = format!("Nanos {} for {}", nanos.version, image.name);
+    let (kernel, source) = match &nanos.kernel {
+        Some(path) => (project.host(path), format!("the manifest's [nanos] kernel = \"{path}\"")),
+        None => match crate::native::nanos_dir(None, nanos) {
+            Ok((dir, source)) => (dir.join("kernel.img"), format!("{source} ({})", dir.display())),
+            Err(e) => return missing(&what, format!("{e:#}"), "set XTASK_NANOS_DIR or HOME"),
+        },
+    };
+    if !kernel.is_file() {
+        return missing(
+            &what,
+            format!("no kernel.img at {} (looked there because of {source})", kernel.display()),
+            &format!(
+                "`ops update` (needs network once), or set {} to a directory with kernel.img and boot.img",
+                crate::native::NANOS_DIR_ENV
+            ),
+        );
+    }
+    match crate::native::nanos_inputs(project, image, nanos, None) {
+        Ok(inputs) => found(
+            &what,
+            format!(
+                "kernel {} from {source}, sha256 {}{}",
+                project.show(&inputs.kernel),
+                inputs.kernel_sha256,
+                if nanos.kernel_sha256.is_some() && nanos.boot_sha256.is_some() {
+                    ", pins match"
+                } else {
+                    ", not pinned in the manifest"
+                }
+            ),
+        ),
+        Err(e) => missing(&what, format!("{e:#}"), "use the release the pins name, or update the pins on purpose"),
     }
 }

@@ -160,18 +160,20 @@ pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePla
         stage.push((crate::srs::srs_for_image(project, image, srs)?, staged_name(srs.path.as_str())));
     }
     for f in &image.files {
-        let source = project.root.join(&f.source);
+        let source = project.host(&f.source);
         if !source.is_file() {
             bail!(
-                "{}: file {} (for {}) does not exist; {}",
+                "{}: file {} (for {}) does not exist at {}; {}{}",
                 image.manifest.display(),
-                f.source.display(),
+                f.source,
                 f.path,
+                source.display(),
                 if f.path.as_str().starts_with("/keys/") {
                     "make it with `cargo xtask keys`"
                 } else {
                     "create it or fix the path"
-                }
+                },
+                project.moved_target_hint(&f.source)
             );
         }
         stage.push((source, staged_name(f.path.as_str())));

@@ -72,10 +72,10 @@ pub fn ensure_verifier_files(
 ) -> Result<()> {
     for image in images {
         for file in &image.files {
-            if project.root.join(&file.source).exists() {
+            if project.host(&file.source).exists() {
                 continue;
             }
-            let name = file.source.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = file.source.file_name();
             let Some(headers) = name
                 .strip_prefix("header-chain-")
                 .and_then(|r| r.strip_suffix(".key.json"))
@@ -89,7 +89,7 @@ pub fn ensure_verifier_files(
                         format!(
                             "{} needs {}, but no pair names {} as a verifier, so no prover SRS to make it from",
                             image.manifest.display(),
-                            file.source.display(),
+                            file.source,
                             image.name
                         )
                     },

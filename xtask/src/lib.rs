@@ -26,6 +26,7 @@ pub mod project;
 pub mod release;
 pub mod run;
 pub mod srs;
+pub mod system_packages;
 pub mod test;
 pub mod tools;
 pub mod vm;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::hashing::sha256_file;
-use crate::manifest::{Image, NanosSection, WORKSPACE_MOUNT};
+use crate::manifest::{HostPath, Image, NanosSection, WORKSPACE_MOUNT};
 use crate::nanos::image::ImageSpec;
 use crate::nanos::tfs::{self, FsSpec, Node, Source};
 use crate::nanos::tuple::Value;
@@ -64,8 +64,8 @@ pub fn nanos_inputs(
     ops_home: Option<&Path>,
 ) -> Result<NanosInputs> {
     let (release_dir, _) = nanos_dir(ops_home, nanos)?;
-    let locate = |given: &Option<PathBuf>, file: &str, key: &str, pin: Option<&str>| -> Result<(PathBuf, String)> {
-        let path = given.as_ref().map(|p| project.root.join(p)).unwrap_or_else(|| release_dir.join(file));
+    let locate = |given: &Option<HostPath>, file: &str, key: &str, pin: Option<&str>| -> Result<(PathBuf, String)> {
+        let path = given.as_ref().map(|p| project.host(p)).unwrap_or_else(|| release_dir.join(file));
         if !path.is_file() {
             bail!(
                 "{}: the Nanos {} {file} is missing at {}; fetch the release once with `ops update` / `ops build --nanos-version {}`, point {NANOS_DIR_ENV} at a directory holding kernel.img and boot.img, or set `[nanos] {key} = \"PATH\"`",

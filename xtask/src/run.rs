@@ -406,7 +406,7 @@ fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, Stri
         paths.insert(srs.path.to_string(), file.display().to_string());
     }
     for f in &image.files {
-        paths.insert(f.path.to_string(), project.root.join(&f.source).display().to_string());
+        paths.insert(f.path.to_string(), project.host(&f.source).display().to_string());
     }
     Ok(paths)
 }

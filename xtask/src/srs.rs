@@ -191,7 +191,7 @@ pub fn srs_for_image(
     srs_decl: &crate::manifest::SrsSection,
 ) -> Result<PathBuf> {
     let k = srs_decl.k.get();
-    let source = project.root.join(&srs_decl.source);
+    let source = project.host(&srs_decl.source);
     if !source.exists() {
         let from_k = srs::read_k(&source).ok();
         let dev_k = (1..=srs::MAX_K).find(|dk| default_dev_path(project, *dk) == source);
@@ -200,9 +200,11 @@ pub fn srs_for_image(
                 ensure_dev(project, dk)?;
             }
             _ => bail!(
-                "the SRS {} of image {} does not exist; download the ceremony file its sha256 pin names, or use `cargo xtask srs generate --k {k}` for development",
-                srs_decl.source.display(),
-                image.name
+                "the SRS {} of image {} does not exist at {}; download the ceremony file its sha256 pin names, or use `cargo xtask srs generate --k {k}` for development{}",
+                srs_decl.source,
+                image.name,
+                source.display(),
+                project.moved_target_hint(&srs_decl.source)
             ),
         }
     }
@@ -210,7 +212,7 @@ pub fn srs_for_image(
     if digest != srs_decl.sha256.as_str() {
         bail!(
             "{} has sha256 {digest}, but {} pins {}: it is not the file the manifest names",
-            srs_decl.source.display(),
+            srs_decl.source,
             image.manifest.display(),
             srs_decl.sha256
         );
@@ -220,12 +222,12 @@ pub fn srs_for_image(
         return Ok(source);
     }
     if source_k < k {
-        bail!("{} has k = {source_k}, but {} asks for k = {k}", srs_decl.source.display(), image.manifest.display());
+        bail!("{} has k = {source_k}, but {} asks for k = {k}", srs_decl.source, image.manifest.display());
     }
     let cached = project.target_dir.join("srs-cache").join(format!("{digest}-k{k}")).join(format!("kzg_bn254_{k}.srs"));
     if srs::read_k(&cached).ok() != Some(k) {
         std::fs::create_dir_all(cached.parent().expect("has a parent"))?;
-        eprintln!("downsizing {} (k = {source_k}) to k = {k}, once", srs_decl.source.display());
+        eprintln!("downsizing {} (k = {source_k}) to k = {k}, once", srs_decl.source);
         downsize(&source, k, &cached, false)?;
     }
     Ok(cached)

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::project::Project;
+use crate::system_packages;
 
 #[derive(clap::Args, Debug)]
 pub struct TestFlags {
@@ -24,12 +25,14 @@ pub struct TestFlags {
 
 impl TestFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        // The operating system's packages first: without root, the one command
+        // to run is the whole answer, before anything is built or fetched.
+        // QEMU is for the boot tests (the kernel comes from XTASK_NANOS_DIR or ~/.ops).
+        system_packages::ensure(sh, &[&system_packages::MUSL_GCC, &system_packages::QEMU])?;
         let project = Project::locate()?;
         let _dir = sh.push_dir(&project.root);
-        crate::tools::ensure_static_toolchain(sh)?;
+        crate::tools::ensure_musl_target(sh)?;
         let anvil = crate::tools::ensure_anvil(sh, &project)?;
-        // The boot tests: QEMU and the vsock helper (the kernel comes from XTASK_NANOS_DIR or ~/.ops).
-        crate::tools::ensure_qemu(sh)?;
         crate::tools::ensure_vsock_helper(sh, &project)?;
         let _env = sh.push_env("ANVIL_BIN", &anvil);
         let extra = &self.cargo_test_args;

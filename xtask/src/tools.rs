@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::project::Project;
+use crate::system_packages;
 
 pub const ANVIL_PACKAGE: &str = "@foundry-rs/anvil";
 pub const ANVIL_VERSION: &str = "1.7.1";
@@ -65,65 +66,11 @@ pub fn ensure_musl_target(sh: &Shell) -> Result<()> {
         .with_context(|| format!("cannot install the {target} target with rustup"))
 }
 
-/// The static binaries link mimalloc, which is C: it needs musl's gcc wrapper.
-pub fn require_musl_cc() -> Result<()> {
-    if crate::project::on_path(crate::build::MUSL_CC).is_some() {
-        return Ok(());
-    }
-    bail!(
-        "{} is not installed: the static build compiles mimalloc (C) for musl; install it with `apt-get install musl-tools` (Debian/Ubuntu), or run `cargo xtask test`, which installs it",
-        crate::build::MUSL_CC
-    )
-}
-
-/// Installs musl-tools with apt when `musl-gcc` is missing (CI and fresh
-/// Debian machines, as root); elsewhere says what to install.
-pub fn ensure_musl_cc(sh: &Shell) -> Result<()> {
-    if require_musl_cc().is_ok() {
-        return Ok(());
-    }
-    if crate::project::on_path("apt-get").is_none() {
-        return require_musl_cc();
-    }
-    eprintln!("installing musl-tools with apt-get (musl-gcc builds mimalloc for the static binaries)");
-    cmd!(sh, "apt-get update -qq").quiet().run().context("apt-get update failed (are you root?)")?;
-    cmd!(sh, "apt-get install -y -qq musl-tools").quiet().run().context("apt-get install musl-tools failed")?;
-    require_musl_cc()
-}
-
-/// What the static build needs, installed when possible: the musl target
-/// (rustup) and musl-gcc (apt-get, as root on Debian/Ubuntu).
+/// What the static build needs, installed when possible: musl-gcc (see
+/// [`system_packages::ensure`]) and the musl target (rustup).
 pub fn ensure_static_toolchain(sh: &Shell) -> Result<()> {
-    ensure_musl_target(sh)?;
-    ensure_musl_cc(sh)
-}
-
-/// Whether this process runs as root (apt-get can install), read from /proc.
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:").map(|r| r.split_whitespace().next() == Some("0"))))
-        .unwrap_or(false)
-}
-
-/// QEMU for booting images: installed with apt when missing (as root on
-/// Debian/Ubuntu); otherwise the exact command to run.
-pub fn ensure_qemu(sh: &Shell) -> Result<()> {
-    if crate::project::on_path("qemu-system-x86_64").is_some() {
-        return Ok(());
-    }
-    if crate::project::on_path("apt-get").is_none() || !is_root() {
-        bail!(
-            "qemu-system-x86_64 is not installed and this user cannot install it: run `sudo apt-get install qemu-system-x86` (Debian/Ubuntu) or `sudo dnf install qemu-system-x86` (Fedora), then run this again"
-        );
-    }
-    eprintln!("installing qemu-system-x86 with apt-get (the tests boot the images)");
-    cmd!(sh, "apt-get update -qq").quiet().run().context("apt-get update failed")?;
-    cmd!(sh, "apt-get install -y -qq --no-install-recommends qemu-system-x86")
-        .quiet()
-        .run()
-        .context("apt-get install qemu-system-x86 failed")?;
-    Ok(())
+    system_packages::ensure(sh, &[&system_packages::MUSL_GCC])?;
+    ensure_musl_target(sh)
 }
 
 /// The pinned vhost-device-vsock (vsock for VMs without /dev/vhost-vsock),

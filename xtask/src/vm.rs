@@ -60,9 +60,8 @@ pub struct VmTools {
 impl VmTools {
     /// QEMU on PATH and the vsock helper (PATH, else the project's tools directory).
     pub fn locate(project_tools: &Path) -> Result<Self> {
-        let qemu = crate::project::on_path("qemu-system-x86_64").context(
-            "qemu-system-x86_64 is not installed: `sudo apt-get install qemu-system-x86` (Debian/Ubuntu), `sudo dnf install qemu-system-x86` (Fedora); `cargo xtask doctor` checks every prerequisite",
-        )?;
+        crate::system_packages::require(&[&crate::system_packages::QEMU])?;
+        let qemu = crate::project::on_path(crate::system_packages::QEMU.program).expect("just checked");
         let vsock_helper = crate::project::on_path(VSOCK_HELPER)
             .or_else(|| Some(vsock_helper_path(project_tools)).filter(|p| p.is_file()))
             .with_context(|| {

@@ -57,10 +57,10 @@ pub struct NanosSection {
     /// Who writes the image: `ops` (default) or our deterministic `native` writer.
     #[serde(default)]
     pub builder: Builder,
-    /// kernel.img and boot.img, relative to the workspace root; default:
-    /// the pinned version in ops's home (`~/.ops/VERSION/`).
-    pub kernel: Option<PathBuf>,
-    pub boot: Option<PathBuf>,
+    /// kernel.img and boot.img (see [`HostPath`]); default: the pinned
+    /// version in ops's home (`~/.ops/VERSION/`).
+    pub kernel: Option<HostPath>,
+    pub boot: Option<HostPath>,
     /// Pinned sha256 of kernel.img and boot.img, checked on every build.
     pub kernel_sha256: Option<Sha256Hex>,
     pub boot_sha256: Option<Sha256Hex>,
@@ -79,8 +79,8 @@ pub enum Builder {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SrsSection {
-    /// The SRS file on the host, relative to the workspace root.
-    pub source: PathBuf,
+    /// The SRS file on the host (see [`HostPath`]).
+    pub source: HostPath,
     /// Pinned sha256 of `source`.
     pub sha256: Sha256Hex,
     /// The degree the circuit needs.
@@ -92,8 +92,8 @@ pub struct SrsSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {
-    /// Host path, relative to the workspace root.
-    pub source: PathBuf,
+    /// The file on the host (see [`HostPath`]).
+    pub source: HostPath,
     /// Absolute path inside the image.
     pub path: GuestPath,
 }
@@ -218,6 +218,60 @@ validated_string!(
         Ok(())
     }
 );
+
+/// The placeholder for cargo's target directory in host paths.
+pub const TARGET_PLACEHOLDER: &str = "${target}";
+
+validated_string!(
+    /// A file on the host, as a manifest names it: relative to the workspace
+    /// root (or absolute), or under cargo's target directory when it starts
+    /// with `${target}/`. Generated inputs (the development SRS, verifier
+    /// keys) live there, and `CARGO_TARGET_DIR` may move it out of the tree.
+    HostPath,
+    |s| {
+        if s.is_empty() {
+            return Err("host path is empty: name a file, like \"${target}/keys/header-chain-8.key.json\"".into());
+        }
+        let rest = match s.strip_prefix(TARGET_PLACEHOLDER) {
+            Some(rest) => match rest.strip_prefix('/') {
+                Some(rest) if !rest.is_empty() => rest,
+                _ => return Err(format!("host path {s:?}: `{TARGET_PLACEHOLDER}` must be followed by `/` and a file under the target directory")),
+            },
+            None => s,
+        };
+        if let Some(at) = rest.find("${") {
+            let name: String = rest[at..].chars().take_while(|c| *c != '}').chain(['}']).collect();
+            return Err(format!(
+                "host path {s:?}: unknown placeholder `{name}`; the one placeholder is `{TARGET_PLACEHOLDER}` (cargo's target directory), at the start"
+            ));
+        }
+        if rest.len() < s.len() && (rest.starts_with('/') || rest.split('/').any(|c| c == "..")) {
+            return Err(format!("host path {s:?}: what follows `{TARGET_PLACEHOLDER}/` must stay inside the target directory (no '..', not absolute)"));
+        }
+        Ok(())
+    }
+);
+
+impl HostPath {
+    /// The file on this machine: under `target_dir` for `${target}/…`, else
+    /// under `root` (absolute paths stay as they are).
+    pub fn resolve(&self, root: &Path, target_dir: &Path) -> PathBuf {
+        match self.under_target() {
+            Some(rest) => target_dir.join(rest),
+            None => root.join(&self.0),
+        }
+    }
+
+    /// What follows `${target}/`, when the path is under the target directory.
+    pub fn under_target(&self) -> Option<&str> {
+        self.0.strip_prefix(TARGET_PLACEHOLDER).and_then(|r| r.strip_prefix('/'))
+    }
+
+    /// The last component, e.g. `header-chain-8.key.json`.
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
