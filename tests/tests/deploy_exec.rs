@@ -175,7 +175,7 @@ fn deploy_then_exec_and_the_faults() {
         std::fs::write(
             &results,
             serde_json::json!({
-                "polls_before_ready": 2,
+                "polls_before_ready": 5,
                 "proof_data": r#"{"statement":{"last_number":8}}"#,
                 "verification_data": serde_json::json!({"valid": node_says_valid, "statement": {"last_number": 8}}).to_string(),
                 "files": [{"url": serve_once(proof.to_vec()), "checksum": blake3::hash(proof).to_hex().to_string(), "vm_path": "/workspace/proof.json"}],
@@ -201,6 +201,8 @@ fn deploy_then_exec_and_the_faults() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.matches("poll failed").count(), 1, "one line per distinct error: {stderr}");
     assert!(stderr.contains("repeated 2 times"), "{stderr}");
+    // Five polls answered "no root tx found": one line while waiting, not five.
+    assert_eq!(stderr.matches("no root tx found").count(), 1, "a repeated state is shown once: {stderr}");
     assert_eq!(std::fs::read(out.join("proof.json")).unwrap(), proof_file, "the proof file was not downloaded");
     let verdict: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("verdict.json")).unwrap()).unwrap();
     assert_eq!(verdict["statement"]["last_number"], 8);

@@ -201,7 +201,7 @@ impl DeployFlags {
             println!("deployed {} in transaction {}", self.pair, deployment.tx_hash);
             println!("  prover   {}  program {}", p.name, p.program_hash);
             println!("  verifier {}  program {}", v.name, v.program_hash);
-            println!("  record   {}", project.show(&path));
+            println!("  record   {} (commit it: the record of what is live)", project.show(&path));
         }
         Ok(())
     }

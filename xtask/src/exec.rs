@@ -214,6 +214,7 @@ impl ExecFlags {
         let mut failures = Failures::default();
         let mut polls = 0u64;
         let mut state = "sent".to_string();
+        let mut shown_state: Option<String> = None;
         loop {
             polls += 1;
             let mut args = self.node.global_args();
@@ -267,6 +268,12 @@ impl ExecFlags {
                 "{state}; {polls} polls{}",
                 if failures.total > 0 { format!(", {} failed", failures.total) } else { String::new() }
             ));
+            // Without a terminal (CI logs, pipes) the spinner is hidden: each new
+            // state is one line, however many polls repeat it.
+            if spinner.is_hidden() && shown_state.as_deref() != Some(state.as_str()) {
+                eprintln!("  node: {state} ({} s)", started.elapsed().as_secs());
+                shown_state = Some(state.clone());
+            }
             if Instant::now() + pause >= deadline {
                 spinner.finish_and_clear();
                 failures.report();

@@ -364,3 +364,27 @@ fn nanos_builder_pins_and_sizes() {
     assert_error(&prover_error(with_nanos("root_size = \"100K\"\n")), 20, &["below 1M"]);
     assert_error(&prover_error(with_nanos("kernal = \"k.img\"\n")), 20, &["unknown field", "kernel"]);
 }
+
+#[test]
+fn host_paths_and_the_target_placeholder() {
+    let source = "source = \"params/kzg_bn254_14.srs\"";
+    for (bad, says) in [
+        ("source = \"${targt}/srs/x.srs\"", "unknown placeholder `${targt}`"),
+        ("source = \"srs/${target}/x.srs\"", "unknown placeholder `${target}`"),
+        ("source = \"${target}\"", "must be followed by `/` and a file"),
+        ("source = \"${target}x.srs\"", "must be followed by `/` and a file"),
+        ("source = \"${target}/../x.srs\"", "must stay inside the target directory"),
+        ("source = \"${target}//etc/x.srs\"", "must stay inside the target directory"),
+        ("source = \"\"", "host path is empty"),
+    ] {
+        assert_error(&prover_error(replace(source, bad)), 10, &[says]);
+    }
+    // Resolution: `${target}/…` under cargo's target directory, the rest under the root.
+    let manifests = standard(&PROVER.replace(source, "source = \"${target}/srs/x.srs\""), VERIFIER, PAIR).load().unwrap();
+    let srs = &manifests.image("header-prover").unwrap().srs.as_ref().unwrap().source;
+    assert_eq!(srs.resolve(Path::new("/ws"), Path::new("/shared/t")), Path::new("/shared/t/srs/x.srs"));
+    assert_eq!(srs.under_target(), Some("srs/x.srs"));
+    let key = &manifests.image("header-verifier").unwrap().files[0].source;
+    assert_eq!(key.resolve(Path::new("/ws"), Path::new("/shared/t")), Path::new("/ws/keys/k.json"));
+    assert_eq!(key.file_name(), "k.json");
+}
