@@ -19,8 +19,7 @@ pub fn anvil_binary() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("ANVIL_BIN") {
         return Ok(PathBuf::from(p));
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace");
-    let tools = root.join("target/tools");
+    let tools = target_dir().join("tools");
     let found = std::fs::read_dir(&tools).ok().and_then(|entries| {
         entries
             .filter_map(|e| e.ok())
@@ -119,7 +118,7 @@ impl Drop for Anvil {
 /// dependency that run compiled instead of building them again.
 pub fn workspace_binary(name: &str) -> PathBuf {
     static BUILD: std::sync::Once = std::sync::Once::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf();
+    let root = workspace_root();
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
@@ -129,8 +128,21 @@ pub fn workspace_binary(name: &str) -> PathBuf {
             .expect("cargo runs");
         assert!(status.success(), "building the prover and verifier failed");
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    target.join("debug").join(name)
+    target_dir().join("debug").join(name)
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the workspace
+/// root, where the tests run cargo), else `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
 }
 
 /// Writes a kernel.img and a boot.img TEST DOUBLE into `dir` (an ops home's

@@ -50,9 +50,7 @@ fn xtask(e: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     c.output().unwrap()
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
-}
+use end_to_end::target_dir;
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))

@@ -154,7 +154,12 @@ impl DoctorFlags {
                     ),
                     Err(_) => missing(
                         &what,
-                        format!("{} is missing ({}){}", srs.source, path.display(), project.moved_target_hint(&srs.source)),
+                        format!(
+                            "{} is missing ({}){}",
+                            srs.source,
+                            path.display(),
+                            project.moved_target_hint(&srs.source)
+                        ),
                         &format!("cargo xtask srs generate --k {} (development only)", srs.k.get()),
                     ),
                 });

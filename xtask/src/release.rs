@@ -280,9 +280,11 @@ fn verify(sh: &Shell, project: &Project, record_path: &Path, ops_home: Option<&P
             crate::build::copy_checkout(sh, &project.root, &checkout)?;
         }
     }
-    // The clean checkout builds in its own, empty target directory.
+    // The clean checkout builds in its own, empty target directory, outside
+    // the checkout (as with a global CARGO_TARGET_DIR): the dev SRS and keys
+    // are made there and found through the manifests' `${target}/…`.
     let mut clean = Project::at(&checkout)?;
-    clean.target_dir = checkout.join("target");
+    clean.target_dir = checkout.parent().expect("scratch/clean/checkout").join("target");
     let _target = sh.push_env("CARGO_TARGET_DIR", &clean.target_dir);
     let names: Vec<String> = recorded.images.iter().map(|i| i.image.clone()).collect();
     let out = scratch.path().join("release");

@@ -173,9 +173,11 @@ mod tests {
         let text = instruction(&[&MUSL_GCC], Family::Fedora, true);
         assert!(text.contains("\n  dnf install -y musl-gcc\n") && !text.contains("sudo"), "{text}");
         let text = instruction(&[&QEMU], Family::Unknown, false);
-        for line in
-            ["sudo apt-get install -y qemu-system-x86", "sudo dnf install -y qemu-system-x86", "sudo pacman -S --needed"]
-        {
+        for line in [
+            "sudo apt-get install -y qemu-system-x86",
+            "sudo dnf install -y qemu-system-x86",
+            "sudo pacman -S --needed",
+        ] {
             assert!(text.contains(line), "{text}");
         }
     }

@@ -6,6 +6,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+use common::text;
+
 fn scratch_workspace(dir: &Path) {
     let files: [(&str, &str); 5] = [
         ("Cargo.toml", "[workspace]\nmembers = [\"hello\"]\nresolver = \"2\"\n"),
@@ -44,10 +47,6 @@ fn xtask(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]

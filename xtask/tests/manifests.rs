@@ -380,7 +380,8 @@ fn host_paths_and_the_target_placeholder() {
         assert_error(&prover_error(replace(source, bad)), 10, &[says]);
     }
     // Resolution: `${target}/…` under cargo's target directory, the rest under the root.
-    let manifests = standard(&PROVER.replace(source, "source = \"${target}/srs/x.srs\""), VERIFIER, PAIR).load().unwrap();
+    let manifests =
+        standard(&PROVER.replace(source, "source = \"${target}/srs/x.srs\""), VERIFIER, PAIR).load().unwrap();
     let srs = &manifests.image("header-prover").unwrap().srs.as_ref().unwrap().source;
     assert_eq!(srs.resolve(Path::new("/ws"), Path::new("/shared/t")), Path::new("/shared/t/srs/x.srs"));
     assert_eq!(srs.under_target(), Some("srs/x.srs"));

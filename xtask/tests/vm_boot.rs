@@ -9,31 +9,15 @@
 //! (`cargo xtask test` installs both). Without them the test says SKIPPED
 //! and why; with CI=true a missing part is a failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::{require, root, target_dir, text};
 use gevulot_shim::node::TaskSpec;
 use xtask::vm::{run_vm, Accel, VmRun, VmTools};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
-}
-
-/// Skips (or, under CI, fails) when something a boot needs is missing.
-fn require<T>(what: Option<T>, missing: &str) -> Option<T> {
-    if what.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true and {missing}");
-        }
-        eprintln!("SKIPPED vm_boot: {missing}");
-    }
-    what
-}
 
 fn kernel_dir() -> Option<PathBuf> {
     let candidates = [
@@ -42,10 +26,6 @@ fn kernel_dir() -> Option<PathBuf> {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ops/0.1.52")),
     ];
     candidates.into_iter().flatten().find(|d| d.join("kernel.img").is_file() && d.join("boot.img").is_file())
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// The kernel directory and the VM tools, or None (the test is skipped; under CI it fails).
@@ -283,7 +263,10 @@ fn a_missing_kernel_or_qemu_is_named_with_what_to_do() {
         .unwrap();
     assert!(!o.status.success());
     let t = text(&o);
-    assert!(t.contains("qemu-system-x86_64: boots the images") && t.contains("apt-get install -y qemu-system-x86"), "{t}");
+    assert!(
+        t.contains("qemu-system-x86_64: boots the images") && t.contains("apt-get install -y qemu-system-x86"),
+        "{t}"
+    );
     assert!(!t.contains("cargo build --release"), "it built before checking: {t}");
 }
 

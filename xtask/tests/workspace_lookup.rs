@@ -2,36 +2,20 @@
 //! xtask` in checkout B may run the binary last built from checkout A. It
 //! must act on B, the checkout it was started in, never on A.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+use common::{committed_checkout, edit, text};
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// A second checkout of this workspace (its committed tree), whose pair and
-/// prover image have other names.
-fn second_checkout(dir: &Path) -> PathBuf {
-    let checkout = dir.join("checkout-b");
-    std::fs::create_dir(&checkout).unwrap();
-    let archive = Command::new("git").arg("-C").arg(root()).args(["archive", "HEAD"]).output().unwrap();
-    assert!(archive.status.success(), "{}", text(&archive));
-    let mut tar = Command::new("tar").arg("-x").arg("-C").arg(&checkout).stdin(std::process::Stdio::piped()).spawn().unwrap();
-    std::io::Write::write_all(tar.stdin.as_mut().unwrap(), &archive.stdout).unwrap();
-    assert!(tar.wait().unwrap().success());
-    for (file, from, to) in [
-        ("manifests/images/header-prover.toml", "name = \"header-prover\"", "name = \"checkout-b-prover\""),
-        ("manifests/pairs/header-chain.toml", "prover = \"header-prover\"", "prover = \"checkout-b-prover\""),
-    ] {
-        let path = checkout.join(file);
-        let original = std::fs::read_to_string(&path).unwrap();
-        assert!(original.contains(from), "{file} changed: update this test");
-        std::fs::write(&path, original.replace(from, to)).unwrap();
-    }
+/// A second checkout whose pair and prover image have other names.
+fn second_checkout(dir: &Path) -> std::path::PathBuf {
+    let checkout = committed_checkout(dir, "checkout-b");
+    let prover = checkout.join("manifests/images/header-prover.toml");
+    edit(&prover, "name = \"header-prover\"", "name = \"checkout-b-prover\"");
+    let pair = checkout.join("manifests/pairs/header-chain.toml");
+    edit(&pair, "prover = \"header-prover\"", "prover = \"checkout-b-prover\"");
     checkout
 }
 
