@@ -9,16 +9,18 @@
 //! writes its record (`NAME.record.json`: size, sha256, BLAKE3, inputs).
 //! An image whose inputs are unchanged is not rebuilt: ops is not started.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+
 use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan as build_plan, HostPaths};
 use crate::hashing::{sha256_and_blake3, sha256_file};
-use crate::manifest::{Builder, Image, WORKSPACE_MOUNT};
+pub use crate::image_plan::{
+    config_json, inputs, load_record, ops_config, staged_name, ImagePlan, ImageRecord, Inputs, OpsConfig, RunConfig,
+};
+use crate::manifest::{Builder, Image};
 use crate::project::{home_dir, on_path, Project};
 
 #[derive(clap::Args, Debug, Default)]
@@ -40,102 +42,6 @@ pub struct ImageFlags {
     pub json: bool,
 }
 
-/// ops's config.json, with ops's canonical key spelling.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "PascalCase")]
-pub struct OpsConfig {
-    pub program: String,
-    pub args: Vec<String>,
-    pub env: BTreeMap<String, String>,
-    pub files: Vec<String>,
-    pub mounts: BTreeMap<String, String>,
-    pub manifest_passthrough: BTreeMap<String, String>,
-    pub reboot_on_exit: bool,
-    pub run_config: RunConfig,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RunConfig {
-    #[serde(rename = "CPUs")]
-    pub cpus: u32,
-    #[serde(rename = "Memory")]
-    pub memory: String,
-}
-
-/// The Gevulot conventions: the workspace is mount `%1` (ops renumbers it to
-/// the node's 9p tag 0), the root filesystem is read-only, one task per boot.
-pub fn ops_config(image: &Image) -> OpsConfig {
-    let mut files: Vec<String> = image.srs.iter().map(|s| staged_name(s.path.as_str())).collect();
-    files.extend(image.files.iter().map(|f| staged_name(f.path.as_str())));
-    files.sort();
-    OpsConfig {
-        program: image.bin.clone(),
-        args: image.args.clone(),
-        env: image.env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-        files,
-        mounts: BTreeMap::from([("%1".to_string(), WORKSPACE_MOUNT.to_string())]),
-        manifest_passthrough: BTreeMap::from([("readonly_rootfs".to_string(), "true".to_string())]),
-        reboot_on_exit: true,
-        run_config: RunConfig { cpus: image.cpus.get(), memory: image.memory.qemu() },
-    }
-}
-
-/// An image path as ops's `Files` takes it: relative to the staging directory.
-fn staged_name(guest: &str) -> String {
-    guest.trim_start_matches('/').to_string()
-}
-
-pub fn config_json(config: &OpsConfig) -> String {
-    serde_json::to_string_pretty(config).expect("config serializes") + "\n"
-}
-
-/// What one image is made of, as data.
-#[derive(Debug, Serialize)]
-pub struct ImagePlan {
-    pub image: String,
-    pub nanos_version: String,
-    /// Host file → path relative to the staging directory.
-    pub stage: Vec<(PathBuf, String)>,
-    pub config: OpsConfig,
-    pub stage_dir: PathBuf,
-    pub output: PathBuf,
-    pub record: PathBuf,
-}
-
-/// The record written beside an image.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ImageRecord {
-    pub image: String,
-    pub file: String,
-    pub size: u64,
-    pub sha256: String,
-    /// The Gevulot image checksum.
-    pub blake3: String,
-    /// "ops" or "native".
-    pub builder: String,
-    /// `ops version`'s answer (ops builds only).
-    pub ops_version: Option<String>,
-    /// What `cargo xtask inspect` reports as the content digest (native builds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_digest: Option<String>,
-    pub inputs: Inputs,
-}
-
-/// Digests of everything that goes into an image: if these are equal, the
-/// image need not be rebuilt.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Inputs {
-    pub nanos_version: String,
-    pub program_sha256: String,
-    pub config_sha256: String,
-    /// Staged path → sha256.
-    pub files: BTreeMap<String, String>,
-    pub kernel_sha256: String,
-    pub boot_sha256: String,
-    /// Who writes the image: `ops <sha256 of the ops binary>`, or the native writer's id.
-    pub builder: String,
-}
-
 /// Where images and their records go instead of `target/images` (tests
 /// point it at a scratch directory, so the images `deploy` would ship are
 /// never replaced by test builds).
@@ -148,7 +54,26 @@ pub fn images_dir(project: &Project) -> PathBuf {
     }
 }
 
-pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePlan> {
+/// The one step before planning that writes files: the SRS file an image
+/// carries, generated (development SRS) or downsized into the cache when
+/// needed. `None` for an image without `[srs]`.
+pub fn prepare_srs(project: &Project, image: &Image) -> Result<Option<PathBuf>> {
+    image.srs.as_ref().map(|srs| crate::srs::srs_for_image(project, image, srs)).transpose()
+}
+
+/// Prepares each image's SRS, then plans it with its built program.
+pub fn plan_all(project: &Project, images: &[&Image], programs: &[PathBuf]) -> Result<Vec<ImagePlan>> {
+    images
+        .iter()
+        .zip(programs)
+        .map(|(image, program)| plan(project, image, program, prepare_srs(project, image)?.as_deref()))
+        .collect()
+}
+
+/// An image as data: what is staged from where, and where the image and its
+/// record go. Writes nothing and generates nothing: the SRS file comes
+/// prepared (see [`prepare_srs`]).
+pub fn plan(project: &Project, image: &Image, program: &Path, srs_file: Option<&Path>) -> Result<ImagePlan> {
     let Some(nanos) = &image.nanos else {
         bail!(
             "{}: add `[nanos] version = \"0.1.52\"` (the Nanos release ops builds the image with)",
@@ -157,7 +82,8 @@ pub fn plan(project: &Project, image: &Image, program: &Path) -> Result<ImagePla
     };
     let mut stage = vec![(program.to_path_buf(), image.bin.clone())];
     if let Some(srs) = &image.srs {
-        stage.push((crate::srs::srs_for_image(project, image, srs)?, staged_name(srs.path.as_str())));
+        let file = srs_file.with_context(|| format!("image {} carries an SRS: prepare it first", image.name))?;
+        stage.push((file.to_path_buf(), staged_name(srs.path.as_str())));
     }
     for f in &image.files {
         let source = project.host(&f.source);
@@ -244,23 +170,6 @@ impl OpsHome {
     }
 }
 
-/// Everything the image is made of, as digests.
-pub fn inputs(plan: &ImagePlan, kernel_sha256: String, boot_sha256: String, builder: String) -> Result<Inputs> {
-    let mut files = BTreeMap::new();
-    for (source, staged) in plan.stage.iter().skip(1) {
-        files.insert(staged.clone(), sha256_file(source).with_context(|| format!("cannot read {}", source.display()))?);
-    }
-    Ok(Inputs {
-        nanos_version: plan.nanos_version.clone(),
-        program_sha256: sha256_file(&plan.stage[0].0)?,
-        config_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(config_json(&plan.config).as_bytes())),
-        files,
-        kernel_sha256,
-        boot_sha256,
-        builder,
-    })
-}
-
 /// Writes the staging directory afresh: the program, the files at their
 /// image paths, and config.json. Hard links where possible (large SRS files).
 fn stage(plan: &ImagePlan) -> Result<()> {
@@ -331,10 +240,6 @@ fn ops_version(sh: &Shell, ops: &Path, home: &OpsHome) -> String {
         .ok()
         .and_then(|o| strip_ansi(&o).lines().find(|l| l.starts_with("Ops version")).map(|l| l.trim().to_string()))
         .unwrap_or_else(|| "unknown".into())
-}
-
-pub fn load_record(path: &Path) -> Option<ImageRecord> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 /// The existing record, when it was made from exactly these inputs and its
@@ -489,11 +394,8 @@ pub fn ensure_images(
 ) -> Result<Vec<BuiltImage>> {
     let built = execute(sh, project, &build_plan(images, &HostPaths::of(project)), images, &project.root, None)?;
     crate::keys::ensure_verifier_files(project, manifests, images)?;
-    let plans = images
-        .iter()
-        .zip(&built)
-        .map(|(image, b)| plan(project, image, &project.root.join(&b.path)))
-        .collect::<Result<Vec<_>>>()?;
+    let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
+    let plans = plan_all(project, images, &programs)?;
     build_images(sh, project, images, &plans, ops_home, None)
 }
 
@@ -505,11 +407,8 @@ impl ImageFlags {
         let built =
             execute(sh, &project, &build_plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
         crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
-        let plans = images
-            .iter()
-            .zip(&built)
-            .map(|(image, b)| plan(&project, image, &project.root.join(&b.path)))
-            .collect::<Result<Vec<_>>>()?;
+        let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
+        let plans = plan_all(&project, &images, &programs)?;
         if self.stage_only {
             for p in &plans {
                 stage(p)?;

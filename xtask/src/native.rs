@@ -161,11 +161,11 @@ pub fn image_spec(
 /// and the manifest, and returns its record.
 pub fn write(
     image: &Image,
-    plan: &crate::image::ImagePlan,
+    plan: &crate::image_plan::ImagePlan,
     found: &NanosInputs,
-    inputs: crate::image::Inputs,
+    inputs: crate::image_plan::Inputs,
     output: &Path,
-) -> Result<crate::image::ImageRecord> {
+) -> Result<crate::image_plan::ImageRecord> {
     let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
     let spec = image_spec(image, nanos, found, &plan.stage)?;
     let total = tfs::data_bytes(&spec.root.tree)? + std::fs::metadata(&found.kernel)?.len();
@@ -183,7 +183,7 @@ pub fn write(
         };
         check_read_back(&report, image, nanos, &inputs, plan)?;
         let (sha256, blake3) = crate::hashing::sha256_and_blake3(written, |_| {})?;
-        Ok(crate::image::ImageRecord {
+        Ok(crate::image_plan::ImageRecord {
             image: image.name.to_string(),
             file: output.file_name().expect("file name").to_string_lossy().into_owned(),
             size: std::fs::metadata(written)?.len(),
@@ -220,8 +220,8 @@ fn check_read_back(
     report: &crate::nanos::inspect::Inspected,
     image: &Image,
     nanos: &NanosSection,
-    inputs: &crate::image::Inputs,
-    plan: &crate::image::ImagePlan,
+    inputs: &crate::image_plan::Inputs,
+    plan: &crate::image_plan::ImagePlan,
 ) -> Result<()> {
     let fs = |role: &str| report.filesystems.iter().find(|f| f.role == role);
     let (Some(boot), Some(root)) = (fs("boot"), fs("root")) else {

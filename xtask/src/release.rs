@@ -141,7 +141,8 @@ pub fn release(
     let mut released = Vec::new();
     for (image, b) in images.iter().zip(&built) {
         let nanos = image.nanos.as_ref().expect("checked above");
-        let plan = image_plan(project, image, &project.root.join(&b.path))?;
+        let srs_file = crate::image::prepare_srs(project, image)?;
+        let plan = image_plan(project, image, &project.root.join(&b.path), srs_file.as_deref())?;
         let found = crate::native::nanos_inputs(project, image, nanos, ops_home)?;
         for (key, pinned, digest) in [
             ("kernel_sha256", &nanos.kernel_sha256, &found.kernel_sha256),

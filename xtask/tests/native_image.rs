@@ -57,7 +57,8 @@ path = "/srs/x.srs"
 fn build(project: &Project) -> anyhow::Result<(xtask::image::ImageRecord, std::path::PathBuf)> {
     let manifests = load(&project.root, &project.binaries).map_err(|e| anyhow::anyhow!("{e}"))?;
     let image = manifests.image("p").unwrap();
-    let plan = xtask::image::plan(project, image, &project.root.join("prover"))?;
+    let srs = xtask::image::prepare_srs(project, image)?;
+    let plan = xtask::image::plan(project, image, &project.root.join("prover"), srs.as_deref())?;
     let found = xtask::native::nanos_inputs(
         project,
         image,

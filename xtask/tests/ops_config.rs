@@ -81,3 +81,83 @@ fn image_paths_in_ops_output() {
     assert_eq!(parse_image_path(create).unwrap(), Path::new("/home/u/.ops/images/v"));
     assert_eq!(parse_image_path("error: no local build found\n"), None);
 }
+
+/// The plan is data: what is staged from where, and where the image and its
+/// record go. Made for the real verifier manifest with the target directory
+/// somewhere else; nothing is written by planning.
+#[test]
+fn verifier_image_plan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let mut project = Project::at(root).unwrap();
+    project.target_dir = target.path().to_path_buf();
+    let m = project.manifests().unwrap();
+    let image = m.image("header-verifier").unwrap();
+    std::fs::create_dir_all(target.path().join("keys")).unwrap();
+    std::fs::write(target.path().join("keys/header-chain-8.key.json"), "{}").unwrap();
+    let before: Vec<_> = walk(target.path());
+    let plan = xtask::image::plan(&project, image, &target.path().join("bin/verifier"), None).unwrap();
+    assert_eq!(walk(target.path()), before, "planning wrote files");
+    let shown = serde_json::to_string_pretty(&plan).unwrap().replace(&target.path().display().to_string(), "${target}");
+    let expected = r#"{
+  "image": "header-verifier",
+  "nanos_version": "0.1.52",
+  "stage": [
+    [
+      "${target}/bin/verifier",
+      "verifier"
+    ],
+    [
+      "${target}/keys/header-chain-8.key.json",
+      "keys/header-chain-8.key.json"
+    ]
+  ],
+  "config": {
+    "Program": "verifier",
+    "Args": [
+      "gevulot"
+    ],
+    "Env": {
+      "HEADER_CHAIN_KEYS": "/keys/header-chain-8.key.json",
+      "RUST_BACKTRACE": "1"
+    },
+    "Files": [
+      "keys/header-chain-8.key.json"
+    ],
+    "Mounts": {
+      "%1": "/workspace"
+    },
+    "ManifestPassthrough": {
+      "readonly_rootfs": "true"
+    },
+    "RebootOnExit": true,
+    "RunConfig": {
+      "CPUs": 1,
+      "Memory": "512M"
+    }
+  },
+  "stage_dir": "${target}/images/header-verifier.stage",
+  "output": "${target}/images/header-verifier.img",
+  "record": "${target}/images/header-verifier.record.json"
+}"#;
+    assert_eq!(shown, expected);
+    // The prover's SRS must come prepared: planning never generates one.
+    let prover = m.image("header-prover").unwrap();
+    let e = xtask::image::plan(&project, prover, &target.path().join("bin/prover"), None).unwrap_err();
+    assert!(e.to_string().contains("prepare it first"), "{e}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            }
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    out
+}
