@@ -2,6 +2,7 @@
 //! CONTRACT TEST DOUBLE (tests/doubles/gevulot_cli_contract_double.rs; not
 //! the real CLI), with images from `cargo xtask image` and the ops double.
 
+use end_to_end::{output_text as text, workspace_root as root};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -14,10 +15,6 @@ struct Env {
     bin: PathBuf,
     records: PathBuf,
     key: PathBuf,
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
 fn env() -> Env {
@@ -51,10 +48,6 @@ fn xtask(e: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
 }
 
 use end_to_end::target_dir;
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 fn build_images(e: &Env, kernel: &str) {
     let home = e.dir.path().join("ops-home");

@@ -3,6 +3,7 @@
 //! installed here): staging, config.json, invocation, output parsing,
 //! records, caching, and the failures.
 
+use end_to_end::{output_text as text, workspace_root as root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -51,10 +52,6 @@ fn inspect(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
 fn xtask(e: &Env, args: &[&str], mode: Option<&str>, with_ops: bool) -> Output {
     let path = std::env::var("PATH").unwrap();
     let path = if with_ops { format!("{}:{path}", e.bin.display()) } else { path };
@@ -71,10 +68,6 @@ fn xtask(e: &Env, args: &[&str], mode: Option<&str>, with_ops: bool) -> Output {
         c.env("OPS_CONTRACT_DOUBLE_MODE", m);
     }
     c.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn builds_logged(e: &Env) -> usize {

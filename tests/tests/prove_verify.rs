@@ -2,6 +2,7 @@
 //! offline, verify it with the pinned key; then every bad input the prover
 //! and the verifier must refuse, with nothing half-written.
 
+use end_to_end::output_text as text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -10,10 +11,6 @@ use header_chain::srs;
 
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(workspace_binary(bin)).args(args).output().expect("binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn s(p: &Path) -> &str {

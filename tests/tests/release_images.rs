@@ -6,14 +6,11 @@
 //! treats the kernel as opaque payload, so this checks our bytes, not
 //! Nanos's boot.
 
+use end_to_end::{output_text as text, workspace_root as root};
 use std::path::Path;
 use std::process::{Command, Output};
 
 use sha3::Digest;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
 
 fn xtask(args: &[&str]) -> Output {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -24,10 +21,6 @@ fn xtask(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn json(o: &Output) -> serde_json::Value {

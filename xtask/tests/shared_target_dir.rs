@@ -49,7 +49,8 @@ fn srs_keys_image_and_run_agree_on_an_outside_target_dir() {
     let checkout_target_before = listing(&root().join("target"));
 
     // The development SRS and the key land in the outside target directory...
-    let o = xtask(&["srs", "generate", "--k", "14"], &images);
+    // (--force: another test may have made it already; the file is deterministic and replaced atomically.)
+    let o = xtask(&["srs", "generate", "--k", "14", "--force"], &images);
     assert!(o.status.success(), "{}", text(&o));
     let srs = target.join("srs/kzg_bn254_14.INSECURE-DEV.srs");
     assert!(srs.is_file(), "srs generate did not write {}: {}", srs.display(), text(&o));
