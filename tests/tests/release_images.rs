@@ -7,7 +7,6 @@
 //! Nanos's boot.
 
 use end_to_end::{output_text as text, workspace_root as root};
-use std::path::Path;
 use std::process::{Command, Output};
 
 use sha3::Digest;
