@@ -122,7 +122,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .current_dir(&root)
+            .current_dir(root)
             .args(["build", "--locked", "--quiet", "--workspace", "--bins", "--tests"])
             .status()
             .expect("cargo runs");
