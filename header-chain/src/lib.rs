@@ -3,7 +3,8 @@
 //! raw SRS files, and witness capture from a JSON-RPC node.
 
 pub mod circuit;
-pub mod fsutil;
+/// Atomic writes (the `atomic-write` crate, shared with the xtask).
+pub use atomic_write as fsutil;
 pub mod layout;
 pub mod metrics;
 pub mod proof;

@@ -162,15 +162,20 @@ pub fn generate_insecure_dev(k: u32) -> ParamsKZG<Bn256> {
 /// s·G2 of the development SRS, raw bytes. Every SRS drawn from the public
 /// dev seed shares its secret s whatever its k (and so does any file
 /// downsized from one): a file, or a verifier key, whose s_g2 equals this
-/// can be forged against by anyone.
+/// can be forged against by anyone. The xtask recognises it by these bytes
+/// (`DEV_S_G2_HEX` in xtask/src/insecure_srs.rs; the test below keeps the two equal).
 pub fn insecure_dev_s_g2_raw() -> Vec<u8> {
     generate_insecure_dev(1).s_g2().to_raw_bytes()
 }
 
-/// Whether the last 128 bytes of a raw SRS file (g2, s_g2) or a key's
-/// verifier points carry the development secret.
-pub fn has_insecure_dev_secret(s_g2_raw: &[u8]) -> bool {
-    s_g2_raw == insecure_dev_s_g2_raw().as_slice()
+#[cfg(test)]
+mod dev_secret_tests {
+    #[test]
+    fn the_xtask_knows_the_dev_secret() {
+        let xtask = include_str!("../../xtask/src/insecure_srs.rs");
+        let constant = xtask.split("DEV_S_G2_HEX: &str = \"").nth(1).and_then(|r| r.split('"').next()).unwrap();
+        assert_eq!(hex::encode(super::insecure_dev_s_g2_raw()), constant, "update DEV_S_G2_HEX in xtask/src/insecure_srs.rs");
+    }
 }
 
 /// The three points a KZG verifier uses: g[0], g2, s_g2 (raw bytes).

@@ -70,12 +70,57 @@ enum Mode {
     },
     /// Run one Gevulot task (its arguments are a `prove` command line).
     Gevulot,
+    /// Re-check a witness file and print its statement (the public values a proof of it shows) as JSON.
+    Statement {
+        #[arg(short = 'w', long)]
+        witness: PathBuf,
+    },
+    /// Print the circuit shape (k, rows per round, columns) a witness file needs, as JSON.
+    Shape {
+        #[arg(short = 'w', long)]
+        witness: PathBuf,
+    },
+    /// SRS files: the INSECURE development SRS, downsizing, checking.
+    Srs {
+        #[command(subcommand)]
+        command: SrsCommand,
+    },
     /// Prove and verify a witness once and print the measurements as JSON.
     Bench {
         #[arg(short = 'w', long)]
         witness: PathBuf,
         #[arg(short = 'k', long)]
         srs: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SrsCommand {
+    /// Write the INSECURE deterministic development SRS of degree k.
+    Generate {
+        #[arg(long)]
+        k: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the SRS of degree k from a larger raw SRS file (reads only the points it keeps).
+    Downsize {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        k: u32,
+        #[arg(long)]
+        out: PathBuf,
+        /// Load the whole source and downsize in memory, as halo2's
+        /// `ParamsKZG::downsize` does (for benchmark comparisons).
+        #[arg(long, hide = true)]
+        whole_file: bool,
+    },
+    /// Check a raw SRS file (size, header, points, pairing, optional sha256 pin); prints a JSON report.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        sha256: Option<String>,
     },
 }
 
@@ -193,7 +238,70 @@ fn run(mode: Mode) -> Result<()> {
             );
         }
         Mode::Bench { witness, srs } => bench(&witness, &srs)?,
+        Mode::Statement { witness } => {
+            let loaded = WitnessFile::load(&witness)?;
+            println!("{}", serde_json::to_string(&loaded.statement())?);
+        }
+        Mode::Shape { witness } => {
+            let loaded = WitnessFile::load(&witness)?;
+            let shape = header_chain::prover::shape_for(&loaded).map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string(&shape)?);
+        }
+        Mode::Srs { command } => srs_command(command)?,
     }
+    Ok(())
+}
+
+/// The SRS commands. Each prints one JSON line on stdout (what was written
+/// or checked, time, peak memory) and its progress on stderr.
+fn srs_command(command: SrsCommand) -> Result<()> {
+    use header_chain::srs;
+    let started = Instant::now();
+    let report = match command {
+        SrsCommand::Generate { k, out } => {
+            if !(1..=srs::MAX_K).contains(&k) {
+                bail!("k = {k} is out of range: give 1 <= k <= {}", srs::MAX_K);
+            }
+            eprintln!("generating the INSECURE development SRS, k = {k}");
+            let params = srs::generate_insecure_dev(k);
+            srs::write(&params, &out).with_context(|| format!("cannot write {}", out.display()))?;
+            serde_json::json!({ "k": k, "out": out, "output_bytes": std::fs::metadata(&out)?.len() })
+        }
+        SrsCommand::Downsize { from, k, out, whole_file } => {
+            let params = if whole_file {
+                use header_chain::halo2_proofs::poly::commitment::Params;
+                let mut params = srs::read(&from)?;
+                if k > params.k() {
+                    bail!("{} has a smaller k than {k}", from.display());
+                }
+                params.downsize(k);
+                params
+            } else {
+                let total = 4 + (1u64 << k) * srs::G1_BYTES;
+                let mut shown = 0;
+                srs::downsize(&from, k, |n| {
+                    let percent = n * 100 / total.max(1);
+                    if percent >= shown + 10 {
+                        shown = percent;
+                        eprintln!("read {percent}% of the points kept");
+                    }
+                })?
+            };
+            eprintln!("writing (Lagrange points computed)");
+            srs::write(&params, &out).with_context(|| format!("cannot write {}", out.display()))?;
+            serde_json::json!({
+                "k": k,
+                "out": out,
+                "source_bytes": std::fs::metadata(&from)?.len(),
+                "output_bytes": std::fs::metadata(&out)?.len(),
+            })
+        }
+        SrsCommand::Verify { file, sha256 } => serde_json::to_value(srs::verify_file(&file, sha256.as_deref())?)?,
+    };
+    let mut report = report;
+    report["seconds"] = started.elapsed().as_secs_f64().into();
+    report["peak_rss_bytes"] = header_chain::metrics::peak_rss_bytes().into();
+    println!("{report}");
     Ok(())
 }
 

@@ -82,7 +82,7 @@ impl BenchFlags {
         };
         println!("{table}");
         if let Some(out) = &self.out {
-            header_chain::fsutil::write_atomic(out, |w| w.write_all(table.as_bytes()))?;
+            atomic_write::write_atomic(out, |w| w.write_all(table.as_bytes()))?;
         }
         Ok(())
     }
@@ -136,8 +136,8 @@ impl BenchFlags {
                 .quiet()
                 .ignore_stdout()
                 .run()?;
-            let loaded = header_chain::witness::WitnessFile::load(&witness)?;
-            let k = header_chain::prover::shape_for(&loaded).map_err(anyhow::Error::msg)?.k;
+            let shape = crate::programs::run_json(&variants[0].1, &crate::os_args!["shape", "--witness", &witness])?;
+            let k = shape["k"].as_u64().context("the prover printed a shape without k")? as u32;
             let srs = crate::srs::ensure_dev(&project, k)?;
             for (label, bin) in &variants {
                 eprintln!("bench: {n} headers, {label}");
@@ -247,7 +247,7 @@ fn srs_suite(sh: &Shell) -> Result<String> {
         let mut parts = vec![format!("binary {:.1}", mib(bin.size))];
         let mut total = bin.size;
         if let Some(srs) = &image.srs {
-            let size = header_chain::srs::raw_size(srs.k.get());
+            let size = crate::srs::raw_size(srs.k.get());
             total += size;
             parts.push(format!("SRS k={} {:.1}", srs.k.get(), mib(size)));
         }

@@ -194,7 +194,7 @@ impl DeployFlags {
         let record = project.root.join(&self.node.record_dir);
         std::fs::create_dir_all(&record)?;
         let path = gevulot::record_path(&record, &self.pair);
-        header_chain::fsutil::write_json_atomic(&path, &deployment)?;
+        atomic_write::write_json_atomic(&path, &deployment)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&deployment)?);
         } else {

@@ -131,7 +131,9 @@ impl ExecFlags {
         }
         let witness = std::fs::canonicalize(&self.witness)
             .with_context(|| format!("witness file {} not found", self.witness.display()))?;
-        let expected = header_chain::witness::WitnessFile::load(&witness)?.statement();
+        let prover = crate::programs::program(&project, crate::programs::PROVER_BIN)?;
+        let verifier = crate::programs::program(&project, crate::programs::VERIFIER_BIN)?;
+        let expected = host_verify::witness_statement(&prover, &witness)?;
         let tasks = tasks_json(&deployment, &witness.display().to_string())?;
         if self.print_tasks {
             println!("{}", serde_json::to_string_pretty(&tasks)?);
@@ -158,13 +160,15 @@ impl ExecFlags {
         let mut outcome = save(&out, &run_tx, &proof, &verification)?;
         let proof_name = Path::new(PROOF_VM_PATH).file_name().expect("a file name").to_string_lossy().into_owned();
         outcome.host = match std::fs::read(out.join(&proof_name)) {
-            Ok(bytes) if outcome.files.contains(&proof_name) => host_verify::verdict(&keys, &bytes, &expected),
+            Ok(bytes) if outcome.files.contains(&proof_name) => {
+                host_verify::verdict(&verifier, &keys, &bytes, &expected)
+            }
             _ => HostVerdict {
                 valid: false,
                 reason: Some(format!(
                     "the proof file {PROOF_VM_PATH} could not be downloaded from the node, so it was not verified here"
                 )),
-                pinned_keys: keys.iter().map(|k| k.key_id()).collect(),
+                pinned_keys: keys.iter().map(|k| k.name.clone()).collect(),
             },
         };
         outcome.valid = outcome.host.valid;
@@ -172,7 +176,7 @@ impl ExecFlags {
         if let Some(line) = &disagreement {
             eprintln!("{line}");
         }
-        header_chain::fsutil::write_json_atomic(&out.join("host-verdict.json"), &outcome.host)?;
+        atomic_write::write_json_atomic(&out.join("host-verdict.json"), &outcome.host)?;
         outcome.files.push("host-verdict.json".into());
         if self.json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -335,7 +339,7 @@ fn save(out: &Path, run_tx: &str, proof: &RpcTransaction, verification: &RpcTran
         serde_json::from_slice(&verdict_bytes).context("the verification data is not the verifier's JSON verdict")?;
     let mut files = Vec::new();
     let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
-        header_chain::fsutil::write_atomic(&out.join(name), |w| w.write_all(bytes))?;
+        atomic_write::write_atomic(&out.join(name), |w| w.write_all(bytes))?;
         files.push(name.to_string());
         Ok(())
     };

@@ -312,7 +312,7 @@ fn build_one(
     // The previous image and record stay valid until both new ones are in place.
     std::fs::create_dir_all(plan.output.parent().expect("has a parent"))?;
     let staged_record = plan.record.with_extension("json.partial");
-    header_chain::fsutil::write_json_atomic(&staged_record, &record)?;
+    atomic_write::write_json_atomic(&staged_record, &record)?;
     if std::fs::rename(&built, &plan.output).is_err() {
         let partial = plan.output.with_extension("img.partial");
         std::fs::copy(&built, &partial)?;
@@ -338,7 +338,7 @@ fn build_native(
         return Ok((record, false));
     }
     let record = crate::native::write(image, plan, &found, inputs, &plan.output)?;
-    header_chain::fsutil::write_json_atomic(&plan.record, &record)?;
+    atomic_write::write_json_atomic(&plan.record, &record)?;
     Ok((record, true))
 }
 

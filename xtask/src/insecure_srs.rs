@@ -7,10 +7,21 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use header_chain::proof::VerifierKeyFile;
-use header_chain::srs::{has_insecure_dev_secret, raw_size, G2_BYTES, MAX_K};
 
 use crate::nanos::tfs::EntryKind;
+use crate::srs::{raw_size, MAX_K};
+
+/// s·G2 of the development SRS (header-chain's `generate_insecure_dev`,
+/// public seed), raw: the last 128 bytes of every dev SRS file, whatever its
+/// k, and of every verifier key made from one. A constant here, so the
+/// xtask needs no curve arithmetic; `tests/tests/deploy_exec.rs` checks it
+/// against the real dev SRS and key the images carry.
+const DEV_S_G2_HEX: &str = "0e9aeb983e5b2e023d13474d1eb09b695111b6f5a59ea8a0c660cb7af2fc4921cf6ae27f512a69f615bac1f788b088765f3b73b33207ae0390ba5e794b6a251384dbcc6ddca0c216a8038534250b9c769917132c90a3b27d3729b59bd7b9d423f57af5b12d6f256d2b66ac60a6b4a050185a31081e74fd1244b69eda4766cb0c";
+const G2_BYTES: u64 = 128;
+
+fn has_insecure_dev_secret(s_g2_raw: &[u8]) -> bool {
+    hex::decode(DEV_S_G2_HEX).expect("a hex constant") == s_g2_raw
+}
 
 /// Key files are small JSON documents; larger files are not read whole.
 const MAX_KEY_FILE: u64 = 64 << 20;
@@ -97,10 +108,14 @@ fn is_dev_srs(head: &[u8], tail: &[u8], length: u64) -> bool {
     k <= MAX_K && length == raw_size(k) && has_insecure_dev_secret(tail)
 }
 
-/// A verifier key whose verifier points carry the dev s·G2.
+/// A verifier key (JSON, `verifier_points` = g[0] ‖ g2 ‖ s_g2 as 0x-hex)
+/// whose s_g2 is the dev one.
 fn is_dev_key(bytes: &[u8]) -> bool {
-    let Ok(key) = serde_json::from_slice::<VerifierKeyFile>(bytes) else { return false };
-    let points: &[u8] = &key.verifier_points;
+    let Ok(key) = serde_json::from_slice::<serde_json::Value>(bytes) else { return false };
+    let Some(points) = key["verifier_points"].as_str().and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
+    else {
+        return false;
+    };
     points.len() >= G2_BYTES as usize && has_insecure_dev_secret(&points[points.len() - G2_BYTES as usize..])
 }
 
@@ -116,11 +131,19 @@ pub fn warning(image: &str, files: &[String]) -> String {
 mod tests {
     use super::*;
 
+    /// A raw SRS file of degree k whose s_g2 is `s_g2` (the other points are
+    /// filler: the check reads the header, the size and the tail).
+    fn srs_file(k: u32, s_g2: &[u8]) -> Vec<u8> {
+        let mut raw = k.to_le_bytes().to_vec();
+        raw.resize((raw_size(k) - G2_BYTES) as usize, 0x11);
+        raw.extend_from_slice(s_g2);
+        raw
+    }
+
     #[test]
     fn the_dev_secret_is_recognised_at_any_k_and_nothing_else_is() {
-        let dev = header_chain::srs::generate_insecure_dev(3);
-        let mut raw = Vec::new();
-        dev.write_custom(&mut raw, header_chain::halo2_proofs::SerdeFormat::RawBytes).unwrap();
+        let dev_s_g2 = hex::decode(DEV_S_G2_HEX).unwrap();
+        let raw = srs_file(3, &dev_s_g2);
         let tail = &raw[raw.len() - G2_BYTES as usize..];
         assert!(is_dev_srs(&raw[..4], tail, raw.len() as u64));
         // Streamed in chunks smaller and larger than the 128-byte tail, from memory and from disk.
@@ -136,14 +159,20 @@ mod tests {
         assert_eq!(insecure_host_files(&[dev_file.clone(), other_file]), vec![dev_file.display().to_string()]);
         // Wrong size for its header: not an SRS file.
         assert!(!is_dev_srs(&raw[..4], tail, raw.len() as u64 + 1));
-        // Another secret.
-        use rand_core::SeedableRng;
-        let other = header_chain::halo2_proofs::poly::kzg::commitment::ParamsKZG::<
-            header_chain::halo2_proofs::halo2curves::bn256::Bn256,
-        >::setup(3, rand_chacha::ChaCha20Rng::from_seed([9; 32]));
-        let mut raw = Vec::new();
-        other.write_custom(&mut raw, header_chain::halo2_proofs::SerdeFormat::RawBytes).unwrap();
+        // Another secret, at another k.
+        let mut other_s_g2 = dev_s_g2.clone();
+        other_s_g2[5] ^= 1;
+        let raw = srs_file(10, &other_s_g2);
         assert!(!is_dev_srs(&raw[..4], &raw[raw.len() - G2_BYTES as usize..], raw.len() as u64));
+        assert!(is_dev_srs(&10u32.to_le_bytes(), &dev_s_g2, raw_size(10)));
+        // Keys: the points' last 128 bytes decide.
+        let key = |s_g2: &[u8]| {
+            let points = [vec![0x22; 64 + 128], s_g2.to_vec()].concat();
+            serde_json::json!({ "kind": "header-chain-verifier-key", "verifier_points": format!("0x{}", hex::encode(points)) })
+                .to_string()
+        };
+        assert!(is_dev_key(key(&dev_s_g2).as_bytes()));
+        assert!(!is_dev_key(key(&other_s_g2).as_bytes()));
         assert!(!is_dev_key(b"{}"));
     }
 }

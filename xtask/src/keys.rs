@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
+use crate::programs;
 use crate::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -34,7 +35,8 @@ impl KeysFlags {
     }
 }
 
-/// Writes the key for `headers`-header chains; returns its path and key id.
+/// Writes the key for `headers`-header chains with the prover binary (from
+/// the prover image's SRS); returns its path and key id.
 pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result<(PathBuf, String)> {
     let manifests = project.manifests()?;
     let image = manifests.image(prover_image).with_context(|| format!("no image named {prover_image:?}"))?;
@@ -42,24 +44,23 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
         bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS")
     };
     let source = crate::srs::srs_for_image(project, image, srs)?;
-    let shape = header_chain::circuit::CircuitShape::compute(
-        headers,
-        header_chain::prover::MIN_SLOTS_PER_HEADER,
-        Default::default(),
-    )?;
-    if shape.k > srs.k.get() {
-        bail!("{headers} headers need k = {}, but image {prover_image} carries an SRS of k = {}", shape.k, srs.k.get());
-    }
-    let params = if header_chain::srs::read_k(&source)? == shape.k {
-        header_chain::srs::read(&source)?
-    } else {
-        header_chain::srs::downsize(&source, shape.k, |_| {})?
-    };
-    let keys = header_chain::proof::keygen(&params, &shape).map_err(anyhow::Error::msg)?;
     let path = key_path(project, headers);
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-    header_chain::fsutil::write_json_atomic(&path, &keys.verifier)?;
-    Ok((path, keys.verifier.key_id()))
+    let prover = programs::program(project, programs::PROVER_BIN)?;
+    let spinner = crate::progress::units(&format!("making the verifier key for {headers} headers"));
+    let printed = programs::run(
+        &prover,
+        &crate::os_args!["keygen", "--headers", headers.to_string(), "--srs", &source, "--out", &path],
+    );
+    spinner.finish_and_clear();
+    let printed = printed.with_context(|| format!("image {prover_image}'s SRS ({}) cannot make it", srs.source))?;
+    // "verifier key <id> for N headers (k = K) written to PATH"
+    let id = printed
+        .split_whitespace()
+        .skip_while(|w| *w != "key")
+        .nth(1)
+        .with_context(|| format!("the prover printed no key id: {printed:?}"))?;
+    Ok((path, id.to_string()))
 }
 
 /// Makes the verifier keys that the selected images carry and that are

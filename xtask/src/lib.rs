@@ -22,6 +22,7 @@ pub mod keys;
 pub mod manifest;
 pub mod nanos;
 pub mod native;
+pub mod programs;
 pub mod progress;
 pub mod project;
 pub mod release;

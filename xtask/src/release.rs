@@ -194,7 +194,7 @@ pub fn release(
     }
     released.sort_by(|a, b| a.file.cmp(&b.file));
     let sums: String = released.iter().map(|i| format!("{}  {}\n", i.sha256, i.file)).collect();
-    header_chain::fsutil::write_atomic(&out.join(SUMS_FILE), |w| w.write_all(sums.as_bytes()))?;
+    atomic_write::write_atomic(&out.join(SUMS_FILE), |w| w.write_all(sums.as_bytes()))?;
     let record = ReleaseRecord {
         format: FORMAT,
         source,
@@ -203,7 +203,7 @@ pub fn release(
         url: url.map(str::to_string),
         images: released,
     };
-    header_chain::fsutil::write_json_atomic(&out.join(RECORD_FILE), &record)?;
+    atomic_write::write_json_atomic(&out.join(RECORD_FILE), &record)?;
     Ok(record)
 }
 

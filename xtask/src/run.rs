@@ -156,9 +156,9 @@ impl RunFlags {
         let verifier_valid = verdict["valid"] == true;
 
         // 6. The host's own check: the proof against the verifier image's pinned keys, for this witness.
-        let expected = header_chain::witness::WitnessFile::load(&witness_in_ws)?.statement();
+        let expected = host_verify::witness_statement(&binary(0), &witness_in_ws)?;
         let keys = host_verify::keys_from_files(&pinned_key_files(&project, verifier)?)?;
-        let host = host_verify::verdict(&keys, &std::fs::read(&proof_local)?, &expected);
+        let host = host_verify::verdict(&binary(1), &keys, &std::fs::read(&proof_local)?, &expected);
         if let Some(line) = host_verify::disagreement(verifier_valid, &host) {
             eprintln!("{line}");
         }
@@ -238,9 +238,11 @@ impl RunFlags {
         let verdict: serde_json::Value =
             serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
         let verifier_valid = verdict["valid"] == true;
-        let expected = header_chain::witness::WitnessFile::load(&prover_ws.join("witness.json"))?.statement();
+        let prover_program = crate::programs::program(project, crate::programs::PROVER_BIN)?;
+        let verifier_program = crate::programs::program(project, crate::programs::VERIFIER_BIN)?;
+        let expected = host_verify::witness_statement(&prover_program, &prover_ws.join("witness.json"))?;
         let keys = host_verify::keys_in_image(&image_file(1))?;
-        let host = host_verify::verdict(&keys, &std::fs::read(&proof_local)?, &expected);
+        let host = host_verify::verdict(&verifier_program, &keys, &std::fs::read(&proof_local)?, &expected);
         if let Some(line) = host_verify::disagreement(verifier_valid, &host) {
             eprintln!("{line}");
         }

@@ -6,14 +6,13 @@
 //! SRS into the small one a circuit needs, once, reading only the points it
 //! keeps. `verify` checks a file's structure, points, pairing and pin.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use header_chain::srs;
 use xshell::Shell;
 
 use crate::hashing::sha256_file;
+use crate::programs;
 use crate::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -69,61 +68,78 @@ pub enum SrsCommand {
     },
 }
 
-/// Downsizes `from` to `k` into `out`, with a progress bar over the bytes read.
-pub fn downsize(from: &std::path::Path, k: u32, out: &std::path::Path, whole_file: bool) -> Result<()> {
-    let total = 4 + (1u64 << k) * srs::G1_BYTES;
-    let bar = indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template("reading powers of tau [{bar:30}] {bytes}/{total_bytes}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let t = Instant::now();
-    let params = if whole_file {
-        let mut params = srs::read(from)?;
-        if k > header_chain::halo2_proofs::poly::commitment::Params::k(&params) {
-            bail!("{} has a smaller k than {k}", from.display());
-        }
-        header_chain::halo2_proofs::poly::commitment::Params::downsize(&mut params, k);
-        params
-    } else {
-        srs::downsize(from, k, |n| bar.set_position(n))?
-    };
-    bar.finish_and_clear();
-    let spinner = crate::progress::units("writing (Lagrange points computed)");
-    srs::write(&params, out).with_context(|| format!("cannot write {}", out.display()))?;
+/// The largest k a BN254 FFT domain supports.
+pub const MAX_K: u32 = 28;
+const G1_BYTES: u64 = 64;
+const G2_BYTES: u64 = 128;
+
+/// Size in bytes of a raw `kzg_bn254_{k}.srs`: the k header, g and
+/// g_lagrange (G1), g2 and s_g2 (G2).
+pub fn raw_size(k: u32) -> u64 {
+    4 + 2 * (1u64 << k) * G1_BYTES + 2 * G2_BYTES
+}
+
+/// File name of the insecure development SRS: unmistakable on purpose.
+pub fn dev_srs_file_name(k: u32) -> String {
+    format!("kzg_bn254_{k}.INSECURE-DEV.srs")
+}
+
+/// The k a raw SRS file declares, when its size agrees with it.
+pub fn read_k(path: &Path) -> Result<u32> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read SRS file {}", path.display()))?;
+    let len = file.metadata()?.len();
+    let mut header = [0u8; 4];
+    file.read_exact(&mut header).with_context(|| format!("SRS file {} is too short for a header", path.display()))?;
+    let k = u32::from_le_bytes(header);
+    if k > MAX_K || len != raw_size(k) {
+        bail!("{} is not a raw kzg_bn254 SRS file (header k = {k}, {len} bytes)", path.display());
+    }
+    Ok(k)
+}
+
+/// Downsizes `from` to `k` into `out` with the prover binary; its JSON report.
+pub fn downsize(project: &Project, from: &Path, k: u32, out: &Path, whole_file: bool) -> Result<serde_json::Value> {
+    let prover = programs::program(project, programs::PROVER_BIN)?;
+    let mut args = crate::os_args!["srs", "downsize", "--from", from, "--k", k.to_string(), "--out", out].to_vec();
+    if whole_file {
+        args.push("--whole-file".into());
+    }
+    let spinner = crate::progress::units(&format!("downsizing {} to k = {k}", from.display()));
+    let report = programs::run_json(&prover, &args);
     spinner.finish_and_clear();
-    eprintln!("downsized {} to k = {k} in {:.1} s", from.display(), t.elapsed().as_secs_f64());
-    Ok(())
+    report
 }
 
 /// Where the development SRS of degree k lives by default.
 pub fn default_dev_path(project: &Project, k: u32) -> PathBuf {
-    project.target_dir.join("srs").join(srs::dev_srs_file_name(k))
+    project.target_dir.join("srs").join(dev_srs_file_name(k))
 }
 
 /// Makes sure the development SRS of degree k exists (generating it once).
 pub fn ensure_dev(project: &Project, k: u32) -> Result<PathBuf> {
     let path = default_dev_path(project, k);
-    if srs::read_k(&path).ok() == Some(k) {
+    if read_k(&path).ok() == Some(k) {
         return Ok(path);
     }
-    generate(&path, k)?;
+    generate(project, &path, k)?;
     Ok(path)
 }
 
-fn generate(path: &std::path::Path, k: u32) -> Result<()> {
-    if !(1..=srs::MAX_K).contains(&k) {
-        bail!("k = {k} is out of range: give 1 <= k <= {}", srs::MAX_K);
+/// Writes the development SRS of degree k to `path` with the prover binary.
+fn generate(project: &Project, path: &Path, k: u32) -> Result<()> {
+    if !(1..=MAX_K).contains(&k) {
+        bail!("k = {k} is out of range: give 1 <= k <= {MAX_K}");
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    let prover = programs::program(project, programs::PROVER_BIN)?;
     let spinner = crate::progress::units(&format!("generating the INSECURE development SRS, k = {k}"));
-    let t = Instant::now();
-    let params = srs::generate_insecure_dev(k);
-    srs::write(&params, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let report = programs::run_json(&prover, &crate::os_args!["srs", "generate", "--k", k.to_string(), "--out", path]);
     spinner.finish_and_clear();
-    eprintln!("generated {} in {:.1} s", path.display(), t.elapsed().as_secs_f64());
+    let report = report?;
+    eprintln!("generated {} in {:.1} s", path.display(), report["seconds"].as_f64().unwrap_or_default());
     Ok(())
 }
 
@@ -136,7 +152,7 @@ impl SrsFlags {
                 if path.exists() && !force {
                     bail!("{} exists; pass --force to overwrite it", path.display());
                 }
-                generate(&path, k)?;
+                generate(&project, &path, k)?;
                 println!("{}  {}", sha256_file(&path)?, project.show(&path));
                 println!("INSECURE: anyone can derive this SRS's secret; use it for development only, never in a deployed image");
             }
@@ -148,31 +164,28 @@ impl SrsFlags {
                 if out == from {
                     bail!("--out is the source file; choose another path");
                 }
-                let t = Instant::now();
-                downsize(&from, k, &out, whole_file)?;
-                let seconds = t.elapsed().as_secs_f64();
+                let mut report = downsize(&project, &from, k, &out, whole_file)?;
                 let digest = sha256_file(&out)?;
                 if json {
-                    let report = serde_json::json!({
-                        "seconds": seconds,
-                        "peak_rss_bytes": header_chain::metrics::peak_rss_bytes(),
-                        "source_bytes": std::fs::metadata(&from)?.len(),
-                        "output_bytes": std::fs::metadata(&out)?.len(),
-                        "sha256": digest,
-                    });
+                    report["sha256"] = digest.into();
                     println!("{report}");
                 } else {
                     println!("{digest}  {}", out.display());
                 }
             }
             SrsCommand::Verify { file, sha256, json } => {
-                let report = srs::verify_file(&file, sha256.as_deref())?;
+                let prover = programs::program(&project, programs::PROVER_BIN)?;
+                let mut args = crate::os_args!["srs", "verify", &file].to_vec();
+                if let Some(pin) = &sha256 {
+                    programs::extend(&mut args, ["--sha256", pin.as_str()]);
+                }
+                let report = programs::run_json(&prover, &args)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
                     println!(
                         "ok: {} is a raw BN254 SRS of k = {} ({} bytes), points on their curves, pairing check passed, sha256 {}{}",
-                        file.display(), report.k, report.bytes, report.sha256,
+                        file.display(), report["k"], report["bytes"], report["sha256"].as_str().unwrap_or_default(),
                         if sha256.is_some() { " (matches the pin)" } else { "" }
                     );
                 }
@@ -193,13 +206,11 @@ pub fn srs_for_image(
     let k = srs_decl.k.get();
     let source = project.host(&srs_decl.source);
     if !source.exists() {
-        let from_k = srs::read_k(&source).ok();
-        let dev_k = (1..=srs::MAX_K).find(|dk| default_dev_path(project, *dk) == source);
-        match (from_k, dev_k) {
-            (_, Some(dk)) => {
+        match (1..=MAX_K).find(|dk| default_dev_path(project, *dk) == source) {
+            Some(dk) => {
                 ensure_dev(project, dk)?;
             }
-            _ => bail!(
+            None => bail!(
                 "the SRS {} of image {} does not exist at {}; download the ceremony file its sha256 pin names, or use `cargo xtask srs generate --k {k}` for development{}",
                 srs_decl.source,
                 image.name,
@@ -217,7 +228,7 @@ pub fn srs_for_image(
             srs_decl.sha256
         );
     }
-    let source_k = srs::read_k(&source)?;
+    let source_k = read_k(&source)?;
     if source_k == k {
         return Ok(source);
     }
@@ -225,10 +236,10 @@ pub fn srs_for_image(
         bail!("{} has k = {source_k}, but {} asks for k = {k}", srs_decl.source, image.manifest.display());
     }
     let cached = project.target_dir.join("srs-cache").join(format!("{digest}-k{k}")).join(format!("kzg_bn254_{k}.srs"));
-    if srs::read_k(&cached).ok() != Some(k) {
+    if read_k(&cached).ok() != Some(k) {
         std::fs::create_dir_all(cached.parent().expect("has a parent"))?;
         eprintln!("downsizing {} (k = {source_k}) to k = {k}, once", srs_decl.source);
-        downsize(&source, k, &cached, false)?;
+        downsize(project, &source, k, &cached, false)?;
     }
     Ok(cached)
 }

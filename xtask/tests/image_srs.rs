@@ -2,41 +2,51 @@
 //! carries only the file downsized (once, cached by source digest and k) to
 //! the manifest's k, and the source must match its sha256 pin.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use xtask::hashing::sha256_file;
-use xtask::manifest::load;
+use xtask::manifest::{load_from, Manifests};
+use xtask::programs::{program, run_json, PROVER_BIN};
 use xtask::project::Project;
-use xtask::srs::srs_for_image;
+use xtask::srs::{raw_size, srs_for_image};
 
-fn scratch(dir: &Path, sha256: &str, k: u32) -> Project {
+/// This workspace (its prover program does the SRS work), and manifests in
+/// `dir` naming `dir/big.srs` with the given pin and k.
+fn scratch(dir: &Path, sha256: &str, k: u32) -> (Project, Manifests) {
     let manifest = format!(
-        "[image]\nname = \"p\"\npackage = \"prover\"\nbin = \"prover\"\nmemory = \"1G\"\ncpus = 1\n\n[srs]\nsource = \"big.srs\"\nsha256 = \"{sha256}\"\nk = {k}\npath = \"/srs/kzg.srs\"\n"
+        "[image]\nname = \"p\"\npackage = \"prover\"\nbin = \"prover\"\nmemory = \"1G\"\ncpus = 1\n\n[srs]\nsource = \"{}\"\nsha256 = \"{sha256}\"\nk = {k}\npath = \"/srs/kzg.srs\"\n",
+        dir.join("big.srs").display()
     );
     std::fs::create_dir_all(dir.join("manifests/images")).unwrap();
     std::fs::write(dir.join("manifests/images/p.toml"), manifest).unwrap();
-    let binaries = BTreeMap::from([("prover".to_string(), BTreeSet::from(["prover".to_string()]))]);
-    Project { root: dir.to_path_buf(), target_dir: dir.join("target"), binaries }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let project = Project::at(root).unwrap();
+    let manifests = load_from(&project.root, &dir.join("manifests"), &project.binaries).unwrap();
+    (project, manifests)
+}
+
+/// The development SRS of degree k, written by the prover program.
+fn dev_srs(project: &Project, k: u32, out: &Path) -> PathBuf {
+    let prover = program(project, PROVER_BIN).unwrap();
+    run_json(&prover, &xtask::os_args!["srs", "generate", "--k", k.to_string(), "--out", out]).unwrap();
+    out.to_path_buf()
 }
 
 #[test]
 fn a_large_srs_is_downsized_once_and_pinned() {
     let dir = tempfile::tempdir().unwrap();
-    let big = dir.path().join("big.srs");
-    header_chain::srs::write(&header_chain::srs::generate_insecure_dev(10), &big).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let big = dev_srs(&Project::at(root).unwrap(), 10, &dir.path().join("big.srs"));
     let pin = sha256_file(&big).unwrap();
 
-    let project = scratch(dir.path(), &pin, 8);
-    let manifests = load(&project.root, &project.binaries).unwrap();
+    let (project, manifests) = scratch(dir.path(), &pin, 8);
     let image = manifests.image("p").unwrap();
     let staged = srs_for_image(&project, image, image.srs.as_ref().unwrap()).unwrap();
-    assert!(staged.starts_with(dir.path().join("target/srs-cache")), "{}", staged.display());
+    assert!(staged.starts_with(project.target_dir.join("srs-cache")), "{}", staged.display());
     assert!(staged.to_string_lossy().contains(&format!("{pin}-k8")));
-    let small = dir.path().join("small.srs");
-    header_chain::srs::write(&header_chain::srs::generate_insecure_dev(8), &small).unwrap();
+    let small = dev_srs(&project, 8, &dir.path().join("small.srs"));
     assert_eq!(std::fs::read(&staged).unwrap(), std::fs::read(&small).unwrap(), "the staged SRS is the downsized file");
-    assert_eq!(std::fs::metadata(&staged).unwrap().len(), header_chain::srs::raw_size(8));
+    assert_eq!(std::fs::metadata(&staged).unwrap().len(), raw_size(8));
 
     // Cached: a second call does not write it again.
     let modified = std::fs::metadata(&staged).unwrap().modified().unwrap();
@@ -44,19 +54,16 @@ fn a_large_srs_is_downsized_once_and_pinned() {
     assert_eq!(std::fs::metadata(&staged).unwrap().modified().unwrap(), modified);
 
     // The same k as the source: the source itself.
-    let project = scratch(dir.path(), &pin, 10);
-    let manifests = load(&project.root, &project.binaries).unwrap();
+    let (project, manifests) = scratch(dir.path(), &pin, 10);
     let image = manifests.image("p").unwrap();
     assert_eq!(srs_for_image(&project, image, image.srs.as_ref().unwrap()).unwrap(), big);
 
     // A pin that does not match, and a k the source cannot give.
-    let project = scratch(dir.path(), &"0".repeat(64), 8);
-    let manifests = load(&project.root, &project.binaries).unwrap();
+    let (project, manifests) = scratch(dir.path(), &"0".repeat(64), 8);
     let image = manifests.image("p").unwrap();
     let e = srs_for_image(&project, image, image.srs.as_ref().unwrap()).unwrap_err().to_string();
     assert!(e.contains("pins 0000") && e.contains("not the file the manifest names"), "{e}");
-    let project = scratch(dir.path(), &pin, 12);
-    let manifests = load(&project.root, &project.binaries).unwrap();
+    let (project, manifests) = scratch(dir.path(), &pin, 12);
     let image = manifests.image("p").unwrap();
     let e = srs_for_image(&project, image, image.srs.as_ref().unwrap()).unwrap_err().to_string();
     assert!(e.contains("k = 10") && e.contains("k = 12"), "{e}");
