@@ -174,7 +174,11 @@ mod dev_secret_tests {
     fn the_xtask_knows_the_dev_secret() {
         let xtask = include_str!("../../xtask/src/insecure_srs.rs");
         let constant = xtask.split("DEV_S_G2_HEX: &str = \"").nth(1).and_then(|r| r.split('"').next()).unwrap();
-        assert_eq!(hex::encode(super::insecure_dev_s_g2_raw()), constant, "update DEV_S_G2_HEX in xtask/src/insecure_srs.rs");
+        assert_eq!(
+            hex::encode(super::insecure_dev_s_g2_raw()),
+            constant,
+            "update DEV_S_G2_HEX in xtask/src/insecure_srs.rs"
+        );
     }
 }
 

@@ -29,7 +29,7 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
     let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
     let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
     let images = [prover, verifier];
-    let tools = VmTools::locate(&project.target_dir.join("tools"))?;
+    let tools = VmTools::locate(&project)?;
     crate::tools::ensure_static_toolchain(sh)?;
     let binaries = execute(sh, &project, &plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
     let built = crate::image::ensure_images(sh, &project, &manifests, &images, None)?;

@@ -82,13 +82,13 @@ impl DoctorFlags {
                 "sudo apt-get install qemu-system-x86 (Debian/Ubuntu), sudo dnf install qemu-system-x86 (Fedora)",
             ),
         });
-        report.push(match crate::vm::VmTools::locate(&project.target_dir.join("tools")) {
-            Ok(tools) => found("vsock helper", tools.vsock_helper.display().to_string()),
-            Err(_) if Path::new("/dev/vhost-vsock").exists() => found(
+        report.push(match crate::vm::find_vsock_helper(&project.target_dir.join("tools")) {
+            Some(helper) => found("vsock helper", helper.display().to_string()),
+            None if Path::new("/dev/vhost-vsock").exists() => found(
                 "vsock helper",
                 format!("not installed; /dev/vhost-vsock exists, but `run --vm` uses {}", crate::vm::VSOCK_HELPER),
             ),
-            Err(_) => missing(
+            None => missing(
                 "vsock helper",
                 format!("{} is not installed (`run --vm` serves the VM service through it)", crate::vm::VSOCK_HELPER),
                 &format!(

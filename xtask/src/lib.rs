@@ -19,6 +19,7 @@ pub mod image_plan;
 pub mod insecure_srs;
 pub mod inspect;
 pub mod keys;
+pub mod local_node;
 pub mod manifest;
 pub mod nanos;
 pub mod native;

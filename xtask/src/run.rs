@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::local_node::TaskSpec;
 use anyhow::{bail, Context, Result};
-use gevulot_shim::node::{ProgramRun, TaskSpec};
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
@@ -101,7 +101,7 @@ impl RunFlags {
 
         // What booting needs, before anything is built.
         if self.vm {
-            crate::vm::VmTools::locate(&project.target_dir.join("tools"))?;
+            crate::vm::VmTools::locate(&project)?;
         }
 
         // 1. The static binaries, exactly as the images carry them.
@@ -191,7 +191,7 @@ impl RunFlags {
         run_dir: &Path,
         witness_source: String,
     ) -> Result<()> {
-        let tools = crate::vm::VmTools::locate(&project.target_dir.join("tools"))?;
+        let tools = crate::vm::VmTools::locate(project)?;
         let built = crate::image::ensure_images(sh, project, manifests, &[prover, verifier], self.ops_home.clone())?;
         let image_file = |i: usize| project.root.join(&built[i].2);
         let prover_ws = run_dir.join("prover-workspace");
@@ -369,16 +369,15 @@ pub(crate) fn run_image(
     workspace: &Path,
     task: TaskSpec,
     timeout: u64,
-) -> Result<gevulot_shim::node::RunReport> {
+) -> Result<crate::local_node::RunReport> {
     let paths = image_paths(project, image)?;
     let args: Vec<String> = image.args.iter().map(|a| translate(a, &paths)).collect();
     let mut env: Vec<(String, String)> =
         image.env.iter().map(|(k, v)| (k.as_str().to_string(), translate(v, &paths))).collect();
     // Nanos gives the program exactly the image's vCPUs.
     env.push(("RAYON_NUM_THREADS".into(), image.cpus.get().to_string()));
-    let run =
-        ProgramRun { program: binary, args: &args, env: &env, workspace, task, timeout: Duration::from_secs(timeout) };
-    gevulot_shim::node::run_program(run)
+    let node = crate::local_node::program(project)?;
+    crate::local_node::run_program(&node, binary, &args, &env, workspace, task, Duration::from_secs(timeout))
         .map_err(|e| anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace)))
 }
 

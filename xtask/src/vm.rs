@@ -23,8 +23,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::local_node::{workspace_path, ServedTask, Submission, TaskSpec};
 use anyhow::{bail, Context, Result};
-use gevulot_shim::node::{check_result_files, Behaviour, LocalNode, Submission, TaskSpec};
 
 /// The guest CID the VM gets (any value ≥ 3; one VM at a time).
 const GUEST_CID: u32 = 3;
@@ -55,22 +55,29 @@ pub enum Accel {
 pub struct VmTools {
     pub qemu: PathBuf,
     pub vsock_helper: PathBuf,
+    /// Serves the task on the VM service's socket (`gevulot-local-node`).
+    pub local_node: PathBuf,
 }
 
 impl VmTools {
-    /// QEMU on PATH and the vsock helper (PATH, else the project's tools directory).
-    pub fn locate(project_tools: &Path) -> Result<Self> {
+    /// QEMU on PATH, the vsock helper (PATH, else the project's tools
+    /// directory), and the local node program (built when missing).
+    pub fn locate(project: &crate::project::Project) -> Result<Self> {
         crate::system_packages::require(&[&crate::system_packages::QEMU])?;
         let qemu = crate::project::on_path(crate::system_packages::QEMU.program).expect("just checked");
-        let vsock_helper = crate::project::on_path(VSOCK_HELPER)
-            .or_else(|| Some(vsock_helper_path(project_tools)).filter(|p| p.is_file()))
-            .with_context(|| {
-                format!(
-                    "{VSOCK_HELPER} is not installed: `cargo install --locked {VSOCK_HELPER} --version {VSOCK_HELPER_VERSION}` (or `cargo xtask test`, which installs it into target/tools)"
-                )
-            })?;
-        Ok(Self { qemu, vsock_helper })
+        let vsock_helper = find_vsock_helper(&project.target_dir.join("tools")).with_context(|| {
+            format!(
+                "{VSOCK_HELPER} is not installed: `cargo install --locked {VSOCK_HELPER} --version {VSOCK_HELPER_VERSION}` (or `cargo xtask test`, which installs it into target/tools)"
+            )
+        })?;
+        let local_node = crate::local_node::program(project)?;
+        Ok(Self { qemu, vsock_helper, local_node })
     }
+}
+
+/// The vsock helper on PATH, else in the project's tools directory.
+pub fn find_vsock_helper(project_tools: &Path) -> Option<PathBuf> {
+    crate::project::on_path(VSOCK_HELPER).or_else(|| Some(vsock_helper_path(project_tools)).filter(|p| p.is_file()))
 }
 
 /// Where `cargo xtask test` installs the pinned vsock helper.
@@ -245,7 +252,7 @@ pub fn run_vm(tools: &VmTools, run: &VmRun<'_>) -> Result<VmReport> {
         }
     }
     for file in &run.task.files {
-        let local = gevulot_shim::Workspace::new(run.workspace).resolve(file).map_err(anyhow::Error::msg)?;
+        let local = workspace_path(run.workspace, file)?;
         if !local.is_file() {
             bail!("{}: the task names {file}, but the run's workspace has no {}", run.name, local.display());
         }
@@ -288,10 +295,12 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
     let sockets = tempfile::Builder::new().prefix("xtask-vm").tempdir().context("cannot create a socket directory")?;
     let vhost_socket = sockets.path().join("vhost.sock");
     let uds = sockets.path().join("vm.sock");
-    let node = LocalNode::start_unix(
-        run.task.clone(),
-        Behaviour::Serve,
+    let node = ServedTask::start(
+        &tools.local_node,
         &uds.with_file_name(format!("vm.sock_{SERVICE_PORT}")),
+        &run.task,
+        run.workspace,
+        sockets.path(),
     )
     .context("cannot serve the VM service on its vsock socket")?;
     let mut processes = Processes(Vec::new());
@@ -440,12 +449,11 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
         let submission = result?;
         let elapsed = started.elapsed();
         match submission {
-            Submission::Error(_) => {
+            Submission::Failed => {
                 bail!("image {}: the program reported its task as Failed; last console lines:\n{}", run.name, tail())
             }
+            Submission::Invalid(why) => bail!("image {}: {why}", run.name),
             Submission::Result { data, files } => {
-                let files = check_result_files(&gevulot_shim::Workspace::new(run.workspace), files)
-                    .map_err(|e| anyhow::anyhow!("image {}: {e}", run.name))?;
                 Ok(VmReport { data, files, boot_to_task: handed_out_at.unwrap_or(elapsed), elapsed, accel })
             }
         }
