@@ -11,6 +11,7 @@ pub mod proof;
 pub mod prover;
 pub mod rpc;
 pub mod srs;
+pub mod task;
 pub mod witness;
 
 pub use halo2_base::halo2_proofs;

@@ -58,26 +58,51 @@ impl VerifierKeyFile {
         hex::encode(h.finalize())
     }
 
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read(path).map_err(|e| format!("cannot read verifier key {}: {e}", path.display()))?;
-        let key: Self = serde_json::from_slice(&text)
-            .map_err(|e| format!("verifier key {} is not valid key JSON: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
+        let key: Self =
+            serde_json::from_slice(&text).map_err(|source| KeyError::Json { path: shown.clone(), source })?;
         if key.kind != KEY_KIND || key.version != FORMAT_VERSION || key.circuit != CIRCUIT_ID {
-            return Err(format!(
-                "verifier key {} is {} v{} for circuit {}; expected {KEY_KIND} v{FORMAT_VERSION} for {CIRCUIT_ID}",
-                path.display(),
-                key.kind,
-                key.version,
-                key.circuit
-            ));
+            return Err(KeyError::Kind { path: shown, kind: key.kind, version: key.version, circuit: key.circuit });
         }
         Ok(key)
     }
 
-    fn verifying_key(&self) -> Result<VerifyingKey<G1Affine>, String> {
+    fn verifying_key(&self) -> Result<VerifyingKey<G1Affine>, KeyError> {
         VerifyingKey::read::<_, HeaderChainCircuit>(&mut self.vk.as_ref(), SerdeFormat::RawBytes, self.shape.clone())
-            .map_err(|e| format!("verifier key holds an unreadable verifying key: {e}"))
+            .map_err(KeyError::VerifyingKey)
     }
+}
+
+/// Why a verifier key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read verifier key {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("verifier key {path} is not valid key JSON: {source}")]
+    Json { path: String, source: serde_json::Error },
+    #[error("verifier key {path} is {kind} v{version} for circuit {circuit}; expected {KEY_KIND} v{FORMAT_VERSION} for {CIRCUIT_ID}")]
+    Kind { path: String, kind: String, version: u32, circuit: String },
+    #[error("verifier key holds an unreadable verifying key: {0}")]
+    VerifyingKey(std::io::Error),
+    #[error("the key's verifier points are malformed")]
+    Points,
+}
+
+/// Why keys or a proof could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    #[error("witness: {0}")]
+    Witness(#[from] crate::witness::WitnessError),
+    #[error(transparent)]
+    Shape(#[from] crate::circuit::ShapeError),
+    #[error(transparent)]
+    Srs(#[from] crate::srs::SrsError),
+    #[error("keygen failed: {0}")]
+    Keygen(String),
+    #[error("proving failed: {0}")]
+    Prove(String),
 }
 
 /// A proving key with the matching verifier key file.
@@ -87,13 +112,13 @@ pub struct Keys {
 }
 
 /// Generates the keys for `shape` from `params` (whose k must equal the shape's).
-pub fn keygen(params: &ParamsKZG<Bn256>, shape: &CircuitShape) -> Result<Keys, String> {
+pub fn keygen(params: &ParamsKZG<Bn256>, shape: &CircuitShape) -> Result<Keys, ProveError> {
     assert_eq!(params.k(), shape.k, "SRS degree differs from the circuit's");
     let circuit = HeaderChainCircuit::new(shape.clone(), template_chain(shape.num_headers));
-    let vk = keygen_vk(params, &circuit).map_err(|e| format!("keygen_vk failed: {e:?}"))?;
+    let vk = keygen_vk(params, &circuit).map_err(|e| ProveError::Keygen(format!("keygen_vk: {e:?}")))?;
     let mut vk_bytes = Vec::new();
-    vk.write(&mut vk_bytes, SerdeFormat::RawBytes).map_err(|e| e.to_string())?;
-    let pk = keygen_pk(params, vk, &circuit).map_err(|e| format!("keygen_pk failed: {e:?}"))?;
+    vk.write(&mut vk_bytes, SerdeFormat::RawBytes).map_err(|e| ProveError::Keygen(e.to_string()))?;
+    let pk = keygen_pk(params, vk, &circuit).map_err(|e| ProveError::Keygen(format!("keygen_pk: {e:?}")))?;
     let verifier = VerifierKeyFile {
         kind: KEY_KIND.into(),
         version: FORMAT_VERSION,
@@ -143,7 +168,7 @@ pub fn prove(
     keys: &Keys,
     headers: Vec<Vec<u8>>,
     statement: &ChainStatement,
-) -> Result<ProofFile, String> {
+) -> Result<ProofFile, ProveError> {
     let shape = keys.verifier.shape.clone();
     let instances = statement.instances();
     let circuit = HeaderChainCircuit::new(shape.clone(), headers);
@@ -156,7 +181,7 @@ pub fn prove(
         rand_core::OsRng,
         &mut transcript,
     )
-    .map_err(|e| format!("proving failed: {e:?}"))?;
+    .map_err(|e| ProveError::Prove(format!("{e:?}")))?;
     Ok(ProofFile {
         kind: PROOF_KIND.into(),
         version: FORMAT_VERSION,
@@ -195,10 +220,9 @@ pub struct PinnedKey {
 }
 
 impl PinnedKey {
-    pub fn new(file: VerifierKeyFile) -> Result<Self, String> {
+    pub fn new(file: VerifierKeyFile) -> Result<Self, KeyError> {
         let vk = file.verifying_key()?;
-        let points =
-            VerifierPoints::from_bytes(&file.verifier_points).ok_or("the key's verifier points are malformed")?;
+        let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or(KeyError::Points)?;
         let params = points.params(file.shape.k);
         Ok(Self { id: file.key_id(), file, vk, params })
     }

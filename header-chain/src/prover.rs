@@ -13,7 +13,7 @@ use crate::witness::WitnessFile;
 pub const MIN_SLOTS_PER_HEADER: usize = 5;
 
 /// The circuit shape for a witness: N from its length, slots from its longest header.
-pub fn shape_for(witness: &WitnessFile) -> Result<CircuitShape, String> {
+pub fn shape_for(witness: &WitnessFile) -> Result<CircuitShape, crate::circuit::ShapeError> {
     let slots = witness
         .headers
         .iter()
@@ -21,7 +21,7 @@ pub fn shape_for(witness: &WitnessFile) -> Result<CircuitShape, String> {
         .max()
         .unwrap_or(MIN_SLOTS_PER_HEADER)
         .max(MIN_SLOTS_PER_HEADER);
-    CircuitShape::compute(witness.headers.len(), slots, ShapeTuning::default()).map_err(|e| e.to_string())
+    CircuitShape::compute(witness.headers.len(), slots, ShapeTuning::default())
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -38,8 +38,12 @@ pub struct Proved {
 }
 
 /// Loads the SRS for the witness's circuit and proves it.
-pub fn prove_witness(witness: &WitnessFile, srs_path: &Path, mut stage: impl FnMut(&str)) -> Result<Proved, String> {
-    witness.check().map_err(|e| format!("witness: {e}"))?;
+pub fn prove_witness(
+    witness: &WitnessFile,
+    srs_path: &Path,
+    mut stage: impl FnMut(&str),
+) -> Result<Proved, crate::proof::ProveError> {
+    witness.check()?;
     let shape = shape_for(witness)?;
     stage(&format!(
         "circuit: {} headers, k = {}, {} keccak-f slots per header, {} rows per round",
@@ -47,7 +51,7 @@ pub fn prove_witness(witness: &WitnessFile, srs_path: &Path, mut stage: impl FnM
     ));
     let mut timings = Timings::default();
     let t = Instant::now();
-    let params = crate::srs::read_for_k(srs_path, shape.k).map_err(|e| e.to_string())?;
+    let params = crate::srs::read_for_k(srs_path, shape.k)?;
     timings.srs_load = t.elapsed();
     stage("keygen");
     let t = Instant::now();

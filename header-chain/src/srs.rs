@@ -54,13 +54,22 @@ pub enum SrsError {
     #[error("SRS file {path} is {len} bytes but its header says k = {k}, which needs {expected} bytes: the file is truncated or corrupted")]
     Size { path: String, len: u64, k: u32, expected: u64 },
     #[error("SRS file {path} holds an invalid curve point ({source}): the file is corrupted")]
-    Point { path: String, source: std::io::Error },
+    Point { path: String, source: PointError },
     #[error("SRS file {path} has k = {have}, but the circuit needs k = {need}; use a file of k >= {need} (e.g. `cargo xtask srs generate --k {need}` for development)")]
     TooSmall { path: String, have: u32, need: u32 },
     #[error("SRS file {path} fails the pairing check e(g[1], g2) = e(g[0], s_g2): its G1 and G2 powers do not share one secret; the file is corrupted or mixed from two setups")]
     Pairing { path: String },
     #[error("SRS file {path} has sha256 {found}, but {expected} is pinned; it is not the file the pin names")]
     Pin { path: String, found: String, expected: String },
+}
+
+/// Why the points of an SRS file are not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum PointError {
+    #[error("cannot read the points: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("{what} at byte {offset} is not a point of {group}")]
+    NotOnCurve { what: String, offset: u64, group: &'static str },
 }
 
 /// Reads and checks the header and size of a raw SRS file; returns k.
@@ -92,25 +101,22 @@ pub fn read(path: &Path) -> Result<ParamsKZG<Bn256>, SrsError> {
     let shown = path.display().to_string();
     let io = |source| SrsError::Io { path: shown.clone(), source };
     let open = || std::fs::File::open(path).map(|f| BufReader::with_capacity(1 << 20, f));
-    check_points(&mut open().map_err(io)?, k).map_err(|detail| SrsError::Point {
-        path: shown.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
-    })?;
+    check_points(&mut open().map_err(io)?, k).map_err(|source| SrsError::Point { path: shown.clone(), source })?;
     ParamsKZG::<Bn256>::read_custom(&mut open().map_err(io)?, SerdeFormat::RawBytesUnchecked).map_err(io)
 }
 
 /// Every coordinate below the modulus and every point on its curve (or the
 /// identity): y^2 = x^3 + b. Errors name the point and its byte offset.
-pub fn check_points(reader: &mut impl Read, k: u32) -> Result<(), String> {
+pub fn check_points(reader: &mut impl Read, k: u32) -> Result<(), PointError> {
     let mut header = [0u8; 4];
-    reader.read_exact(&mut header).map_err(|e| e.to_string())?;
+    reader.read_exact(&mut header)?;
     let n = 1u64 << k;
     let mut g1 = [0u8; G1_BYTES as usize];
     for i in 0..2 * n {
-        reader.read_exact(&mut g1).map_err(|e| e.to_string())?;
+        reader.read_exact(&mut g1)?;
         let offset = 4 + i * G1_BYTES;
         let what = if i < n { format!("g[{i}]") } else { format!("g_lagrange[{}]", i - n) };
-        let bad = || format!("{what} at byte {offset} is not a point of G1");
+        let bad = || PointError::NotOnCurve { what: what.clone(), offset, group: "G1" };
         let x = Fq::from_raw_bytes(&g1[..32]).ok_or_else(bad)?;
         let y = Fq::from_raw_bytes(&g1[32..]).ok_or_else(bad)?;
         if !on_curve(x, y, G1Affine::b()) {
@@ -119,9 +125,9 @@ pub fn check_points(reader: &mut impl Read, k: u32) -> Result<(), String> {
     }
     let mut g2 = [0u8; G2_BYTES as usize];
     for (j, name) in ["g2", "s_g2"].iter().enumerate() {
-        reader.read_exact(&mut g2).map_err(|e| e.to_string())?;
+        reader.read_exact(&mut g2)?;
         let offset = 4 + 2 * n * G1_BYTES + j as u64 * G2_BYTES;
-        let bad = || format!("{name} at byte {offset} is not a point of G2");
+        let bad = || PointError::NotOnCurve { what: name.to_string(), offset, group: "G2" };
         let x = Fq2::from_raw_bytes(&g2[..64]).ok_or_else(bad)?;
         let y = Fq2::from_raw_bytes(&g2[64..]).ok_or_else(bad)?;
         if !on_curve(x, y, G2Affine::b()) {
@@ -252,13 +258,10 @@ pub fn downsize(source: &Path, k: u32, mut progress: impl FnMut(u64)) -> Result<
         return Err(SrsError::TooSmall { path: shown, have: from_k, need: k });
     }
     let io = |source| SrsError::Io { path: shown.clone(), source };
-    let point_error = |detail: String| SrsError::Point {
-        path: shown.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
-    };
+    let point_error = |source: PointError| SrsError::Point { path: shown.clone(), source };
     let mut file = std::fs::File::open(source).map_err(io)?;
     let tail = read_g2_tail(&mut file, from_k).map_err(io)?;
-    let (g2, s_g2) = parse_g2_pair(&tail).map_err(point_error)?;
+    let (g2, s_g2) = parse_g2_pair(&tail, raw_size(from_k) - 2 * G2_BYTES).map_err(point_error)?;
     let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(source).map_err(io)?);
     let mut header = [0u8; 4];
     reader.read_exact(&mut header).map_err(io)?;
@@ -267,8 +270,13 @@ pub fn downsize(source: &Path, k: u32, mut progress: impl FnMut(u64)) -> Result<
     let mut raw = [0u8; G1_BYTES as usize];
     for i in 0..n {
         reader.read_exact(&mut raw).map_err(io)?;
-        let point = parse_g1(&raw)
-            .ok_or_else(|| point_error(format!("g[{i}] at byte {} is not a point of G1", 4 + i as u64 * G1_BYTES)))?;
+        let point = parse_g1(&raw).ok_or_else(|| {
+            point_error(PointError::NotOnCurve {
+                what: format!("g[{i}]"),
+                offset: 4 + i as u64 * G1_BYTES,
+                group: "G1",
+            })
+        })?;
         g.push(point);
         if i % 4096 == 4095 {
             progress(4 + (i as u64 + 1) * G1_BYTES);
@@ -285,14 +293,15 @@ fn parse_g1(raw: &[u8]) -> Option<G1Affine> {
     on_curve(x, y, G1Affine::b()).then(|| G1Affine::from_raw_bytes_unchecked(raw))
 }
 
-fn parse_g2_pair(tail: &[u8]) -> Result<(G2Affine, G2Affine), String> {
-    let one = |raw: &[u8], name: &str| -> Result<G2Affine, String> {
-        let bad = || format!("{name} is not a point of G2");
+/// g2 and s_g2 from the file's last 256 bytes, which start at byte `offset`.
+fn parse_g2_pair(tail: &[u8], offset: u64) -> Result<(G2Affine, G2Affine), PointError> {
+    let one = |raw: &[u8], name: &str, offset: u64| -> Result<G2Affine, PointError> {
+        let bad = || PointError::NotOnCurve { what: name.to_string(), offset, group: "G2" };
         let x = Fq2::from_raw_bytes(&raw[..64]).ok_or_else(bad)?;
         let y = Fq2::from_raw_bytes(&raw[64..]).ok_or_else(bad)?;
         on_curve(x, y, G2Affine::b()).then(|| G2Affine::from_raw_bytes_unchecked(raw)).ok_or_else(bad)
     };
-    Ok((one(&tail[..G2_BYTES as usize], "g2")?, one(&tail[G2_BYTES as usize..], "s_g2")?))
+    Ok((one(&tail[..G2_BYTES as usize], "g2", offset)?, one(&tail[G2_BYTES as usize..], "s_g2", offset + G2_BYTES)?))
 }
 
 /// What `verify_file` found.
@@ -325,10 +334,7 @@ pub fn verify_file(path: &Path, pinned_sha256: Option<&str>) -> Result<SrsReport
     }
     let mut tee =
         Tee { inner: BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?), hasher: Sha256::new() };
-    check_points(&mut tee, k).map_err(|detail| SrsError::Point {
-        path: shown.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
-    })?;
+    check_points(&mut tee, k).map_err(|source| SrsError::Point { path: shown.clone(), source })?;
     let sha256 = hex::encode(tee.hasher.finalize());
     if let Some(expected) = pinned_sha256 {
         if expected != sha256 {
@@ -340,10 +346,8 @@ pub fn verify_file(path: &Path, pinned_sha256: Option<&str>) -> Result<SrsReport
     file.read_exact(&mut [0u8; 4]).map_err(io)?;
     file.read_exact(&mut first[..G1_BYTES as usize * if k == 0 { 1 } else { 2 }]).map_err(io)?;
     let tail = read_g2_tail(&mut file, k).map_err(io)?;
-    let (g2, s_g2) = parse_g2_pair(&tail).map_err(|d| SrsError::Point {
-        path: shown.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, d),
-    })?;
+    let (g2, s_g2) = parse_g2_pair(&tail, raw_size(k) - 2 * G2_BYTES)
+        .map_err(|source| SrsError::Point { path: shown.clone(), source })?;
     if k > 0 {
         let g0 = G1Affine::from_raw_bytes_unchecked(&first[..64]);
         let g1 = G1Affine::from_raw_bytes_unchecked(&first[64..]);

@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use header_chain::fsutil::write_json_atomic;
 use header_chain::rpc::{capture, RpcClient, RpcPolicy};
+use header_chain::task::TaskArgs;
 use header_chain::witness::WitnessFile;
 
 #[derive(Parser)]
@@ -189,14 +190,38 @@ struct ProveArgs {
     key_out: Option<PathBuf>,
 }
 
+/// Exit codes: 1 for a failure of this program or its environment, 2 for
+/// input that cannot be used (a witness, SRS or key file: fix the file).
+const FAILED: u8 = 1;
+const UNUSABLE_INPUT: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.mode) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// The typed errors of header-chain decide the exit code.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use header_chain::proof::{KeyError, ProveError};
+    let unusable = e.chain().any(|cause| {
+        cause.is::<header_chain::witness::WitnessError>()
+            || cause.is::<header_chain::srs::SrsError>()
+            || cause.is::<header_chain::circuit::ShapeError>()
+            || cause.is::<KeyError>()
+            || cause
+                .downcast_ref::<ProveError>()
+                .is_some_and(|p| !matches!(p, ProveError::Keygen(_) | ProveError::Prove(_)))
+    });
+    if unusable {
+        UNUSABLE_INPUT
+    } else {
+        FAILED
     }
 }
 
@@ -225,10 +250,9 @@ fn run(mode: Mode) -> Result<()> {
                 headers,
                 header_chain::prover::MIN_SLOTS_PER_HEADER,
                 Default::default(),
-            )
-            .map_err(anyhow::Error::msg)?;
+            )?;
             let params = header_chain::srs::read_for_k(&srs, shape.k)?;
-            let keys = header_chain::proof::keygen(&params, &shape).map_err(anyhow::Error::msg)?;
+            let keys = header_chain::proof::keygen(&params, &shape)?;
             write(&out, &keys.verifier)?;
             println!(
                 "verifier key {} for {headers} headers (k = {}) written to {}",
@@ -244,7 +268,7 @@ fn run(mode: Mode) -> Result<()> {
         }
         Mode::Shape { witness } => {
             let loaded = WitnessFile::load(&witness)?;
-            let shape = header_chain::prover::shape_for(&loaded).map_err(anyhow::Error::msg)?;
+            let shape = header_chain::prover::shape_for(&loaded)?;
             println!("{}", serde_json::to_string(&shape)?);
         }
         Mode::Srs { command } => srs_command(command)?,
@@ -326,11 +350,14 @@ fn gevulot_task(
     task: &gevulot_shim::Task,
     workspace: &gevulot_shim::Workspace,
 ) -> Result<gevulot_shim::TaskOutput, String> {
-    let cli = Cli::try_parse_from(std::iter::once("prover".to_string()).chain(task.args.iter().cloned()))
-        .map_err(|e| e.render().to_string())?;
-    let Mode::Prove { witness, output } = cli.mode else {
-        return Err("a Gevulot task can only `prove`: the VM has no network for witness capture; capture on your machine and pass the witness file".into());
+    let only_prove = "a Gevulot task can only `prove`: the VM has no network for witness capture; capture on your machine and pass the witness file";
+    if task.args.first().map(String::as_str) != Some("prove") {
+        return Err(only_prove.into());
+    }
+    let TaskArgs::Prove { witness, srs, proof, key_out } = TaskArgs::parse_task(&task.args)? else {
+        return Err(only_prove.into());
     };
+    let output = ProveArgs { srs, proof, key_out };
     let in_workspace = |p: &Path| workspace.resolve(&p.to_string_lossy());
     // The SRS is baked into the image (outside the workspace) or given as a task file.
     let srs =
@@ -354,8 +381,7 @@ fn gevulot_task(
 
 fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<header_chain::proof::ProofFile> {
     let started = Instant::now();
-    let proved = header_chain::prover::prove_witness(witness, &args.srs, |stage| eprintln!("{stage}"))
-        .map_err(anyhow::Error::msg)?;
+    let proved = header_chain::prover::prove_witness(witness, &args.srs, |stage| eprintln!("{stage}"))?;
     write(&args.proof, &proved.proof)?;
     if let Some(key_out) = &args.key_out {
         write(key_out, &proved.keys.verifier)?;
@@ -377,9 +403,9 @@ fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<header_cha
 
 fn bench(witness: &Path, srs: &Path) -> Result<()> {
     let loaded = WitnessFile::load(witness)?;
-    let proved = header_chain::prover::prove_witness(&loaded, srs, |_| {}).map_err(anyhow::Error::msg)?;
+    let proved = header_chain::prover::prove_witness(&loaded, srs, |_| {})?;
     let t = Instant::now();
-    let pinned = header_chain::proof::PinnedKey::new(proved.keys.verifier.clone()).map_err(anyhow::Error::msg)?;
+    let pinned = header_chain::proof::PinnedKey::new(proved.keys.verifier.clone())?;
     header_chain::proof::verify(std::slice::from_ref(&pinned), &proved.proof)?;
     let verify = t.elapsed();
     let report = serde_json::json!({

@@ -129,4 +129,16 @@ fn capture_prove_verify_and_refuse_bad_inputs() {
     let o = verify(&t.proof, &tampered);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("is not valid key JSON"), "{}", text(&o));
+
+    // The prover's typed errors: unusable input files exit 2, naming the file.
+    let proof_out = t.dir.path().join("never.json");
+    let o = run("prover", &["prove", "--witness", s(&tampered), "--srs", s(&t.srs), "--proof", s(&proof_out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(s(&tampered)), "{}", text(&o));
+    let short_srs = t.dir.path().join("short.srs");
+    std::fs::write(&short_srs, [9u8, 0, 0]).unwrap();
+    let o = run("prover", &["prove", "--witness", s(&t.witness), "--srs", s(&short_srs), "--proof", s(&proof_out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("too short for a header"), "{}", text(&o));
+    assert!(!proof_out.exists());
 }

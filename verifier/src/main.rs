@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use header_chain::proof::{verify, PinnedKey, ProofFile, VerifierKeyFile};
+use header_chain::task::TaskArgs;
 
 #[derive(Parser)]
 #[command(name = "verifier", version, about = "Verifies header-chain proofs against pinned verifying keys")]
@@ -60,6 +61,7 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
         .iter()
         .map(|k| {
             VerifierKeyFile::load(k)
+                .map_err(|e| e.to_string())
                 .and_then(|f| PinnedKey::new(f).map_err(|e| format!("verifier key {}: {e}", k.display())))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -124,21 +126,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The arguments a Gevulot task may give: a `verify` command line without
-/// keys. In `gevulot` mode the image's pinned keys (`HEADER_CHAIN_KEYS`,
-/// baked into the image) are the only keys: a task input file must never
-/// become a trusted key.
-#[derive(Parser)]
-#[command(name = "verifier", no_binary_name = true)]
-enum TaskArgs {
-    Verify {
-        #[arg(short = 'p', long)]
-        proof: PathBuf,
-        #[arg(long)]
-        report: Option<PathBuf>,
-    },
-}
-
 /// Why a task that names keys is refused (also its result's `reason`).
 const KEY_FROM_TASK: &str = "refused: a Gevulot task may not name verifier keys (--key); this image verifies only against the keys pinned in it (HEADER_CHAIN_KEYS)";
 
@@ -184,8 +171,9 @@ fn gevulot_task(
             files: vec![DEFAULT_TASK_REPORT.to_string()],
         });
     }
-    let TaskArgs::Verify { proof, report } =
-        TaskArgs::try_parse_from(task.args.iter().cloned()).map_err(|e| e.render().to_string())?;
+    let TaskArgs::Verify { proof, report } = TaskArgs::parse_task(&task.args)? else {
+        return Err("a Gevulot task for the verifier image can only `verify` a proof".into());
+    };
     let keys = pinned_key_paths()?;
     let proof_local = workspace.resolve(&proof.to_string_lossy())?;
     let report_vm = report.unwrap_or_else(|| PathBuf::from(DEFAULT_TASK_REPORT));
@@ -219,7 +207,8 @@ mod tests {
         }
         assert!(!names_keys(&["verify".into(), "--proof".into(), "/workspace/keys.json".into()]));
         // The task grammar has no key flag at all.
-        assert!(TaskArgs::try_parse_from(["verify", "--proof", "/workspace/p.json", "--key", "k"]).is_err());
-        assert!(TaskArgs::try_parse_from(["verify", "--proof", "/workspace/p.json"]).is_ok());
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(TaskArgs::parse_task(&args(&["verify", "--proof", "/workspace/p.json", "--key", "k"])).is_err());
+        assert!(TaskArgs::parse_task(&args(&["verify", "--proof", "/workspace/p.json"])).is_ok());
     }
 }

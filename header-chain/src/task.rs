@@ -1,0 +1,71 @@
+//! What a Gevulot task may ask of the prover and the verifier: one grammar
+//! for both images' `gevulot` mode. Paths are VM paths (task files live
+//! under /workspace). A task can never name verifier keys: the verifier
+//! image pins its own (`HEADER_CHAIN_KEYS`), so `verify` has no `--key`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(name = "task", no_binary_name = true)]
+pub enum TaskArgs {
+    /// Prove a witness file (the prover image's task).
+    Prove {
+        #[arg(short = 'w', long)]
+        witness: PathBuf,
+        /// The SRS; images set it in the environment (HEADER_CHAIN_SRS).
+        #[arg(short = 'k', long, env = "HEADER_CHAIN_SRS")]
+        srs: PathBuf,
+        #[arg(short = 'p', long)]
+        proof: PathBuf,
+        /// Also write the verifier key the proof was made for.
+        #[arg(long)]
+        key_out: Option<PathBuf>,
+    },
+    /// Verify a proof file against the image's pinned keys (the verifier image's task).
+    Verify {
+        #[arg(short = 'p', long)]
+        proof: PathBuf,
+        /// Where to write the JSON report (default /workspace/verification.json).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+impl TaskArgs {
+    /// Parses a task's arguments; clap's message (usage included) when they do not parse.
+    pub fn parse_task(args: &[String]) -> Result<Self, String> {
+        Self::try_parse_from(args).map_err(|e| e.render().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<TaskArgs, String> {
+        TaskArgs::parse_task(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn both_images_tasks_and_nothing_else() {
+        let prove = parse(&["prove", "-w", "/workspace/w.json", "--srs", "/srs/k.srs", "--proof", "/workspace/p.json"]);
+        assert_eq!(
+            prove.unwrap(),
+            TaskArgs::Prove {
+                witness: "/workspace/w.json".into(),
+                srs: "/srs/k.srs".into(),
+                proof: "/workspace/p.json".into(),
+                key_out: None
+            }
+        );
+        let verify = parse(&["verify", "--proof", "/workspace/p.json"]).unwrap();
+        assert_eq!(verify, TaskArgs::Verify { proof: "/workspace/p.json".into(), report: None });
+        // Keys never come from a task; other modes are no task.
+        assert!(parse(&["verify", "--proof", "/workspace/p.json", "--key", "/workspace/k.json"]).is_err());
+        assert!(parse(&["verify", "--proof", "/workspace/p.json", "--key=/workspace/k.json"]).is_err());
+        assert!(parse(&["witness-capture", "--rpc", "http://x"]).unwrap_err().contains("witness-capture"));
+        assert!(parse(&[]).is_err());
+    }
+}
