@@ -7,6 +7,21 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// Where `prove` reads the SRS and writes its results (the prover's
+/// command line and its task share it).
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ProveOutput {
+    /// SRS file (raw kzg_bn254_{k}.srs); images set it in the environment.
+    #[arg(short = 'k', long, env = "HEADER_CHAIN_SRS")]
+    pub srs: PathBuf,
+    /// Where to write the proof JSON.
+    #[arg(short = 'p', long)]
+    pub proof: PathBuf,
+    /// Also write the verifier key the proof was made for.
+    #[arg(long)]
+    pub key_out: Option<PathBuf>,
+}
+
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(name = "task", no_binary_name = true)]
 pub enum TaskArgs {
@@ -14,14 +29,8 @@ pub enum TaskArgs {
     Prove {
         #[arg(short = 'w', long)]
         witness: PathBuf,
-        /// The SRS; images set it in the environment (HEADER_CHAIN_SRS).
-        #[arg(short = 'k', long, env = "HEADER_CHAIN_SRS")]
-        srs: PathBuf,
-        #[arg(short = 'p', long)]
-        proof: PathBuf,
-        /// Also write the verifier key the proof was made for.
-        #[arg(long)]
-        key_out: Option<PathBuf>,
+        #[command(flatten)]
+        output: ProveOutput,
     },
     /// Verify a proof file against the image's pinned keys (the verifier image's task).
     Verify {
@@ -55,9 +64,7 @@ mod tests {
             prove.unwrap(),
             TaskArgs::Prove {
                 witness: "/workspace/w.json".into(),
-                srs: "/srs/k.srs".into(),
-                proof: "/workspace/p.json".into(),
-                key_out: None
+                output: ProveOutput { srs: "/srs/k.srs".into(), proof: "/workspace/p.json".into(), key_out: None }
             }
         );
         let verify = parse(&["verify", "--proof", "/workspace/p.json"]).unwrap();

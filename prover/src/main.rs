@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use header_chain::fsutil::write_json_atomic;
 use header_chain::rpc::{capture, RpcClient, RpcPolicy};
-use header_chain::task::TaskArgs;
+use header_chain::task::{ProveOutput as ProveArgs, TaskArgs};
 use header_chain::witness::WitnessFile;
 
 #[derive(Parser)]
@@ -175,19 +175,6 @@ impl CaptureArgs {
         let witness = capture(&client, first, last, |_| {})?;
         Ok(witness)
     }
-}
-
-#[derive(Args)]
-struct ProveArgs {
-    /// SRS file (raw kzg_bn254_{k}.srs); images set it in the environment.
-    #[arg(short = 'k', long, env = "HEADER_CHAIN_SRS")]
-    srs: PathBuf,
-    /// Where to write the proof JSON.
-    #[arg(short = 'p', long)]
-    proof: PathBuf,
-    /// Also write the verifier key the proof was made for.
-    #[arg(long)]
-    key_out: Option<PathBuf>,
 }
 
 /// Exit codes: 1 for a failure of this program or its environment, 2 for
@@ -354,10 +341,9 @@ fn gevulot_task(
     if task.args.first().map(String::as_str) != Some("prove") {
         return Err(only_prove.into());
     }
-    let TaskArgs::Prove { witness, srs, proof, key_out } = TaskArgs::parse_task(&task.args)? else {
+    let TaskArgs::Prove { witness, output } = TaskArgs::parse_task(&task.args)? else {
         return Err(only_prove.into());
     };
-    let output = ProveArgs { srs, proof, key_out };
     let in_workspace = |p: &Path| workspace.resolve(&p.to_string_lossy());
     // The SRS is baked into the image (outside the workspace) or given as a task file.
     let srs =
