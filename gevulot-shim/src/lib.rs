@@ -9,10 +9,13 @@
 //! - [`node`] (feature `node`) plays the node's part on loopback, so the same
 //!   binaries can be run and tested on a host.
 
+/// The protocol's messages (prost), and with `node` the tonic server.
+#[allow(clippy::all)]
 pub mod proto {
-    tonic::include_proto!("vm_service");
+    include!(concat!(env!("OUT_DIR"), "/vm_service.rs"));
 }
 
+pub mod grpc;
 mod vm;
 mod workspace;
 

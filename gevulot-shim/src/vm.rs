@@ -1,19 +1,23 @@
 //! The VM side of the shim: one task per boot, driven synchronously.
 //!
 //! The reference client builds its own tokio runtime and blocks on every
-//! call, which is why a program's `main` must be synchronous: so does this.
+//! call, which is why a program's `main` must be synchronous. This one has
+//! no runtime at all: blocking sockets and a small HTTP/2 client (`grpc`).
 
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint, Uri};
-
+use crate::grpc::{CallError, Client};
 use crate::proto::{
-    task_response, task_result_request, vm_service_client::VmServiceClient, File, TaskError, TaskRequest, TaskResult,
-    TaskResultRequest,
+    task_response, task_result_request, File, TaskError, TaskRequest, TaskResponse, TaskResult, TaskResultRequest,
+    TaskResultResponse,
 };
 use crate::workspace::{Workspace, WORKSPACE};
+
+const GET_TASK: &str = "/vm_service.VMService/GetTask";
+const SUBMIT_RESULT: &str = "/vm_service.VMService/SubmitResult";
 
 /// `http://127.0.0.1:PORT`: talk to a node on loopback TCP instead of vsock.
 pub const ENDPOINT_ENV: &str = "GEVULOT_SHIM_ENDPOINT";
@@ -104,15 +108,10 @@ pub fn run_with(
     handler: impl FnOnce(&Task, &Workspace) -> Result<TaskOutput, String>,
 ) -> Result<(), ShimError> {
     let workspace = wait_for_workspace(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ShimError::Connect { endpoint: endpoint_name(config), detail: e.to_string() })?;
-    let mut client = runtime.block_on(connect(config))?;
-    let task = runtime.block_on(next_task(&mut client, config))?;
+    let mut client = connect(config)?;
+    let task = next_task(&mut client, config)?;
     eprintln!("gevulot: task {} ({}), args {:?}", task.tx_hash, task.name, task.args);
 
-    // The handler runs outside the runtime: it may use its own threads.
     let outcome = handler(&task, &workspace).and_then(|output| checksummed(&workspace, output));
     let (result, failure) = match outcome {
         Ok(result) => (task_result_request::Result::Task(result), None),
@@ -122,17 +121,13 @@ pub fn run_with(
         }
     };
     let request = TaskResultRequest { tx_hash: task.tx_hash.clone(), result: Some(result) };
-    runtime
-        .block_on(client.submit_result(request))
-        .map_err(|s| ShimError::Rpc { call: "SubmitResult", detail: status_text(&s) })?;
+    client
+        .unary::<_, TaskResultResponse>(SUBMIT_RESULT, &request)
+        .map_err(|e| ShimError::Rpc { call: "SubmitResult", detail: e.to_string() })?;
     match failure {
         Some(message) => Err(ShimError::TaskFailed(message)),
         None => Ok(()),
     }
-}
-
-fn status_text(status: &tonic::Status) -> String {
-    format!("{:?}: {}", status.code(), status.message())
 }
 
 fn wait_for_workspace(config: &Config) -> Result<Workspace, ShimError> {
@@ -155,41 +150,80 @@ fn wait_for_workspace(config: &Config) -> Result<Workspace, ShimError> {
     }
 }
 
-async fn connect(config: &Config) -> Result<VmServiceClient<Channel>, ShimError> {
-    let name = endpoint_name(config);
-    let fail = |detail: String| ShimError::Connect { endpoint: name.clone(), detail };
-    let channel = match &config.endpoint {
-        Some(url) => Endpoint::from_shared(url.clone())
-            .map_err(|e| fail(e.to_string()))?
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.rpc_timeout)
-            .connect()
-            .await
-            .map_err(|e| {
-                fail(format!("{e} ({})", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default()))
-            })?,
-        None => Endpoint::from_static("http://vsock.invalid")
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.rpc_timeout)
-            .connect_with_connector(tower::service_fn(|_: Uri| async {
-                let stream =
-                    tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(HOST_CID, NODE_PORT)).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }))
-            .await
-            .map_err(|e| fail(e.to_string()))?,
-    };
-    Ok(VmServiceClient::new(channel))
+/// The node's end of the connection: vsock in a VM, TCP on a host.
+enum Socket {
+    Tcp(TcpStream),
+    Vsock(vsock::VsockStream),
 }
 
-async fn next_task(client: &mut VmServiceClient<Channel>, config: &Config) -> Result<Task, ShimError> {
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.read(buf),
+            Socket::Vsock(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.write(buf),
+            Socket::Vsock(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.flush(),
+            Socket::Vsock(s) => s.flush(),
+        }
+    }
+}
+
+fn connect(config: &Config) -> Result<Client<Socket>, ShimError> {
+    let name = endpoint_name(config);
+    let fail = |detail: String| ShimError::Connect { endpoint: name.clone(), detail };
+    let (socket, authority) = match &config.endpoint {
+        Some(url) => {
+            let authority = url
+                .strip_prefix("http://")
+                .map(|rest| rest.trim_end_matches('/'))
+                .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+                .ok_or_else(|| fail("expected http://HOST:PORT (cleartext HTTP/2, as the node serves it)".into()))?;
+            let addr = authority
+                .to_socket_addrs()
+                .map_err(|e| fail(e.to_string()))?
+                .next()
+                .ok_or_else(|| fail("the name resolves to no address".into()))?;
+            let stream = TcpStream::connect_timeout(&addr, config.connect_timeout).map_err(|e| fail(e.to_string()))?;
+            stream.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+            stream.set_read_timeout(Some(config.rpc_timeout)).map_err(|e| fail(e.to_string()))?;
+            stream.set_write_timeout(Some(config.rpc_timeout)).map_err(|e| fail(e.to_string()))?;
+            (Socket::Tcp(stream), authority.to_string())
+        }
+        None => {
+            let stream =
+                vsock::VsockStream::connect_with_cid_port(HOST_CID, NODE_PORT).map_err(|e| fail(e.to_string()))?;
+            // A bound on a silent node where the kernel supports it; the node
+            // itself stops a VM that runs too long, so no timeout is no hang.
+            if let Err(e) = stream
+                .set_read_timeout(Some(config.rpc_timeout))
+                .and_then(|()| stream.set_write_timeout(Some(config.rpc_timeout)))
+            {
+                eprintln!("gevulot: no timeout on the vsock connection ({e}); continuing without");
+            }
+            (Socket::Vsock(stream), "vsock.invalid".to_string())
+        }
+    };
+    Client::handshake(socket, &authority).map_err(|e| fail(e.to_string()))
+}
+
+fn next_task(client: &mut Client<Socket>, config: &Config) -> Result<Task, ShimError> {
     let deadline = Instant::now() + config.task_wait;
     loop {
-        let response = client
-            .get_task(TaskRequest {})
-            .await
-            .map_err(|s| ShimError::Rpc { call: "GetTask", detail: status_text(&s) })?
-            .into_inner();
+        let response: TaskResponse = client
+            .unary(GET_TASK, &TaskRequest {})
+            .map_err(|e: CallError| ShimError::Rpc { call: "GetTask", detail: e.to_string() })?;
         match response.result {
             Some(task_response::Result::Task(t)) => {
                 return Ok(Task { tx_hash: t.tx_hash, name: t.name, args: t.args, files: t.files })
@@ -198,7 +232,7 @@ async fn next_task(client: &mut VmServiceClient<Channel>, config: &Config) -> Re
                 return Err(ShimError::NodeError(TaskError::try_from(code).unwrap_or(TaskError::Failed)))
             }
             None if Instant::now() >= deadline => return Err(ShimError::NoTask(config.task_wait)),
-            None => tokio::time::sleep(Duration::from_secs(1)).await,
+            None => std::thread::sleep(Duration::from_secs(1)),
         }
     }
 }

@@ -160,3 +160,44 @@ fn without_an_endpoint_the_shim_uses_vsock() {
     assert!(matches!(err, ShimError::Connect { .. }), "{err}");
     assert!(err.to_string().contains("vsock://2:8080"), "{err}");
 }
+
+#[test]
+fn a_large_result_flows_through_the_windows() {
+    // 1 MiB of inline data: many frames, more than the initial 64 KiB window.
+    let node = LocalNode::start(spec(), Behaviour::Serve).unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    run_with(&config(node.endpoint(), ws.path()), |_, _| Ok(TaskOutput { data: data.clone(), files: vec![] })).unwrap();
+    assert_eq!(node.submission(), Some(Submission::Result { data, files: vec![] }));
+}
+
+#[test]
+fn the_servers_grpc_status_reaches_the_caller() {
+    use gevulot_shim::grpc::{CallError, Client};
+    use gevulot_shim::proto::{task_result_request, TaskRequest, TaskResponse, TaskResultRequest, TaskResultResponse};
+    let node = LocalNode::start(spec(), Behaviour::Serve).unwrap();
+    let addr = node.endpoint().trim_start_matches("http://").to_string();
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut client = Client::handshake(stream, &addr).unwrap();
+
+    // A method the service does not have: tonic answers with headers only.
+    let err = client.unary::<_, TaskResponse>("/vm_service.VMService/Nope", &TaskRequest {}).unwrap_err();
+    assert!(matches!(err, CallError::Status { code: 12, .. }), "{err}");
+
+    // The node refuses a result for another task; its message is percent-decoded.
+    let request = TaskResultRequest {
+        tx_hash: "not ours: 100%".into(),
+        result: Some(task_result_request::Result::Error(TaskError::Failed as i32)),
+    };
+    let err = client.unary::<_, TaskResultResponse>("/vm_service.VMService/SubmitResult", &request).unwrap_err();
+    match err {
+        CallError::Status { code: 3, message } => assert_eq!(message, "unknown task not ours: 100%"),
+        other => panic!("expected INVALID_ARGUMENT, got {other}"),
+    }
+
+    // The connection is still good for the next call.
+    let answer: TaskResponse = client.unary("/vm_service.VMService/GetTask", &TaskRequest {}).unwrap();
+    assert!(answer.result.is_some());
+    assert!(node.task_handed_out());
+}
