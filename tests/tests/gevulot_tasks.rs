@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use end_to_end::{workspace_binary, Anvil};
+use end_to_end::workspace_binary;
 use gevulot_shim::node::{run_program, ProgramRun, RunError, RunReport, TaskSpec};
 use header_chain::srs;
 
@@ -22,7 +22,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let node = Anvil::start(None).unwrap();
+    let node = end_to_end::start_anvil(None).unwrap();
     node.mine_with_transactions(2).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let witness = dir.path().join("captured.json");

@@ -6,7 +6,7 @@ use end_to_end::output_text as text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use end_to_end::{workspace_binary, Anvil};
+use end_to_end::workspace_binary;
 use header_chain::srs;
 
 fn run(bin: &str, args: &[&str]) -> Output {
@@ -26,7 +26,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let node = Anvil::start(Some("cancun")).unwrap();
+    let node = end_to_end::start_anvil(Some("cancun")).unwrap();
     node.mine_with_transactions(2).unwrap();
     node.mine_empty(1).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use end_to_end::{workspace_binary, Anvil};
+use end_to_end::workspace_binary;
 use header_chain::circuit::HeaderChainCircuit;
 use header_chain::halo2_proofs::dev::MockProver;
 use header_chain::witness::WitnessFile;
@@ -33,7 +33,7 @@ fn capture(url: &str, from: u64, to: u64, out: &Path, extra: &[&str]) -> Output 
 
 #[test]
 fn captures_a_linked_chain_with_transactions() {
-    let node = Anvil::start(None).unwrap();
+    let node = end_to_end::start_anvil(None).unwrap();
     node.mine_with_transactions(3).unwrap();
     node.mine_empty(2).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -62,7 +62,7 @@ fn captures_a_linked_chain_with_transactions() {
 #[test]
 fn every_header_format_anvil_mines_satisfies_the_circuit() {
     for fork in ["frontier", "london", "paris", "shanghai", "cancun", "prague"] {
-        let node = Anvil::start(Some(fork)).unwrap();
+        let node = end_to_end::start_anvil(Some(fork)).unwrap();
         node.mine_with_transactions(2).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("w.json");
@@ -78,7 +78,7 @@ fn every_header_format_anvil_mines_satisfies_the_circuit() {
 
 #[test]
 fn a_block_that_does_not_exist() {
-    let node = Anvil::start(None).unwrap();
+    let node = end_to_end::start_anvil(None).unwrap();
     node.mine_empty(2).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("w.json");
@@ -194,7 +194,7 @@ fn tampering_proxy(anvil_url: String, tamper: impl Fn(&Value, &mut Value) + Send
 
 #[test]
 fn a_header_that_does_not_hash_to_its_hash() {
-    let node = Anvil::start(None).unwrap();
+    let node = end_to_end::start_anvil(None).unwrap();
     node.mine_with_transactions(2).unwrap();
     let url = tampering_proxy(node.url.clone(), |_, answer| {
         if let Some(block) = answer.get_mut("result").filter(|r| r.is_object()) {
@@ -211,7 +211,7 @@ fn a_header_that_does_not_hash_to_its_hash() {
 
 #[test]
 fn a_broken_chain() {
-    let node = Anvil::start(None).unwrap();
+    let node = end_to_end::start_anvil(None).unwrap();
     node.mine_with_transactions(3).unwrap();
     // Asked for a parent by hash, the proxy serves block 1 instead of block 2.
     let inner = node.url.clone();

@@ -124,8 +124,7 @@ impl BenchFlags {
             lengths.push(32);
         }
         let anvil_bin = crate::tools::ensure_anvil(sh, &project)?;
-        let _anvil_env = sh.push_env("ANVIL_BIN", &anvil_bin);
-        let node = end_to_end::Anvil::start(None)?;
+        let node = anvil_harness::Anvil::start(&anvil_bin, None)?;
         node.mine_with_transactions(*lengths.iter().max().unwrap_or(&1))?;
 
         let mut rows = Vec::new();

@@ -106,9 +106,9 @@ impl DoctorFlags {
                 "build it from the gevulotnetwork/gevulot repository: cargo install --path crates/cli",
             ),
         });
-        let anvil = crate::tools::anvil_path(&project);
+        let anvil = anvil_harness::installed_binary(&project.target_dir);
         report.push(if anvil.is_file() {
-            found("anvil", format!("{} {}", crate::tools::ANVIL_VERSION, project.show(&anvil)))
+            found("anvil", format!("{} {}", anvil_harness::VERSION, project.show(&anvil)))
         } else {
             missing(
                 "anvil",

@@ -276,12 +276,11 @@ impl RunFlags {
             capture(url, from, to)?;
             return Ok(format!("{url} blocks {from}..={to}"));
         }
-        if crate::tools::anvil_path(project).is_file() {
-            let _env = sh.push_env("ANVIL_BIN", crate::tools::anvil_path(project));
-            let node = end_to_end::Anvil::start(None)?;
+        if let Ok(anvil) = anvil_harness::binary(&project.target_dir) {
+            let node = anvil_harness::Anvil::start(&anvil, None)?;
             node.mine_with_transactions(DEMO_HEADERS)?;
             capture(&node.url, 1, DEMO_HEADERS)?;
-            return Ok(format!("a local anvil {} (blocks 1..={DEMO_HEADERS})", crate::tools::ANVIL_VERSION));
+            return Ok(format!("a local anvil {} (blocks 1..={DEMO_HEADERS})", anvil_harness::VERSION));
         }
         std::fs::copy(project.root.join(FIXTURE), out)?;
         Ok(format!("the committed fixture {FIXTURE} (no anvil installed)"))

@@ -9,24 +9,15 @@ use xshell::{cmd, Shell};
 use crate::project::Project;
 use crate::system_packages;
 
-pub const ANVIL_PACKAGE: &str = "@foundry-rs/anvil";
-pub const ANVIL_VERSION: &str = "1.7.1";
-
-pub fn anvil_dir(project: &Project) -> PathBuf {
-    project.target_dir.join("tools").join(format!("anvil-{ANVIL_VERSION}"))
-}
-
-pub fn anvil_path(project: &Project) -> PathBuf {
-    anvil_dir(project).join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-}
+use anvil_harness::{PACKAGE as ANVIL_PACKAGE, VERSION as ANVIL_VERSION};
 
 /// The pinned anvil, installed with npm on first use.
 pub fn ensure_anvil(sh: &Shell, project: &Project) -> Result<PathBuf> {
-    let bin = anvil_path(project);
+    let bin = anvil_harness::installed_binary(&project.target_dir);
     if installed_version(sh, &bin).as_deref() == Some(ANVIL_VERSION) {
         return Ok(bin);
     }
-    let dir = anvil_dir(project);
+    let dir = anvil_harness::install_dir(&project.target_dir);
     std::fs::create_dir_all(&dir)?;
     eprintln!("installing {ANVIL_PACKAGE}@{ANVIL_VERSION} into {}", project.show(&dir));
     let spec = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");

@@ -109,11 +109,12 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
         }
     }
 
-    // A proof made on the host with the key the verifier image pins.
+    // A proof made on the host with the key the verifier image pins, by the
+    // static prover the image step above just built.
     let witness = root().join("tests/fixtures/anvil-chain-8.witness.json");
     let srs = target_dir().join("srs/kzg_bn254_14.INSECURE-DEV.srs");
     let proof = scratch.path().join("proof.json");
-    let o = Command::new(end_to_end::workspace_binary("prover"))
+    let o = Command::new(target_dir().join("x86_64-unknown-linux-musl/release/prover"))
         .args(["prove", "--witness"])
         .args([witness.as_os_str(), "--srs".as_ref(), srs.as_os_str(), "--proof".as_ref(), proof.as_os_str()])
         .output()
