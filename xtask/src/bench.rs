@@ -3,7 +3,8 @@
 //!
 //! `prover` (default): for chains of 1, 2, 4, 8 (and 32 with `--large`)
 //! headers captured from a local anvil, the static musl prover (mimalloc, as
-//! shipped), the static prover on musl's own malloc, and a glibc build of
+//! shipped), the same built without LTO, the static prover on musl's own
+//! malloc, and a glibc build of
 //! the same code, on the same witness and SRS: keygen, prove and verify
 //! times, proof size and peak memory.
 //!
@@ -99,16 +100,24 @@ impl BenchFlags {
 
         let work = project.target_dir.join("bench");
         std::fs::create_dir_all(&work)?;
-        // Three builds of the same prover: static with mimalloc (what the
-        // image ships), static with musl's malloc, and glibc.
+        // Four builds of the same prover: static with mimalloc (what the
+        // image ships), the same without whole-program optimisation (the
+        // release profile before LTO), static with musl's malloc, and glibc.
         let mut variants = Vec::new();
-        for (label, features) in
-            [("static musl + mimalloc", None), ("static musl, musl malloc", Some("prover/musl-system-allocator"))]
-        {
+        for (label, features, profile_env) in [
+            ("static musl + mimalloc", None, &[][..]),
+            (
+                "static musl + mimalloc, no LTO",
+                None,
+                &[("CARGO_PROFILE_RELEASE_LTO", "off"), ("CARGO_PROFILE_RELEASE_PANIC", "unwind")][..],
+            ),
+            ("static musl, musl malloc", Some("prover/musl-system-allocator"), &[][..]),
+        ] {
             let mut static_plan = plan(&[prover_image], &HostPaths::of(&project));
             if let Some(f) = features {
                 static_plan.cargo_args.extend(["--features".to_string(), f.to_string()]);
             }
+            let _profile: Vec<_> = profile_env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
             let built =
                 project.root.join(&execute(sh, &project, &static_plan, &[prover_image], &project.root, None)?[0].path);
             let kept = work.join(format!("prover-{}", variants.len()));

@@ -59,14 +59,15 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
             let ws = dir.join(format!("{label}-{}", if in_vm { "vm" } else { "host" }));
             std::fs::create_dir_all(&ws)?;
             let tx = format!("{:064x}", rows.len() * 2 + slot);
+            let workflow = &pair.workflow;
             let task = match proof {
                 None => {
-                    std::fs::copy(witness, ws.join("witness.json"))?;
-                    crate::run::prove_task(tx, image)
+                    std::fs::copy(witness, crate::local_node::workspace_path(&ws, &workflow.inputs["witness"])?)?;
+                    crate::run::prove_task(tx, image, workflow)
                 }
                 Some(p) => {
-                    std::fs::copy(p, ws.join("proof.json"))?;
-                    crate::run::verify_task(tx, image)
+                    std::fs::copy(p, crate::local_node::workspace_path(&ws, workflow.proof_path())?)?;
+                    crate::run::verify_task(tx, image, workflow)
                 }
             };
             eprintln!("bench vm: {label} {}", if in_vm { "in a VM" } else { "on the host" });
@@ -91,12 +92,12 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
                 measured[slot] = report.elapsed.as_secs_f64();
                 boot_to_task = report.boot_to_task.as_secs_f64();
                 accel_used = Some(report.accel);
-                proof_out = ws.join("proof.json");
+                proof_out = crate::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
             } else {
                 let binary = project.root.join(&binaries[index].path);
                 let report = crate::run::run_image(&project, image, &binary, &ws, task, 1800)?;
                 measured[slot] = report.elapsed.as_secs_f64();
-                proof_out = ws.join("proof.json");
+                proof_out = crate::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
             }
         }
         rows.push(Row {

@@ -4,6 +4,7 @@
 //! `get-tx` (bounded) until the verification exists, then decodes the
 //! prover's and the verifier's results and saves them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use xshell::Shell;
 
 use crate::gevulot::{self, Deployment, Echo, NodeFlags};
 use crate::host_verify::{self, HostVerdict};
+use crate::manifest::Workflow;
 use crate::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -48,35 +50,40 @@ pub struct ExecFlags {
     pub json: bool,
 }
 
-pub const WITNESS_VM_PATH: &str = "/workspace/witness.json";
-pub const PROOF_VM_PATH: &str = "/workspace/proof.json";
-
-/// One `cmd_args` entry; a bare flag has an empty value (the CLI drops empty strings).
-fn arg(name: &str, value: &str) -> Value {
-    json!({"name": name, "value": value})
+/// gevulot-cli's `cmd_args`: `{name, value}` pairs it flattens back to
+/// `name value …`, dropping empty strings. A flag takes the argument after
+/// it as its value; anything else stands alone with an empty value.
+fn cmd_args(args: &[String]) -> Vec<Value> {
+    let mut pairs = Vec::new();
+    let mut rest = args.iter().peekable();
+    while let Some(name) = rest.next() {
+        let value = match rest.peek() {
+            Some(next) if name.starts_with('-') && !next.starts_with('-') => rest.next().map(String::as_str),
+            _ => None,
+        };
+        pairs.push(json!({"name": name, "value": value.unwrap_or("")}));
+    }
+    pairs
 }
 
-/// The `--tasks` JSON of the two-step workflow: prove the witness, then
-/// verify the prover's proof file (an `Output` input of the second step).
-pub fn tasks_json(deployment: &Deployment, witness_local_path: &str) -> Result<Value> {
-    for vm_path in [WITNESS_VM_PATH, PROOF_VM_PATH] {
-        if !vm_path.starts_with("/workspace/") {
-            bail!("{vm_path} is outside /workspace: the node would never deliver it");
-        }
-    }
+/// The `--tasks` JSON of the pair's declared workflow: the prover's task on
+/// the run's inputs (`local` maps input name → file on this machine), then
+/// the verifier's on the prover's files (`Output` inputs) and any inputs it
+/// declares.
+pub fn tasks_json(deployment: &Deployment, workflow: &Workflow, local: &BTreeMap<String, String>) -> Result<Value> {
     let prover = &deployment.prover.program_hash;
-    Ok(json!([
-        {
-            "program": prover,
-            "cmd_args": [arg("prove", ""), arg("--witness", WITNESS_VM_PATH), arg("--proof", PROOF_VM_PATH)],
-            "inputs": [{"Input": {"local_path": witness_local_path, "vm_path": WITNESS_VM_PATH}}]
-        },
-        {
-            "program": deployment.verifier.program_hash,
-            "cmd_args": [arg("verify", ""), arg("--proof", PROOF_VM_PATH)],
-            "inputs": [{"Output": {"source_program": prover, "file_name": PROOF_VM_PATH}}]
+    let step = |program: &str, task: crate::manifest::workflow::StepTask| -> Result<Value> {
+        let mut inputs = Vec::new();
+        for (name, vm_path) in &task.inputs {
+            let local_path = local.get(name).with_context(|| format!("no file given for the input {name:?}"))?;
+            inputs.push(json!({"Input": {"local_path": local_path, "vm_path": vm_path}}));
         }
-    ]))
+        for (_, vm_path) in &task.handed_over {
+            inputs.push(json!({"Output": {"source_program": prover, "file_name": vm_path}}));
+        }
+        Ok(json!({"program": program, "cmd_args": cmd_args(&task.args), "inputs": inputs}))
+    };
+    Ok(json!([step(prover, workflow.prove_task())?, step(&deployment.verifier.program_hash, workflow.verify_task())?]))
 }
 
 /// A transaction as `get-tx` prints it (only the parts read here).
@@ -131,10 +138,12 @@ impl ExecFlags {
         }
         let witness = std::fs::canonicalize(&self.witness)
             .with_context(|| format!("witness file {} not found", self.witness.display()))?;
+        let workflow = &manifests.pair_named(&self.pair).map_err(anyhow::Error::msg)?.workflow;
+        let local = BTreeMap::from([("witness".to_string(), witness.display().to_string())]);
         let prover = crate::programs::program(&project, crate::programs::PROVER_BIN)?;
         let verifier = crate::programs::program(&project, crate::programs::VERIFIER_BIN)?;
         let expected = host_verify::witness_statement(&prover, &witness)?;
-        let tasks = tasks_json(&deployment, &witness.display().to_string())?;
+        let tasks = tasks_json(&deployment, workflow, &local)?;
         if self.print_tasks {
             println!("{}", serde_json::to_string_pretty(&tasks)?);
             return Ok(());
@@ -158,7 +167,8 @@ impl ExecFlags {
         let (proof, verification) = self.wait_for_results(sh, &cli, &run_tx, &deployment)?;
         let out = self.out.clone().unwrap_or_else(|| project.target_dir.join("exec").join(&run_tx));
         let mut outcome = save(&out, &run_tx, &proof, &verification)?;
-        let proof_name = Path::new(PROOF_VM_PATH).file_name().expect("a file name").to_string_lossy().into_owned();
+        let proof_vm_path = workflow.proof_path();
+        let proof_name = Path::new(proof_vm_path).file_name().expect("a file name").to_string_lossy().into_owned();
         outcome.host = match std::fs::read(out.join(&proof_name)) {
             Ok(bytes) if outcome.files.contains(&proof_name) => {
                 host_verify::verdict(&verifier, &keys, &bytes, &expected)
@@ -166,7 +176,7 @@ impl ExecFlags {
             _ => HostVerdict {
                 valid: false,
                 reason: Some(format!(
-                    "the proof file {PROOF_VM_PATH} could not be downloaded from the node, so it was not verified here"
+                    "the proof file {proof_vm_path} could not be downloaded from the node, so it was not verified here"
                 )),
                 pinned_keys: keys.iter().map(|k| k.name.clone()).collect(),
             },
@@ -419,6 +429,21 @@ mod tests {
             verifier: program("header-verifier", "bbbb"),
         };
         let expected = r#"[{"cmd_args":[{"name":"prove","value":""},{"name":"--witness","value":"/workspace/witness.json"},{"name":"--proof","value":"/workspace/proof.json"}],"inputs":[{"Input":{"local_path":"/data/witness.json","vm_path":"/workspace/witness.json"}}],"program":"aaaa"},{"cmd_args":[{"name":"verify","value":""},{"name":"--proof","value":"/workspace/proof.json"}],"inputs":[{"Output":{"file_name":"/workspace/proof.json","source_program":"aaaa"}}],"program":"bbbb"}]"#;
-        assert_eq!(tasks_json(&d, "/data/witness.json").unwrap().to_string(), expected);
+        let project = Project::locate().unwrap();
+        let manifests = project.manifests().unwrap();
+        let workflow = &manifests.pair_named("header-chain").unwrap().workflow;
+        let local = BTreeMap::from([("witness".to_string(), "/data/witness.json".to_string())]);
+        assert_eq!(tasks_json(&d, workflow, &local).unwrap().to_string(), expected);
+        let err = tasks_json(&d, workflow, &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("no file given for the input \"witness\""), "{err}");
+    }
+
+    #[test]
+    fn flags_take_their_values_and_bare_arguments_stand_alone() {
+        let args = ["verify", "--fast", "--proof", "/workspace/p", "x"].map(String::from);
+        assert_eq!(
+            Value::Array(cmd_args(&args)).to_string(),
+            r#"[{"name":"verify","value":""},{"name":"--fast","value":""},{"name":"--proof","value":"/workspace/p"},{"name":"x","value":""}]"#
+        );
     }
 }

@@ -20,7 +20,7 @@ use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan, HostPaths};
 use crate::host_verify::{self, HostVerdict};
-use crate::manifest::Image;
+use crate::manifest::{Image, Workflow};
 use crate::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -125,32 +125,32 @@ impl RunFlags {
         let run_dir = next_run_dir(&project, pair.name.as_str())?;
         let prover_ws = run_dir.join("prover-workspace");
         std::fs::create_dir_all(&prover_ws)?;
-        let witness_in_ws = prover_ws.join("witness.json");
+        let workflow = &pair.workflow;
+        let witness_vm_path = workflow.inputs.get("witness").with_context(|| {
+            format!("{}: `run` gives the pair a witness, but it declares no `witness` input", pair.manifest.display())
+        })?;
+        let witness_in_ws = crate::local_node::workspace_path(&prover_ws, witness_vm_path)?;
+        if let Some(dir) = witness_in_ws.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         let witness_source = self.take_witness(sh, &project, &binary(0), &witness_in_ws)?;
 
         if self.vm {
-            return self.run_in_vms(
-                sh,
-                &project,
-                &manifests,
-                pair.name.as_str(),
-                [prover, verifier],
-                &run_dir,
-                witness_source,
-            );
+            return self.run_in_vms(sh, &project, &manifests, pair, [prover, verifier], &run_dir, witness_source);
         }
 
         // 4. The prover task.
         let tx = task_id(&run_dir, "prover");
         eprintln!("prover task {tx}: proving {witness_source}");
-        let proved = run_image(&project, prover, &binary(0), &prover_ws, prove_task(tx, prover), self.timeout)?;
+        let proved =
+            run_image(&project, prover, &binary(0), &prover_ws, prove_task(tx, prover, workflow), self.timeout)?;
 
         // 5. The verifier task, with the prover's output as its input.
-        let (proof_local, verifier_ws) = hand_proof_to_verifier(&run_dir, &proved.files)?;
+        let (proof_local, verifier_ws) = hand_over(&run_dir, workflow, &prover_ws, &proved.files)?;
         let tx = task_id(&run_dir, "verifier");
         eprintln!("verifier task {tx}");
         let verified =
-            run_image(&project, verifier, &binary(1), &verifier_ws, verify_task(tx, verifier), self.timeout)?;
+            run_image(&project, verifier, &binary(1), &verifier_ws, verify_task(tx, verifier, workflow), self.timeout)?;
         let verdict: serde_json::Value =
             serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
         let verifier_valid = verdict["valid"] == true;
@@ -186,7 +186,7 @@ impl RunFlags {
         sh: &Shell,
         project: &Project,
         manifests: &crate::manifest::Manifests,
-        pair: &str,
+        pair: &crate::manifest::Pair,
         [prover, verifier]: [&Image; 2],
         run_dir: &Path,
         witness_source: String,
@@ -230,24 +230,26 @@ impl RunFlags {
         };
         let tx = task_id(run_dir, "prover");
         eprintln!("prover task {tx} in a VM: proving {witness_source}");
-        let proved = vm_run(prover, &image_file(0), &prover_ws, prove_task(tx, prover))?;
-        let (proof_local, verifier_ws) = hand_proof_to_verifier(run_dir, &proved.files)?;
+        let workflow = &pair.workflow;
+        let proved = vm_run(prover, &image_file(0), &prover_ws, prove_task(tx, prover, workflow))?;
+        let (proof_local, verifier_ws) = hand_over(run_dir, workflow, &prover_ws, &proved.files)?;
         let tx = task_id(run_dir, "verifier");
         eprintln!("verifier task {tx} in a VM");
-        let verified = vm_run(verifier, &image_file(1), &verifier_ws, verify_task(tx, verifier))?;
+        let verified = vm_run(verifier, &image_file(1), &verifier_ws, verify_task(tx, verifier, workflow))?;
         let verdict: serde_json::Value =
             serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
         let verifier_valid = verdict["valid"] == true;
         let prover_program = crate::programs::program(project, crate::programs::PROVER_BIN)?;
         let verifier_program = crate::programs::program(project, crate::programs::VERIFIER_BIN)?;
-        let expected = host_verify::witness_statement(&prover_program, &prover_ws.join("witness.json"))?;
+        let witness = crate::local_node::workspace_path(&prover_ws, &workflow.inputs["witness"])?;
+        let expected = host_verify::witness_statement(&prover_program, &witness)?;
         let keys = host_verify::keys_in_image(&image_file(1))?;
         let host = host_verify::verdict(&verifier_program, &keys, &std::fs::read(&proof_local)?, &expected);
         if let Some(line) = host_verify::disagreement(verifier_valid, &host) {
             eprintln!("{line}");
         }
         let outcome = Outcome {
-            pair: pair.to_string(),
+            pair: pair.name.to_string(),
             witness_source,
             valid: host.valid,
             verifier_valid,
@@ -287,40 +289,58 @@ impl RunFlags {
     }
 }
 
-const WITNESS_VM_PATH: &str = "/workspace/witness.json";
-const PROOF_VM_PATH: &str = "/workspace/proof.json";
-
-/// The workflow's hand-over: the prover's proof file becomes the verifier
-/// step's input in a fresh workspace. Returns (proof, verifier workspace).
-fn hand_proof_to_verifier(run_dir: &Path, prover_files: &[(String, PathBuf)]) -> Result<(PathBuf, PathBuf)> {
-    let proof = prover_files
-        .iter()
-        .find(|(vm, _)| vm == PROOF_VM_PATH)
-        .map(|(_, local)| local.clone())
-        .with_context(|| format!("the prover's result does not list {PROOF_VM_PATH}"))?;
+/// The workflow's hand-over, in a fresh verifier workspace: each prover
+/// output the verifier reads (from the prover's result), each input it reads
+/// (from the prover's workspace). Returns (the proof file, that workspace).
+fn hand_over(
+    run_dir: &Path,
+    workflow: &Workflow,
+    prover_ws: &Path,
+    prover_files: &[(String, PathBuf)],
+) -> Result<(PathBuf, PathBuf)> {
+    let produced = |vm_path: &str| {
+        prover_files
+            .iter()
+            .find(|(vm, _)| vm == vm_path)
+            .map(|(_, local)| local.clone())
+            .with_context(|| format!("the prover's result does not list {vm_path}"))
+    };
+    let proof = produced(workflow.proof_path())?;
     let verifier_ws = run_dir.join("verifier-workspace");
     std::fs::create_dir_all(&verifier_ws)?;
-    std::fs::copy(&proof, verifier_ws.join("proof.json"))?;
+    let task = workflow.verify_task();
+    let handed = task.handed_over.iter().map(|(_, vm)| Ok::<_, anyhow::Error>((produced(vm)?, vm)));
+    let given = task.inputs.iter().map(|(_, vm)| Ok((crate::local_node::workspace_path(prover_ws, vm)?, vm)));
+    for file in handed.chain(given) {
+        let (from, vm_path) = file?;
+        let to = crate::local_node::workspace_path(&verifier_ws, vm_path)?;
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::copy(&from, &to).with_context(|| format!("cannot hand {vm_path} to the verifier"))?;
+    }
     Ok((proof, verifier_ws))
 }
 
-/// The workflow's first step: prove the witness.
-pub(crate) fn prove_task(tx_hash: String, prover: &Image) -> TaskSpec {
+/// The workflow's first step, as the pair declares it.
+pub(crate) fn prove_task(tx_hash: String, prover: &Image, workflow: &Workflow) -> TaskSpec {
+    let task = workflow.prove_task();
     TaskSpec {
         tx_hash,
         name: prover.name.to_string(),
-        args: ["prove", "--witness", WITNESS_VM_PATH, "--proof", PROOF_VM_PATH].map(String::from).to_vec(),
-        files: vec![WITNESS_VM_PATH.into()],
+        files: task.inputs.into_iter().map(|(_, vm)| vm).collect(),
+        args: task.args,
     }
 }
 
-/// The second step: verify the prover's proof.
-pub(crate) fn verify_task(tx_hash: String, verifier: &Image) -> TaskSpec {
+/// The second step: the verifier on the prover's files.
+pub(crate) fn verify_task(tx_hash: String, verifier: &Image, workflow: &Workflow) -> TaskSpec {
+    let task = workflow.verify_task();
     TaskSpec {
         tx_hash,
         name: verifier.name.to_string(),
-        args: ["verify", "--proof", PROOF_VM_PATH].map(String::from).to_vec(),
-        files: vec![PROOF_VM_PATH.into()],
+        files: task.handed_over.into_iter().chain(task.inputs).map(|(_, vm)| vm).collect(),
+        args: task.args,
     }
 }
 

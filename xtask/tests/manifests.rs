@@ -40,6 +40,17 @@ const PAIR: &str = r#"[pair]
 name = "header-chain"
 prover = "header-prover"
 verifier = "header-verifier"
+
+[inputs]
+witness = "/workspace/witness.json"
+
+[prove]
+args = ["prove", "--witness", "${inputs.witness}", "--proof", "${outputs.proof}"]
+outputs = { proof = "/workspace/proof.json" }
+proof = "proof"
+
+[verify]
+args = ["verify", "--proof", "${prove.proof}"]
 "#;
 
 fn binaries() -> WorkspaceBinaries {
@@ -304,10 +315,12 @@ fn pair_with_the_same_image_twice() {
 
 #[test]
 fn pair_unknown_key_missing_key_and_duplicate() {
-    let errors = standard(PROVER, VERIFIER, &format!("{PAIR}cpus = 2\n")).load().unwrap_err();
+    let errors = standard(PROVER, VERIFIER, &PAIR.replace("[inputs]", "cpus = 2\n[inputs]")).load().unwrap_err();
     assert!(errors[0].to_string().contains("unknown field `cpus`"), "{errors:?}");
     let errors = standard(PROVER, VERIFIER, "[pair]\nname = \"p\"\nprover = \"header-prover\"\n").load().unwrap_err();
     assert!(errors[0].to_string().contains("missing field `verifier`"), "{errors:?}");
+    let errors = standard(PROVER, VERIFIER, PAIR.split("[inputs]").next().unwrap()).load().unwrap_err();
+    assert!(errors[0].to_string().contains("missing field `prove`"), "{errors:?}");
     let errors = Scratch::new(&[
         ("manifests/images/header-prover.toml", PROVER),
         ("manifests/images/header-verifier.toml", VERIFIER),
@@ -388,4 +401,24 @@ fn host_paths_and_the_target_placeholder() {
     let key = &manifests.image("header-verifier").unwrap().files[0].source;
     assert_eq!(key.resolve(Path::new("/ws"), Path::new("/shared/t")), Path::new("/ws/keys/k.json"));
     assert_eq!(key.file_name(), "k.json");
+}
+
+#[test]
+fn workflow_mistakes_point_at_their_line_and_column() {
+    let pair = PAIR
+        .replace("${inputs.witness}", "${inputs.witnes}")
+        .replace("\"/workspace/proof.json\"", "\"/tmp/proof.json\"");
+    let errors = standard(PROVER, VERIFIER, &pair).load().unwrap_err();
+    let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(
+        shown.iter().any(|e| e.starts_with("manifests/pairs/header-chain.toml:10:")
+            && e.contains("placeholder ${inputs.witnes} names nothing this step can use; it can use: ${inputs.witness}, ${outputs.proof}")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.iter().any(|e| e.starts_with("manifests/pairs/header-chain.toml:11:")
+            && e.contains("key `prove.outputs.proof`: \"/tmp/proof.json\" is not a file under /workspace/")),
+        "{shown:?}"
+    );
 }

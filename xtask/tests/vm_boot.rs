@@ -288,11 +288,12 @@ fn a_small_pair_proves_and_verifies_in_vms() {
     assert!(prover.contains("small-prover") && verifier.contains("header-chain-1.key.json"));
     std::fs::write(manifests.join("images/small-prover.toml"), prover).unwrap();
     std::fs::write(manifests.join("images/small-verifier.toml"), verifier).unwrap();
-    std::fs::write(
-        manifests.join("pairs/small.toml"),
-        "[pair]\nname = \"small\"\nprover = \"small-prover\"\nverifier = \"small-verifier\"\n",
-    )
-    .unwrap();
+    let pair = std::fs::read_to_string(root().join("manifests/pairs/header-chain.toml")).unwrap().replace(
+        "name = \"header-chain\"\nprover = \"header-prover\"\nverifier = \"header-verifier\"",
+        "name = \"small\"\nprover = \"small-prover\"\nverifier = \"small-verifier\"",
+    );
+    assert!(pair.contains("small-verifier"), "update the test: the committed pair manifest changed");
+    std::fs::write(manifests.join("pairs/small.toml"), pair).unwrap();
     let mut witness: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/anvil-chain-8.witness.json")).unwrap())
             .unwrap();

@@ -6,6 +6,7 @@
 //! binaries that exist) are checked in [`load`].
 
 pub mod size;
+pub mod workflow;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use size::{DiskSize, MemorySize};
+pub use workflow::Workflow;
 
 /// The most vCPUs a manifest may ask for.
 pub const MAX_CPUS: u32 = 256;
@@ -102,6 +104,11 @@ pub struct FileEntry {
 #[serde(deny_unknown_fields)]
 pub struct PairFile {
     pub pair: PairSection,
+    /// The workflow (see [`workflow`]).
+    #[serde(default)]
+    pub inputs: BTreeMap<workflow::FileName, Spanned<String>>,
+    pub prove: Spanned<workflow::ProveSection>,
+    pub verify: Spanned<workflow::VerifySection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,6 +411,7 @@ pub struct Pair {
     pub name: ImageName,
     pub prover: ImageName,
     pub verifier: ImageName,
+    pub workflow: Workflow,
 }
 
 /// Every manifest of the workspace, validated together.
@@ -611,7 +619,7 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
                 continue;
             }
         };
-        let PairFile { pair } = match source.parse() {
+        let PairFile { pair, inputs, prove, verify } = match source.parse() {
             Ok(p) => p,
             Err(e) => {
                 errors.push(e);
@@ -649,7 +657,14 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
         };
         let prover = resolve("prover", &pair.prover);
         let verifier = resolve("verifier", &pair.verifier);
-        if let (Some(prover), Some(verifier)) = (prover, verifier) {
+        let workflow = match workflow::validate(workflow::WorkflowSections { inputs, prove, verify }) {
+            Ok(w) => Some(w),
+            Err(problems) => {
+                errors.extend(problems.into_iter().map(|(span, message)| source.error_at(span, message)));
+                None
+            }
+        };
+        if let (Some(prover), Some(verifier), Some(workflow)) = (prover, verifier, workflow) {
             if prover == verifier {
                 errors.push(source.error_at(
                     pair.verifier.span(),
@@ -658,7 +673,7 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
                 continue;
             }
             pair_names.insert(name.clone(), source.path.clone());
-            pairs.push(Pair { manifest: source.path.clone(), name, prover, verifier });
+            pairs.push(Pair { manifest: source.path.clone(), name, prover, verifier, workflow });
         }
     }
 

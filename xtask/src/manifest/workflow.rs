@@ -1,0 +1,329 @@
+//! A pair's workflow, as its manifest declares it: the files a run is given
+//! (`inputs`), the prover's task (`prove`: arguments, the files it writes,
+//! which one is the proof) and the verifier's task on the prover's files
+//! (`verify`). `run`, `run --vm` and `exec` build their tasks from this and
+//! nothing else.
+//!
+//! Arguments name files through placeholders, resolved to VM paths:
+//! `${inputs.NAME}` (a file the run is given), `${outputs.NAME}` (a file
+//! the prover writes; in `prove` only), `${prove.NAME}` (a prover output
+//! handed to the verifier; in `verify` only).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::WORKSPACE_MOUNT;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowSections {
+    /// Input name → where the task finds it (a VM path under /workspace).
+    #[serde(default)]
+    pub inputs: BTreeMap<FileName, Spanned<String>>,
+    pub prove: Spanned<ProveSection>,
+    pub verify: Spanned<VerifySection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProveSection {
+    pub args: Vec<Spanned<String>>,
+    /// Output name → the VM path the prover writes it to.
+    pub outputs: BTreeMap<FileName, Spanned<String>>,
+    /// The output that is the proof (downloaded and checked on the host).
+    pub proof: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySection {
+    pub args: Vec<Spanned<String>>,
+}
+
+/// An input or output name: what `--input NAME=FILE` and placeholders say.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FileName(String);
+
+impl FileName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for FileName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let ok = text.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(serde::de::Error::custom(format!(
+                "file name {text:?}: use lowercase letters, digits and '_', starting with a letter"
+            )));
+        }
+        Ok(Self(text))
+    }
+}
+
+/// A validated workflow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workflow {
+    /// Input name → VM path.
+    pub inputs: BTreeMap<String, String>,
+    pub prove_args: Vec<String>,
+    /// Output name → VM path.
+    pub outputs: BTreeMap<String, String>,
+    pub proof: String,
+    pub verify_args: Vec<String>,
+}
+
+/// A task as the workflow defines it: arguments and the files it is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepTask {
+    pub args: Vec<String>,
+    /// Inputs given to the run: (name, VM path).
+    pub inputs: Vec<(String, String)>,
+    /// The prover's outputs this step reads: (name, VM path).
+    pub handed_over: Vec<(String, String)>,
+}
+
+impl Workflow {
+    /// The prover's task: its arguments, the inputs it reads.
+    pub fn prove_task(&self) -> StepTask {
+        self.task(&self.prove_args)
+    }
+
+    /// The verifier's task: its arguments, the inputs and prover outputs it reads.
+    pub fn verify_task(&self) -> StepTask {
+        self.task(&self.verify_args)
+    }
+
+    /// The VM path of the proof.
+    pub fn proof_path(&self) -> &str {
+        &self.outputs[&self.proof]
+    }
+
+    fn task(&self, args: &[String]) -> StepTask {
+        let mut task = StepTask { args: Vec::new(), inputs: Vec::new(), handed_over: Vec::new() };
+        for arg in args {
+            let resolved = substitute(arg, |scope, name| {
+                let path = match scope {
+                    "inputs" => self.inputs.get(name)?,
+                    "outputs" | "prove" => self.outputs.get(name)?,
+                    _ => return None,
+                };
+                let used = match scope {
+                    "inputs" => &mut task.inputs,
+                    "prove" => &mut task.handed_over,
+                    _ => return Some(path.clone()),
+                };
+                if !used.iter().any(|(n, _)| n == name) {
+                    used.push((name.to_string(), path.clone()));
+                }
+                Some(path.clone())
+            })
+            .expect("validated placeholders");
+            task.args.push(resolved);
+        }
+        task
+    }
+}
+
+/// Replaces every `${scope.name}` in `text` with `lookup(scope, name)`;
+/// `Err` names the first placeholder that resolves to nothing or is malformed.
+pub fn substitute(text: &str, mut lookup: impl FnMut(&str, &str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("{:?} opens a placeholder it never closes", text))?;
+        let inner = &after[..end];
+        let (scope, name) =
+            inner.split_once('.').ok_or_else(|| format!("placeholder ${{{inner}}}: write ${{SCOPE.NAME}}"))?;
+        out.push_str(&lookup(scope, name).ok_or_else(|| format!("placeholder ${{{inner}}}"))?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A workflow VM path: a file under the workspace mount.
+fn check_vm_path(path: &str) -> Result<(), String> {
+    let inside = path.strip_prefix(WORKSPACE_MOUNT).and_then(|r| r.strip_prefix('/'));
+    match inside {
+        Some(rel) if !rel.is_empty() && !rel.ends_with('/') && rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..") => {
+            Ok(())
+        }
+        _ => Err(format!(
+            "{path:?} is not a file under {WORKSPACE_MOUNT}/: a task's files live in the workspace the node mounts there"
+        )),
+    }
+}
+
+/// Validates `sections`, reporting every problem as (span, message).
+pub fn validate(sections: WorkflowSections) -> Result<Workflow, Vec<(std::ops::Range<usize>, String)>> {
+    let mut errors = Vec::new();
+    let mut check_paths = |key: &str, map: &BTreeMap<FileName, Spanned<String>>| -> BTreeMap<String, String> {
+        let mut paths = BTreeMap::new();
+        for (name, path) in map {
+            if let Err(e) = check_vm_path(path.get_ref()) {
+                errors.push((path.span(), format!("key `{key}.{}`: {e}", name.as_str())));
+            }
+            paths.insert(name.as_str().to_string(), path.get_ref().clone());
+        }
+        paths
+    };
+    let inputs = check_paths("inputs", &sections.inputs);
+    let prove_span = sections.prove.span();
+    let prove = sections.prove.into_inner();
+    let outputs = check_paths("prove.outputs", &prove.outputs);
+    let mut seen: BTreeMap<&String, String> = BTreeMap::new();
+    for (name, path) in inputs
+        .iter()
+        .map(|(n, p)| (format!("inputs.{n}"), p))
+        .chain(outputs.iter().map(|(n, p)| (format!("prove.outputs.{n}"), p)))
+    {
+        if let Some(first) = seen.insert(path, name.clone()) {
+            errors.push((
+                prove_span.clone(),
+                format!("`{name}` and `{first}` are both {path:?}: each file needs its own path"),
+            ));
+        }
+    }
+    if !outputs.contains_key(prove.proof.get_ref()) {
+        errors.push((
+            prove.proof.span(),
+            format!(
+                "key `prove.proof`: {:?} is not one of the prover's outputs ({})",
+                prove.proof.get_ref(),
+                outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let mut check_args = |step: &str, args: &[Spanned<String>], scopes: &[&str]| -> Vec<String> {
+        args.iter()
+            .map(|arg| {
+                let known = |scope: &str, name: &str| -> Option<String> {
+                    if !scopes.contains(&scope) {
+                        return None;
+                    }
+                    match scope {
+                        "inputs" => inputs.get(name).cloned(),
+                        _ => outputs.get(name).cloned(),
+                    }
+                };
+                if arg.get_ref().is_empty() {
+                    errors.push((arg.span(), format!("key `{step}.args`: an empty argument, which gevulot-cli drops")));
+                } else if let Err(e) = substitute(arg.get_ref(), known) {
+                    let names: Vec<String> = scopes
+                        .iter()
+                        .flat_map(|scope| {
+                            let map = if *scope == "inputs" { &inputs } else { &outputs };
+                            map.keys().map(move |n| format!("${{{scope}.{n}}}"))
+                        })
+                        .collect();
+                    errors.push((
+                        arg.span(),
+                        format!(
+                            "key `{step}.args`: {e} names nothing this step can use; it can use: {}",
+                            if names.is_empty() { "no placeholders".to_string() } else { names.join(", ") }
+                        ),
+                    ));
+                }
+                arg.get_ref().clone()
+            })
+            .collect()
+    };
+    let prove_args = check_args("prove", &prove.args, &["inputs", "outputs"]);
+    let verify_args = check_args("verify", &sections.verify.get_ref().args, &["inputs", "prove"]);
+    if errors.is_empty() {
+        Ok(Workflow { inputs, prove_args, outputs, proof: prove.proof.into_inner(), verify_args })
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Workflow, Vec<String>> {
+        let sections: WorkflowSections = toml::from_str(text).map_err(|e| vec![e.message().to_string()])?;
+        validate(sections).map_err(|errors| errors.into_iter().map(|(_, m)| m).collect())
+    }
+
+    const HEADER_CHAIN: &str = r#"
+        inputs = { witness = "/workspace/witness.json" }
+        [prove]
+        args = ["prove", "--witness", "${inputs.witness}", "--proof", "${outputs.proof}"]
+        outputs = { proof = "/workspace/proof.json" }
+        proof = "proof"
+        [verify]
+        args = ["verify", "--proof", "${prove.proof}"]
+    "#;
+
+    #[test]
+    fn tasks_come_from_the_declaration() {
+        let w = parse(HEADER_CHAIN).unwrap();
+        let prove = w.prove_task();
+        assert_eq!(prove.args, ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"]);
+        assert_eq!(prove.inputs, [("witness".to_string(), "/workspace/witness.json".to_string())]);
+        assert!(prove.handed_over.is_empty());
+        let verify = w.verify_task();
+        assert_eq!(verify.args, ["verify", "--proof", "/workspace/proof.json"]);
+        assert!(verify.inputs.is_empty());
+        assert_eq!(verify.handed_over, [("proof".to_string(), "/workspace/proof.json".to_string())]);
+        assert_eq!(w.proof_path(), "/workspace/proof.json");
+    }
+
+    #[test]
+    fn placeholders_inside_an_argument_are_resolved() {
+        let text = HEADER_CHAIN.replace(r#""--proof", "${prove.proof}""#, r#""--proof=${prove.proof}""#);
+        assert_eq!(parse(&text).unwrap().verify_task().args, ["verify", "--proof=/workspace/proof.json"]);
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let text = r#"
+            inputs = { witness = "/tmp/witness.json" }
+            [prove]
+            args = ["prove", "${inputs.witnes}", "${prove.proof}"]
+            outputs = { proof = "/workspace/../proof.json" }
+            proof = "proofs"
+            [verify]
+            args = ["verify", "${outputs.proof}", "${prove.proof"]
+        "#;
+        let errors = parse(text).unwrap_err();
+        let all = errors.join("\n");
+        for expected in [
+            "key `inputs.witness`: \"/tmp/witness.json\" is not a file under /workspace/",
+            "key `prove.outputs.proof`: \"/workspace/../proof.json\" is not a file under /workspace/",
+            "key `prove.proof`: \"proofs\" is not one of the prover's outputs (proof)",
+            "key `prove.args`: placeholder ${inputs.witnes} names nothing",
+            "key `prove.args`: placeholder ${prove.proof} names nothing",
+            "key `verify.args`: placeholder ${outputs.proof} names nothing this step can use; it can use: ${inputs.witness}, ${prove.proof}",
+            "never closes",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(errors.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_names_are_refused() {
+        let text = HEADER_CHAIN.replace("[verify]", "[verify]\nfiles = []");
+        assert!(parse(&text).unwrap_err()[0].contains("unknown field `files`"));
+        let text = HEADER_CHAIN.replace("witness = ", "Witness-File = ").replace("${inputs.witness}", "x");
+        assert!(parse(&text).unwrap_err()[0].contains("use lowercase letters"));
+    }
+
+    #[test]
+    fn two_files_at_one_path_are_refused() {
+        let text = HEADER_CHAIN.replace("/workspace/witness.json", "/workspace/proof.json");
+        assert!(parse(&text).unwrap_err()[0].contains("each file needs its own path"));
+        let text = HEADER_CHAIN.replace(r#"args = ["verify","#, r#"args = ["", "verify","#);
+        assert!(parse(&text).unwrap_err()[0].contains("an empty argument, which gevulot-cli drops"));
+    }
+}
