@@ -109,7 +109,11 @@ impl BenchFlags {
             (
                 "static musl + mimalloc, no LTO",
                 None,
-                &[("CARGO_PROFILE_RELEASE_LTO", "off"), ("CARGO_PROFILE_RELEASE_PANIC", "unwind")][..],
+                &[
+                    ("CARGO_PROFILE_RELEASE_LTO", "off"),
+                    ("CARGO_PROFILE_RELEASE_PANIC", "unwind"),
+                    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+                ][..],
             ),
             ("static musl, musl malloc", Some("prover/musl-system-allocator"), &[][..]),
         ] {
