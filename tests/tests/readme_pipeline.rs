@@ -24,7 +24,11 @@ fn cargo_xtask_run_proves_and_verifies_the_pair() {
     // The verdict is the host's own check against the pinned key, and agrees with the verifier's.
     assert_eq!(outcome["host"]["valid"], true, "{outcome}");
     assert_eq!(outcome["verifier_valid"], true, "{outcome}");
-    assert_eq!(outcome["host"]["pinned_keys"].as_array().unwrap().len(), 1, "{outcome}");
+    // The pair's declared check: the verifier program, the key the image pins, the witness's statement.
+    let report = &outcome["host"]["report"];
+    assert_eq!(report["pinned_keys"].as_array().unwrap().len(), 1, "{outcome}");
+    assert!(report["pinned_keys"][0].as_str().unwrap().ends_with("header-chain-8.key.json"), "{outcome}");
+    assert_eq!(report["witness_statement"], report["statement"], "{outcome}");
     assert!(stderr.contains("carries the INSECURE development SRS"), "run warns about the dev SRS:\n{stderr}");
     assert_eq!(outcome["verdict"]["statement"]["last_number"], 8);
     assert!(outcome["witness_source"].as_str().unwrap().contains("anvil"), "{outcome}");

@@ -37,6 +37,22 @@ enum Mode {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// The host's check after a workflow: the proof verifies against the
+    /// pinned keys *and* proves the chain of the witness that was sent.
+    /// Exit 0 only when both hold.
+    Check {
+        #[arg(short = 'p', long)]
+        proof: PathBuf,
+        /// The witness the prover was given.
+        #[arg(long)]
+        witness: PathBuf,
+        /// The pinned verifier keys (repeat, or comma-separate).
+        #[arg(long = "key", value_delimiter = ',', required = true)]
+        keys: Vec<PathBuf>,
+        /// Where to write the JSON report.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Run one Gevulot task (its arguments are a `verify` command line).
     Gevulot,
 }
@@ -100,24 +116,62 @@ fn write_report(path: &Path, report: &serde_json::Value) -> Result<(), String> {
         .map_err(|e| format!("cannot write report {}: {e}", path.display()))
 }
 
+/// The statement fields a proof and its witness must agree on.
+fn statement_differences(proved: &serde_json::Value, expected: &serde_json::Value) -> Vec<String> {
+    ["first_number", "last_number", "first_parent_hash", "last_hash"]
+        .iter()
+        .filter(|f| proved.get(**f) != expected.get(**f))
+        .map(|f| {
+            let show = |v: &serde_json::Value| {
+                v.get(*f).map(|x| x.to_string().trim_matches('"').to_string()).unwrap_or_default()
+            };
+            format!("{f} {} (witness: {})", show(proved), show(expected))
+        })
+        .collect()
+}
+
+/// `check`: the verdict of `verify`, and the proof's statement must be the witness's.
+fn check_against_witness(proof: &Path, witness: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
+    let expected = header_chain::witness::WitnessFile::load(witness).map_err(|e| e.to_string())?.statement();
+    let expected = serde_json::to_value(expected).map_err(|e| e.to_string())?;
+    let mut verdict = check(proof, keys)?;
+    let differences = statement_differences(&verdict.report["statement"], &expected);
+    if !differences.is_empty() {
+        let reason = format!("the proof is about another chain than the witness: {}", differences.join(", "));
+        verdict.valid = false;
+        verdict.summary = format!("invalid: {reason}");
+        verdict.report["valid"] = false.into();
+        verdict.report["reason"] = reason.into();
+    }
+    verdict.report["witness_statement"] = expected;
+    verdict.report["pinned_keys"] = keys.iter().map(|k| k.display().to_string()).collect();
+    Ok(verdict)
+}
+
+/// Prints the verdict, writes its report; exit 0 only when valid.
+fn conclude(verdict: Result<Verdict, String>, report: Option<&Path>) -> ExitCode {
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(e) => return fail(&e),
+    };
+    if let Some(path) = report {
+        if let Err(e) = write_report(path, &verdict.report) {
+            return fail(&e);
+        }
+    }
+    println!("{}", verdict.summary);
+    if verdict.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(INVALID)
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().mode {
-        Mode::Verify { proof, keys, report } => {
-            let verdict = match check(&proof, &keys) {
-                Ok(v) => v,
-                Err(e) => return fail(&e),
-            };
-            if let Some(path) = &report {
-                if let Err(e) = write_report(path, &verdict.report) {
-                    return fail(&e);
-                }
-            }
-            println!("{}", verdict.summary);
-            if verdict.valid {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(INVALID)
-            }
+        Mode::Verify { proof, keys, report } => conclude(check(&proof, &keys), report.as_deref()),
+        Mode::Check { proof, witness, keys, report } => {
+            conclude(check_against_witness(&proof, &witness, &keys), report.as_deref())
         }
         Mode::Gevulot => match gevulot_shim::run(gevulot_task) {
             Ok(()) => ExitCode::SUCCESS,
@@ -195,6 +249,18 @@ fn fail(message: &str) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proof_of_another_chain_differs_by_field() {
+        let hash = |b: u8| format!("0x{}", "ab".repeat(31) + &format!("{b:02x}"));
+        let statement = |first: u64, last: u64| serde_json::json!({"first_parent_hash": hash(1), "first_number": first, "last_hash": hash(2), "last_number": last});
+        assert!(statement_differences(&statement(1, 8), &statement(1, 8)).is_empty());
+        let d = statement_differences(&statement(2, 9), &statement(1, 8));
+        assert_eq!(d, ["first_number 2 (witness: 1)", "last_number 9 (witness: 8)"]);
+        let mut other = statement(1, 8);
+        other["last_hash"] = hash(3).into();
+        assert_eq!(statement_differences(&other, &statement(1, 8)).len(), 1);
+    }
 
     #[test]
     fn task_arguments_cannot_name_keys() {

@@ -1,8 +1,10 @@
-//! `cargo xtask exec PAIR --witness FILE`: runs the deployed pair on a
-//! witness: builds the two-step workflow (`--tasks` JSON) from the recorded
-//! deployment, sends it with `gevulot-cli exec`, polls `print-tx-tree` and
-//! `get-tx` (bounded) until the verification exists, then decodes the
-//! prover's and the verifier's results and saves them.
+//! `cargo xtask exec PAIR --input NAME=FILE…` (`--witness FILE` for the
+//! header-chain pair): runs the deployed pair on its inputs. Runs the pair's
+//! declared preflight on the inputs, builds the two-step workflow (`--tasks`
+//! JSON) from the pair's declaration and the recorded deployment, sends it
+//! with `gevulot-cli exec`, polls `print-tx-tree` and `get-tx` (bounded)
+//! until the verification exists, decodes and saves both results, and runs
+//! the pair's declared check on the proof against the deployed images' files.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +18,8 @@ use serde_json::{json, Value};
 use xshell::Shell;
 
 use crate::gevulot::{self, Deployment, Echo, NodeFlags};
-use crate::host_verify::{self, HostVerdict};
+use crate::host_verify::{self, Carried, HostVerdict};
+use crate::manifest::workflow::Role;
 use crate::manifest::Workflow;
 use crate::project::Project;
 
@@ -24,9 +27,13 @@ use crate::project::Project;
 pub struct ExecFlags {
     /// The deployed pair.
     pub pair: String,
-    /// The witness to prove (from `prover witness-capture`).
+    /// The witness to prove (from `prover witness-capture`): the
+    /// header-chain pair's input `witness` (same as `--input witness=FILE`).
     #[arg(long)]
-    pub witness: PathBuf,
+    pub witness: Option<PathBuf>,
+    /// A file for one of the pair's declared inputs (repeat for each).
+    #[arg(long = "input", value_name = "NAME=FILE")]
+    pub inputs: Vec<crate::run::InputArg>,
     #[command(flatten)]
     pub node: NodeFlags,
     /// Seconds to wait for the verification (a node kills a VM after 1800).
@@ -136,13 +143,31 @@ impl ExecFlags {
                 );
             }
         }
-        let witness = std::fs::canonicalize(&self.witness)
-            .with_context(|| format!("witness file {} not found", self.witness.display()))?;
-        let workflow = &manifests.pair_named(&self.pair).map_err(anyhow::Error::msg)?.workflow;
-        let local = BTreeMap::from([("witness".to_string(), witness.display().to_string())]);
-        let prover = crate::programs::program(&project, crate::programs::PROVER_BIN)?;
-        let verifier = crate::programs::program(&project, crate::programs::VERIFIER_BIN)?;
-        let expected = host_verify::witness_statement(&prover, &witness)?;
+        let pair = manifests.pair_named(&self.pair).map_err(anyhow::Error::msg)?;
+        let workflow = &pair.workflow;
+        let mut given = self.inputs.clone();
+        if let Some(witness) = &self.witness {
+            given.push(crate::run::InputArg { name: "witness".into(), file: witness.clone() });
+        }
+        let inputs = crate::run::bind_inputs(pair, &given)?;
+        let local: BTreeMap<String, String> =
+            inputs.iter().map(|(n, p)| (n.clone(), p.display().to_string())).collect();
+        // The files of the deployed images, read out of them: what the node runs.
+        let prover_image = project.root.join(&deployment.prover.image_file);
+        let verifier_image = project.root.join(&deployment.verifier.image_file);
+        let (prover_files, verifier_files) = (Carried::Image(&prover_image), Carried::Image(&verifier_image));
+        let program_of = |role: Role| {
+            let image = match role {
+                Role::Prover => &deployment.prover.image,
+                Role::Verifier => &deployment.verifier.image,
+            };
+            let image = manifests.image(image).context("deployed image in the manifests (checked above)")?;
+            crate::programs::program(&project, &image.bin)
+        };
+        if let Some(preflight) = &workflow.preflight {
+            host_verify::preflight(workflow, &program_of(preflight.program)?, prover_files, verifier_files, &inputs)?;
+        }
+        let check_program = program_of(workflow.check.program)?;
         let tasks = tasks_json(&deployment, workflow, &local)?;
         if self.print_tasks {
             println!("{}", serde_json::to_string_pretty(&tasks)?);
@@ -151,9 +176,6 @@ impl ExecFlags {
         if self.listen_addr.port() == 0 {
             bail!("--listen-addr needs a fixed port: the node fetches the witness from it");
         }
-        // The keys the deployed verifier pins, read from its image, before anything is sent.
-        let verifier_image = project.root.join(&deployment.verifier.image_file);
-        let keys = host_verify::keys_in_image(&verifier_image)?;
         let cli = gevulot::cli()?;
         self.node.require_keyfile()?;
         if let Some(warning) = self.node.unreachable_listen_warning(self.listen_addr) {
@@ -170,15 +192,20 @@ impl ExecFlags {
         let proof_vm_path = workflow.proof_path();
         let proof_name = Path::new(proof_vm_path).file_name().expect("a file name").to_string_lossy().into_owned();
         outcome.host = match std::fs::read(out.join(&proof_name)) {
-            Ok(bytes) if outcome.files.contains(&proof_name) => {
-                host_verify::verdict(&verifier, &keys, &bytes, &expected)
-            }
+            Ok(bytes) if outcome.files.contains(&proof_name) => host_verify::check(&host_verify::CheckRun {
+                workflow,
+                program: &check_program,
+                prover: prover_files,
+                verifier: verifier_files,
+                proof: &bytes,
+                inputs: &inputs,
+            }),
             _ => HostVerdict {
                 valid: false,
                 reason: Some(format!(
                     "the proof file {proof_vm_path} could not be downloaded from the node, so it was not verified here"
                 )),
-                pinned_keys: keys.iter().map(|k| k.name.clone()).collect(),
+                report: None,
             },
         };
         outcome.valid = outcome.host.valid;
@@ -192,7 +219,7 @@ impl ExecFlags {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else {
             println!(
-                "run {run_tx}: {} (verified here against the pinned key; the node's verifier says {})",
+                "run {run_tx}: {} (the pair's check on this machine; the node's verifier says {})",
                 if outcome.valid { "VALID" } else { "INVALID" },
                 if outcome.node_valid { "valid" } else { "invalid" }
             );
@@ -382,7 +409,7 @@ fn save(out: &Path, run_tx: &str, proof: &RpcTransaction, verification: &RpcTran
         verification_tx: verification.hash.clone(),
         valid: false,
         node_valid: verdict["valid"] == true,
-        host: HostVerdict { valid: false, reason: Some("not verified yet".into()), pinned_keys: Vec::new() },
+        host: HostVerdict { valid: false, reason: Some("not verified yet".into()), report: None },
         verdict,
         out_dir: out.display().to_string(),
         files,

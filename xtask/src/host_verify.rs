@@ -1,157 +1,249 @@
-//! The host's own verdict on a proof that came back from a node (`exec`)
-//! or from a local run (`run`): the proof is verified here, by the verifier
-//! program run on this machine, against the verifier image's pinned keys,
-//! and its statement must be the witness's (computed here by the prover
-//! program). A node's `valid` is a claim; this is the check.
+//! The host's own verdict on a proof that came back from a node (`exec`),
+//! a VM or a local run (`run`): the pair's declared `[check]`, a program of
+//! the pair run on this machine against the files its images carry (read
+//! out of the image itself when there is one). A node's `valid` is a claim;
+//! this is the check. Exit 0 is valid; anything else is not, with a reason.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::manifest::workflow::substitute;
+#[cfg(test)]
+use crate::manifest::workflow::Role;
+use crate::manifest::{Image, Workflow};
 use crate::nanos::tfs::EntryKind;
 use crate::programs;
-
-/// The environment variable of the verifier image that names its pinned keys.
-pub const KEYS_ENV: &str = "HEADER_CHAIN_KEYS";
+use crate::project::Project;
 
 /// What the host concluded, for the outcome JSON.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HostVerdict {
     pub valid: bool,
     /// Why not, when not valid.
     pub reason: Option<String>,
-    /// The pinned key files verified against (image paths).
-    pub pinned_keys: Vec<String>,
+    /// The check program's JSON report, when it wrote one.
+    pub report: Option<Value>,
 }
 
-/// A pinned verifier key file: where the image holds it, and its bytes.
-#[derive(Debug, Clone)]
-pub struct KeyFile {
-    pub name: String,
-    pub bytes: Vec<u8>,
+impl HostVerdict {
+    fn invalid(reason: String) -> Self {
+        Self { valid: false, reason: Some(reason), report: None }
+    }
 }
 
-/// The keys a verifier image pins: the files its `HEADER_CHAIN_KEYS` names,
-/// read out of the image itself (ops-built or native), so the host checks
-/// against exactly what was deployed.
-pub fn keys_in_image(image: &Path) -> Result<Vec<KeyFile>> {
-    let file =
-        std::fs::File::open(image).with_context(|| format!("cannot open the verifier image {}", image.display()))?;
+/// Where an image's files come from for the check.
+#[derive(Clone, Copy)]
+pub enum Carried<'a> {
+    /// The built image (what was deployed or booted): files read out of it.
+    Image(&'a Path),
+    /// No image (native `run`): the host files its manifest names.
+    Manifest(&'a Project, &'a Image),
+}
+
+/// One host check of a proof.
+pub struct CheckRun<'a> {
+    pub workflow: &'a Workflow,
+    /// The check's program (the image's binary of `workflow.check.program`).
+    pub program: &'a Path,
+    pub prover: Carried<'a>,
+    pub verifier: Carried<'a>,
+    /// The proof file's bytes.
+    pub proof: &'a [u8],
+    /// Input name → the file on this machine.
+    pub inputs: &'a BTreeMap<String, PathBuf>,
+}
+
+/// Runs the pair's check. Never an error: whatever keeps the check from
+/// concluding (a file the image lacks, a program that cannot start) is an
+/// invalid verdict with the reason.
+pub fn check(run: &CheckRun<'_>) -> HostVerdict {
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return HostVerdict::invalid(format!("cannot make a scratch directory: {e}")),
+    };
+    match check_in(run, scratch.path()) {
+        Ok(verdict) => verdict,
+        Err(e) => HostVerdict::invalid(format!("{e:#}")),
+    }
+}
+
+fn check_in(run: &CheckRun<'_>, scratch: &Path) -> Result<HostVerdict> {
+    let proof_name = Path::new(run.workflow.proof_path()).file_name().context("the proof path names a file")?;
+    let proof = scratch.join("proof").join(proof_name);
+    std::fs::create_dir_all(proof.parent().expect("has a parent"))?;
+    std::fs::write(&proof, run.proof)?;
+    let report = scratch.join("report.json");
+    let places = Places {
+        proof: Some(&proof),
+        report: Some(&report),
+        inputs: run.inputs,
+        prover: run.prover,
+        verifier: run.verifier,
+        scratch,
+    };
+    let args = resolve(&run.workflow.check.args, &places)?;
+    let output = programs::output(run.program, &args)?;
+    let report: Option<Value> = std::fs::read(&report).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let valid = output.status.success() && report.as_ref().is_none_or(|r| r["valid"] != false);
+    let reason = (!valid).then(|| {
+        report.as_ref().and_then(|r| r["reason"].as_str().map(str::to_string)).filter(|r| !r.is_empty()).unwrap_or_else(
+            || {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let last = stderr.lines().last().unwrap_or("").trim().trim_start_matches("error: ");
+                format!("the check exited with {} {last}", output.status)
+            },
+        )
+    });
+    Ok(HostVerdict { valid, reason, report })
+}
+
+/// What a host command's placeholders stand for.
+struct Places<'a> {
+    proof: Option<&'a Path>,
+    report: Option<&'a Path>,
+    inputs: &'a BTreeMap<String, PathBuf>,
+    prover: Carried<'a>,
+    verifier: Carried<'a>,
+    /// Where files read out of images are written.
+    scratch: &'a Path,
+}
+
+/// A declared host command's arguments with their placeholders resolved.
+fn resolve(args: &[String], places: &Places<'_>) -> Result<Vec<String>> {
+    let mut problem = None;
+    let mut resolved = Vec::new();
+    for arg in args {
+        let one = substitute(arg, |scope, name| {
+            let found = match (scope, name) {
+                ("proof", "") => places.proof.map(|p| p.display().to_string()).context("no proof yet"),
+                ("report", "") => places.report.map(|p| p.display().to_string()).context("no report here"),
+                ("inputs", name) => places
+                    .inputs
+                    .get(name)
+                    .map(|p| p.display().to_string())
+                    .with_context(|| format!("no file was given for the input {name:?}")),
+                (role, rest) => {
+                    let (carried, dir) = match role {
+                        "prover" => (places.prover, "prover"),
+                        _ => (places.verifier, "verifier"),
+                    };
+                    let var = rest.strip_prefix("env.").unwrap_or(rest);
+                    env_with_files(carried, var, &places.scratch.join(dir))
+                }
+            };
+            found.map_err(|e| problem = Some(e)).ok()
+        });
+        match one {
+            Ok(a) => resolved.push(a),
+            Err(e) => return Err(problem.take().unwrap_or_else(|| anyhow::anyhow!(e))),
+        }
+    }
+    Ok(resolved)
+}
+
+/// The pair's preflight, when it declares one: the inputs are checked on
+/// this machine before any task is sent. Ok, or the program's complaint.
+pub fn preflight(
+    workflow: &Workflow,
+    program: &Path,
+    prover: Carried<'_>,
+    verifier: Carried<'_>,
+    inputs: &BTreeMap<String, PathBuf>,
+) -> Result<()> {
+    let Some(preflight) = &workflow.preflight else { return Ok(()) };
+    let scratch = tempfile::tempdir()?;
+    let places = Places { proof: None, report: None, inputs, prover, verifier, scratch: scratch.path() };
+    let args = resolve(&preflight.args, &places)?;
+    let output = programs::output(program, &args)?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        bail!(
+            "the inputs do not pass the pair's preflight ({}): {}",
+            output.status,
+            last.trim_start_matches("error: ")
+        );
+    }
+    Ok(())
+}
+
+/// An image's environment variable `var`, each comma-separated part that is
+/// a file of the image replaced by a host copy of it (the file itself for a
+/// manifest; extracted under `scratch` from an image).
+fn env_with_files(carried: Carried<'_>, var: &str, scratch: &Path) -> Result<String> {
+    match carried {
+        Carried::Manifest(project, image) => {
+            let value = image
+                .env
+                .iter()
+                .find(|(k, _)| k.as_str() == var)
+                .map(|(_, v)| v.clone())
+                .with_context(|| format!("{}: the image sets no {var}", image.manifest.display()))?;
+            let paths = crate::run::image_paths(project, image)?;
+            Ok(crate::run::translate(&value, &paths))
+        }
+        Carried::Image(file) => {
+            let (value, files) = image_env_files(file, var)?;
+            let mut parts = Vec::new();
+            for part in value.split(',') {
+                match files.iter().find(|(path, _)| path == part) {
+                    Some((path, bytes)) => {
+                        let copy = scratch.join(path.trim_start_matches('/'));
+                        std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
+                        std::fs::write(&copy, bytes)?;
+                        parts.push(copy.display().to_string());
+                    }
+                    None => parts.push(part.to_string()),
+                }
+            }
+            Ok(parts.join(","))
+        }
+    }
+}
+
+/// A file read out of an image: its path in the image, and its bytes.
+pub type ImageFile = (String, Vec<u8>);
+
+/// An image's environment variable `var` and the files of the image its
+/// comma-separated parts name, read out of the image (ops-built or native).
+pub fn image_env_files(image: &Path, var: &str) -> Result<(String, Vec<ImageFile>)> {
+    let file = std::fs::File::open(image).with_context(|| format!("cannot open the image {}", image.display()))?;
     let disk: &dyn crate::nanos::Disk = &file;
     let bad = |e: crate::nanos::FormatError| anyhow::anyhow!("{}: {e}", image.display());
     let fs = crate::nanos::inspect::root_filesystem(disk).map_err(bad)?;
-    let listed = fs
+    let value = fs
         .log
         .root
         .as_tuple()
         .and_then(|t| t.get("environment"))
         .and_then(|e| e.as_tuple())
-        .and_then(|e| e.get(KEYS_ENV))
+        .and_then(|e| e.get(var))
         .and_then(|v| v.text())
-        .with_context(|| format!("the verifier image {} sets no {KEYS_ENV}: it pins no keys", image.display()))?;
+        .with_context(|| format!("the image {} sets no {var}", image.display()))?
+        .to_string();
     let entries = fs.entries();
-    let mut keys = Vec::new();
-    for path in listed.split(',').filter(|p| !p.is_empty()) {
+    let mut files = Vec::new();
+    for path in value.split(',').filter(|p| p.starts_with('/')) {
         let Some((_, EntryKind::File { .. }, node)) = entries.iter().find(|(p, _, _)| p == path) else {
-            bail!("the verifier image {} pins {path} in {KEYS_ENV}, but holds no such file", image.display());
+            bail!("the image {} names {path} in {var}, but holds no such file", image.display());
         };
         let mut bytes = Vec::new();
         fs.read_file(disk, path, node, &mut |b| bytes.extend_from_slice(b)).map_err(bad)?;
-        keys.push(KeyFile { name: path.to_string(), bytes });
+        files.push((path.to_string(), bytes));
     }
-    if keys.is_empty() {
-        bail!("the verifier image {} names no key file in {KEYS_ENV}", image.display());
-    }
-    Ok(keys)
-}
-
-/// The keys a manifest's image would pin, from their host files (for `run`,
-/// which runs the binaries without an image).
-pub fn keys_from_files(files: &[PathBuf]) -> Result<Vec<KeyFile>> {
-    files
-        .iter()
-        .map(|f| {
-            let bytes = std::fs::read(f).with_context(|| format!("cannot read verifier key {}", f.display()))?;
-            Ok(KeyFile { name: f.display().to_string(), bytes })
-        })
-        .collect()
-}
-
-/// The statement of a witness file (re-checked by the prover program).
-pub fn witness_statement(prover: &Path, witness: &Path) -> Result<Value> {
-    programs::run_json(prover, &crate::os_args!["statement", "--witness", witness])
-        .with_context(|| format!("the witness {} does not check out", witness.display()))
-}
-
-/// The statement fields a proof and its witness must agree on.
-const STATEMENT_FIELDS: [&str; 4] = ["first_number", "last_number", "first_parent_hash", "last_hash"];
-
-/// The statements differ: which fields, for the error.
-pub fn statement_differences(proved: &Value, expected: &Value) -> Vec<String> {
-    STATEMENT_FIELDS
-        .iter()
-        .filter(|f| proved.get(**f) != expected.get(**f))
-        .map(|f| {
-            let show = |v: &Value| v.get(*f).map(|x| x.to_string().trim_matches('"').to_string()).unwrap_or_default();
-            format!("{f} {} (witness: {})", show(proved), show(expected))
-        })
-        .collect()
-}
-
-/// Verifies `proof_bytes` with the `verifier` program against `keys` and
-/// requires its statement to be `expected` (the witness that was sent).
-/// Never an error: an unusable proof is an invalid one, with the reason.
-pub fn verdict(verifier: &Path, keys: &[KeyFile], proof_bytes: &[u8], expected: &Value) -> HostVerdict {
-    let pinned_keys = keys.iter().map(|k| k.name.clone()).collect();
-    let reason = (|| -> Result<(), String> {
-        let proof: Value =
-            serde_json::from_slice(proof_bytes).map_err(|e| format!("the proof file is not proof JSON: {e}"))?;
-        let differences = statement_differences(&proof["statement"], expected);
-        if !differences.is_empty() {
-            return Err(format!("the proof is about another chain than the witness sent: {}", differences.join(", ")));
-        }
-        run_verifier(verifier, keys, proof_bytes)
-    })()
-    .err();
-    HostVerdict { valid: reason.is_none(), reason, pinned_keys }
-}
-
-/// `verifier verify` on this machine: Ok when valid, else the reason.
-fn run_verifier(verifier: &Path, keys: &[KeyFile], proof_bytes: &[u8]) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a scratch directory: {e}"))?;
-    let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, String> {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(path)
-    };
-    let proof = write("proof.json", proof_bytes)?;
-    let mut key_paths = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        key_paths.push(write(&format!("key-{i}.json"), &key.bytes)?.display().to_string());
-    }
-    let report = dir.path().join("report.json");
-    let o = programs::output(
-        verifier,
-        &crate::os_args!["verify", "--proof", &proof, "--key", key_paths.join(","), "--report", &report],
-    )
-    .map_err(|e| format!("{e:#}"))?;
-    let report: Option<Value> = std::fs::read(&report).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    match (o.status.code(), report) {
-        (Some(0), Some(r)) if r["valid"] == true => Ok(()),
-        (_, Some(r)) => Err(r["reason"].as_str().unwrap_or("the verifier found the proof invalid").to_string()),
-        (_, None) => Err(String::from_utf8_lossy(&o.stderr).trim().trim_start_matches("error: ").to_string()),
-    }
+    Ok((value, files))
 }
 
 /// The line to print when the node and the host disagree.
 pub fn disagreement(node_valid: bool, host: &HostVerdict) -> Option<String> {
     (node_valid != host.valid).then(|| {
         format!(
-            "DISAGREEMENT: the node's verifier says {}, but verifying the proof on this machine against the pinned key{} says {}{}",
+            "DISAGREEMENT: the node's verifier says {}, but the pair's check on this machine says {}{}",
             if node_valid { "VALID" } else { "INVALID" },
-            if host.pinned_keys.len() == 1 { "" } else { "s" },
             if host.valid { "VALID" } else { "INVALID" },
             host.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
         )
@@ -162,42 +254,85 @@ pub fn disagreement(node_valid: bool, host: &HostVerdict) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn hash(byte: u8) -> String {
-        format!("0x{}", hex::encode([byte; 32]))
+    fn workflow(args: &[&str]) -> Workflow {
+        Workflow {
+            inputs: BTreeMap::from([("witness".to_string(), "/workspace/witness.json".to_string())]),
+            prove_args: vec![],
+            outputs: BTreeMap::from([("proof".to_string(), "/workspace/proof.json".to_string())]),
+            proof: "proof".into(),
+            verify_args: vec![],
+            preflight: None,
+            check: crate::manifest::workflow::Check {
+                program: Role::Verifier,
+                args: args.iter().map(|a| a.to_string()).collect(),
+            },
+        }
     }
 
-    fn statement(first: u64, last: u64) -> Value {
-        serde_json::json!({
-            "first_parent_hash": hash(1), "first_number": first, "last_hash": hash(2), "last_number": last,
-        })
+    fn run_check(program: &Path, args: &[&str], inputs: &BTreeMap<String, PathBuf>) -> HostVerdict {
+        let w = workflow(args);
+        let nowhere = Carried::Image(Path::new("/nonexistent/image.img"));
+        check(&CheckRun { workflow: &w, program, prover: nowhere, verifier: nowhere, proof: b"PROOF", inputs })
     }
 
     #[test]
-    fn a_proof_of_another_chain_is_invalid_whatever_it_proves() {
-        assert!(statement_differences(&statement(1, 8), &statement(1, 8)).is_empty());
-        let d = statement_differences(&statement(2, 9), &statement(1, 8));
-        assert_eq!(d.len(), 2, "{d:?}");
-        assert!(d[0].starts_with("first_number 2 (witness: 1)"), "{d:?}");
-        let mut other = statement(1, 8);
-        other["last_hash"] = hash(3).into();
-        assert_eq!(statement_differences(&other, &statement(1, 8)).len(), 1);
-        // A proof file whose statement differs is rejected before any program runs.
-        let proof = serde_json::json!({ "kind": "header-chain-proof", "statement": statement(2, 9), "proof": "0x" });
-        let nothing = Path::new("/nonexistent/verifier");
-        let v = verdict(nothing, &[], proof.to_string().as_bytes(), &statement(1, 8));
-        assert!(!v.valid);
-        assert!(v.reason.unwrap().contains("another chain"));
-        let v = verdict(nothing, &[], b"not json", &statement(1, 8));
-        assert!(!v.valid && v.reason.unwrap().contains("not proof JSON"));
-        // A program that cannot start is an invalid verdict with the reason, never a valid one.
-        let proof = serde_json::json!({ "statement": statement(1, 8) });
-        let v = verdict(nothing, &[], proof.to_string().as_bytes(), &statement(1, 8));
+    fn the_exit_status_and_report_decide() {
+        let sh = Path::new("/bin/sh");
+        let inputs = BTreeMap::from([("witness".to_string(), PathBuf::from("/data/w.json"))]);
+        // The program sees the proof's bytes at ${proof} and the input's host path.
+        let ok = run_check(
+            sh,
+            &["-c", "test \"$(cat \"$0\")\" = PROOF && test \"$1\" = /data/w.json", "${proof}", "${inputs.witness}"],
+            &inputs,
+        );
+        assert!(ok.valid, "{ok:?}");
+        // A non-zero exit is invalid; the report's reason is the reason.
+        let bad = run_check(
+            sh,
+            &["-c", "echo '{\"valid\": false, \"reason\": \"another chain\"}' > \"$0\"; exit 1", "${report}"],
+            &inputs,
+        );
+        assert!(!bad.valid && bad.reason.as_deref() == Some("another chain"), "{bad:?}");
+        assert_eq!(bad.report.unwrap()["reason"], "another chain");
+        // Exit 0 with a report saying invalid is still invalid.
+        let lying = run_check(sh, &["-c", "echo '{\"valid\": false}' > \"$0\"", "${report}"], &inputs);
+        assert!(!lying.valid, "{lying:?}");
+        // Without a report, the last stderr line says why.
+        let silent = run_check(sh, &["-c", "echo 'error: unusable key' >&2; exit 2"], &inputs);
+        assert!(!silent.valid && silent.reason.as_deref().unwrap_or_default().contains("unusable key"), "{silent:?}");
+    }
+
+    #[test]
+    fn what_keeps_the_check_from_running_is_an_invalid_verdict() {
+        let none = BTreeMap::new();
+        let v = run_check(Path::new("/bin/true"), &["${inputs.witness}"], &none);
+        assert!(!v.valid && v.reason.unwrap().contains("no file was given for the input \"witness\""));
+        let v = run_check(Path::new("/bin/true"), &["${verifier.env.HEADER_CHAIN_KEYS}"], &none);
+        assert!(!v.valid && v.reason.unwrap().contains("/nonexistent/image.img"));
+        let v = run_check(Path::new("/nonexistent/verifier"), &["${proof}"], &none);
         assert!(!v.valid && v.reason.as_deref().unwrap_or_default().contains("cannot start"), "{v:?}");
     }
 
     #[test]
+    fn a_preflight_that_fails_stops_with_its_complaint() {
+        let mut w = workflow(&[]);
+        let inputs = BTreeMap::from([("witness".to_string(), PathBuf::from("/data/w.json"))]);
+        let nowhere = Carried::Image(Path::new("/nonexistent/image.img"));
+        assert!(preflight(&w, Path::new("/bin/false"), nowhere, nowhere, &inputs).is_ok(), "none declared");
+        let sh = Path::new("/bin/sh");
+        let args =
+            ["-c", "test \"$0\" = /data/w.json && echo 'error: not a witness' >&2 && exit 2", "${inputs.witness}"];
+        w.preflight = Some(crate::manifest::workflow::Check {
+            program: Role::Prover,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        });
+        let e = preflight(&w, sh, nowhere, nowhere, &inputs).unwrap_err().to_string();
+        assert!(e.contains("preflight") && e.ends_with(": not a witness"), "{e}");
+    }
+
+    #[test]
     fn disagreements_are_named() {
-        let host = HostVerdict { valid: false, reason: Some("bad".into()), pinned_keys: vec!["a".into()] };
+        let host = HostVerdict { valid: false, reason: Some("bad".into()), report: None };
         let line = disagreement(true, &host).unwrap();
         assert!(line.contains("DISAGREEMENT") && line.contains("VALID") && line.contains("(bad)"), "{line}");
         assert!(disagreement(false, &host).is_none());

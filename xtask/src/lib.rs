@@ -23,6 +23,7 @@ pub mod local_node;
 pub mod manifest;
 pub mod nanos;
 pub mod native;
+pub mod new_pair;
 pub mod programs;
 pub mod progress;
 pub mod project;

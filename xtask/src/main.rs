@@ -1,7 +1,7 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, deploy, doctor, exec, image, inspect, keys, release, run, srs, test};
+use xtask::{bench, build, check, deploy, doctor, exec, image, inspect, keys, new_pair, release, run, srs, test};
 
 use std::process::ExitCode;
 
@@ -35,6 +35,8 @@ enum Command {
     Deploy(deploy::DeployFlags),
     /// Run a deployed pair on a witness through gevulot-cli and fetch the results.
     Exec(exec::ExecFlags),
+    /// Scaffold a prover/verifier pair: two crates on the shim, their image manifests, the pair's workflow.
+    NewPair(new_pair::NewPairFlags),
     /// Verifier keys for the verifier image, made from the prover's SRS.
     Keys(keys::KeysFlags),
     /// Benchmarks: the prover (static vs glibc) or SRS downsizing; prints a table.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Run(flags) => flags.run(&sh),
         Command::Srs(flags) => flags.run(&sh),
         Command::Keys(flags) => flags.run(&sh),
+        Command::NewPair(flags) => flags.run(&sh),
         Command::Deploy(flags) => flags.run(&sh),
         Command::Exec(flags) => flags.run(&sh),
         Command::Bench(flags) => flags.run(&sh),

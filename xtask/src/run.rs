@@ -19,7 +19,8 @@ use serde::Serialize;
 use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan, HostPaths};
-use crate::host_verify::{self, HostVerdict};
+use crate::host_verify::{self, Carried, HostVerdict};
+use crate::manifest::workflow::Role;
 use crate::manifest::{Image, Workflow};
 use crate::project::Project;
 
@@ -27,9 +28,13 @@ use crate::project::Project;
 pub struct RunFlags {
     /// The pair to run (default: the only one declared).
     pub pair: Option<String>,
-    /// Prove this witness file instead of capturing one.
+    /// Prove this witness file instead of capturing one (the header-chain
+    /// pair's input `witness`; same as `--input witness=FILE`).
     #[arg(long)]
     pub witness: Option<PathBuf>,
+    /// A file for one of the pair's declared inputs (repeat for each).
+    #[arg(long = "input", value_name = "NAME=FILE")]
+    pub inputs: Vec<InputArg>,
     /// Capture the witness from this JSON-RPC node (with --from/--to).
     #[arg(long, requires_all = ["from", "to"])]
     pub rpc: Option<String>,
@@ -121,27 +126,52 @@ impl RunFlags {
             }
         }
 
-        // 3. The witness: given, captured from a node, from a local anvil, or the fixture.
+        // 3. The inputs: each given with --input; a `witness` (for pairs that
+        //    take one) given, captured from a node, from a local anvil, or the fixture.
         let run_dir = next_run_dir(&project, pair.name.as_str())?;
         let prover_ws = run_dir.join("prover-workspace");
         std::fs::create_dir_all(&prover_ws)?;
         let workflow = &pair.workflow;
-        let witness_vm_path = workflow.inputs.get("witness").with_context(|| {
-            format!("{}: `run` gives the pair a witness, but it declares no `witness` input", pair.manifest.display())
-        })?;
-        let witness_in_ws = crate::local_node::workspace_path(&prover_ws, witness_vm_path)?;
-        if let Some(dir) = witness_in_ws.parent() {
-            std::fs::create_dir_all(dir)?;
+        let mut given = self.inputs.clone();
+        let mut witness_source = None;
+        if let Some(file) = &self.witness {
+            given.push(InputArg { name: "witness".into(), file: file.clone() });
         }
-        let witness_source = self.take_witness(sh, &project, &binary(0), &witness_in_ws)?;
+        if workflow.inputs.contains_key("witness") && !given.iter().any(|i| i.name == "witness") {
+            let taken = run_dir.join("witness.json");
+            witness_source = Some(self.take_witness(sh, &project, &binary(0), &taken)?);
+            given.push(InputArg { name: "witness".into(), file: taken });
+        }
+        if self.rpc.is_some() && !workflow.inputs.contains_key("witness") {
+            bail!("--rpc captures a witness, but the pair {} declares no `witness` input", pair.name);
+        }
+        let inputs = bind_inputs(pair, &given)?;
+        let inputs_source = witness_source.unwrap_or_else(|| {
+            inputs.iter().map(|(n, p)| format!("{n}={}", project.show(p))).collect::<Vec<_>>().join(", ")
+        });
+        for (name, file) in &inputs {
+            let in_ws = crate::local_node::workspace_path(&prover_ws, &workflow.inputs[name])?;
+            std::fs::create_dir_all(in_ws.parent().expect("under the workspace"))?;
+            std::fs::copy(file, &in_ws).with_context(|| format!("cannot copy the input {name} into the workspace"))?;
+        }
 
         if self.vm {
-            return self.run_in_vms(sh, &project, &manifests, pair, [prover, verifier], &run_dir, witness_source);
+            let vms = Vms { project: &project, manifests: &manifests, pair, run_dir: &run_dir, inputs: &inputs };
+            return self.run_in_vms(sh, vms, [prover, verifier], inputs_source);
+        }
+        let role_binary = |role: Role| match role {
+            Role::Prover => binary(0),
+            Role::Verifier => binary(1),
+        };
+        let (prover_files, verifier_files) =
+            (Carried::Manifest(&project, prover), Carried::Manifest(&project, verifier));
+        if let Some(preflight) = &workflow.preflight {
+            host_verify::preflight(workflow, &role_binary(preflight.program), prover_files, verifier_files, &inputs)?;
         }
 
         // 4. The prover task.
         let tx = task_id(&run_dir, "prover");
-        eprintln!("prover task {tx}: proving {witness_source}");
+        eprintln!("prover task {tx}: proving {inputs_source}");
         let proved =
             run_image(&project, prover, &binary(0), &prover_ws, prove_task(tx, prover, workflow), self.timeout)?;
 
@@ -155,10 +185,15 @@ impl RunFlags {
             serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
         let verifier_valid = verdict["valid"] == true;
 
-        // 6. The host's own check: the proof against the verifier image's pinned keys, for this witness.
-        let expected = host_verify::witness_statement(&binary(0), &witness_in_ws)?;
-        let keys = host_verify::keys_from_files(&pinned_key_files(&project, verifier)?)?;
-        let host = host_verify::verdict(&binary(1), &keys, &std::fs::read(&proof_local)?, &expected);
+        // 6. The host's own check, as the pair declares it, on the files the images would carry.
+        let host = host_verify::check(&host_verify::CheckRun {
+            workflow,
+            program: &role_binary(workflow.check.program),
+            prover: prover_files,
+            verifier: verifier_files,
+            proof: &std::fs::read(&proof_local)?,
+            inputs: &inputs,
+        });
         if let Some(line) = host_verify::disagreement(verifier_valid, &host) {
             eprintln!("{line}");
         }
@@ -166,7 +201,7 @@ impl RunFlags {
 
         let outcome = Outcome {
             pair: pair.name.to_string(),
-            witness_source,
+            witness_source: inputs_source,
             valid,
             verifier_valid,
             host,
@@ -180,20 +215,27 @@ impl RunFlags {
     /// Steps 4 and 5 in VMs: each image booted for its task, the proof
     /// handed to the verifier as a workflow's second step, then the host's
     /// own check against the keys read out of the verifier image.
-    #[allow(clippy::too_many_arguments)]
     fn run_in_vms(
         &self,
         sh: &Shell,
-        project: &Project,
-        manifests: &crate::manifest::Manifests,
-        pair: &crate::manifest::Pair,
+        vms: Vms<'_>,
         [prover, verifier]: [&Image; 2],
-        run_dir: &Path,
-        witness_source: String,
+        inputs_source: String,
     ) -> Result<()> {
+        let Vms { project, manifests, pair, run_dir, inputs } = vms;
         let tools = crate::vm::VmTools::locate(project)?;
         let built = crate::image::ensure_images(sh, project, manifests, &[prover, verifier], self.ops_home.clone())?;
         let image_file = |i: usize| project.root.join(&built[i].2);
+        let (prover_image, verifier_image) = (image_file(0), image_file(1));
+        let (prover_files, verifier_files) = (Carried::Image(&prover_image), Carried::Image(&verifier_image));
+        let workflow = &pair.workflow;
+        let program_of = |role: Role| {
+            let image = if role == Role::Prover { prover } else { verifier };
+            crate::programs::program(project, &image.bin)
+        };
+        if let Some(preflight) = &workflow.preflight {
+            host_verify::preflight(workflow, &program_of(preflight.program)?, prover_files, verifier_files, inputs)?;
+        }
         let prover_ws = run_dir.join("prover-workspace");
         let show_line = |line: &str| eprintln!("  vm | {line}");
         let vm_run = |image: &Image, file: &Path, ws: &Path, task: TaskSpec| -> Result<crate::vm::VmReport> {
@@ -229,8 +271,7 @@ impl RunFlags {
             Ok(report)
         };
         let tx = task_id(run_dir, "prover");
-        eprintln!("prover task {tx} in a VM: proving {witness_source}");
-        let workflow = &pair.workflow;
+        eprintln!("prover task {tx} in a VM: proving {inputs_source}");
         let proved = vm_run(prover, &image_file(0), &prover_ws, prove_task(tx, prover, workflow))?;
         let (proof_local, verifier_ws) = hand_over(run_dir, workflow, &prover_ws, &proved.files)?;
         let tx = task_id(run_dir, "verifier");
@@ -239,18 +280,20 @@ impl RunFlags {
         let verdict: serde_json::Value =
             serde_json::from_slice(&verified.data).context("the verifier's result data is not a JSON verdict")?;
         let verifier_valid = verdict["valid"] == true;
-        let prover_program = crate::programs::program(project, crate::programs::PROVER_BIN)?;
-        let verifier_program = crate::programs::program(project, crate::programs::VERIFIER_BIN)?;
-        let witness = crate::local_node::workspace_path(&prover_ws, &workflow.inputs["witness"])?;
-        let expected = host_verify::witness_statement(&prover_program, &witness)?;
-        let keys = host_verify::keys_in_image(&image_file(1))?;
-        let host = host_verify::verdict(&verifier_program, &keys, &std::fs::read(&proof_local)?, &expected);
+        let host = host_verify::check(&host_verify::CheckRun {
+            workflow,
+            program: &program_of(workflow.check.program)?,
+            prover: prover_files,
+            verifier: verifier_files,
+            proof: &std::fs::read(&proof_local)?,
+            inputs,
+        });
         if let Some(line) = host_verify::disagreement(verifier_valid, &host) {
             eprintln!("{line}");
         }
         let outcome = Outcome {
             pair: pair.name.to_string(),
-            witness_source,
+            witness_source: inputs_source,
             valid: host.valid,
             verifier_valid,
             host,
@@ -262,10 +305,6 @@ impl RunFlags {
     }
 
     fn take_witness(&self, sh: &Shell, project: &Project, prover_bin: &Path, out: &Path) -> Result<String> {
-        if let Some(w) = &self.witness {
-            std::fs::copy(w, out).with_context(|| format!("cannot read the witness {}", w.display()))?;
-            return Ok(w.display().to_string());
-        }
         let capture = |url: &str, from: u64, to: u64| -> Result<()> {
             let (from, to) = (from.to_string(), to.to_string());
             cmd!(sh, "{prover_bin} witness-capture --rpc {url} --from {from} --to {to} --witness {out}")
@@ -287,6 +326,67 @@ impl RunFlags {
         std::fs::copy(project.root.join(FIXTURE), out)?;
         Ok(format!("the committed fixture {FIXTURE} (no anvil installed)"))
     }
+}
+
+/// What `run --vm` works on.
+struct Vms<'a> {
+    project: &'a Project,
+    manifests: &'a crate::manifest::Manifests,
+    pair: &'a crate::manifest::Pair,
+    run_dir: &'a Path,
+    inputs: &'a BTreeMap<String, PathBuf>,
+}
+
+/// `--input NAME=FILE`: a file for one of the pair's declared inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputArg {
+    pub name: String,
+    pub file: PathBuf,
+}
+
+impl std::str::FromStr for InputArg {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once('=') {
+            Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+                Ok(Self { name: name.to_string(), file: PathBuf::from(file) })
+            }
+            _ => Err(format!("{text:?}: write NAME=FILE, e.g. witness=chain.witness.json")),
+        }
+    }
+}
+
+/// The files given for the pair's inputs, checked against its declaration:
+/// every declared input given once, no other, each an existing file.
+pub fn bind_inputs(pair: &crate::manifest::Pair, given: &[InputArg]) -> Result<BTreeMap<String, PathBuf>> {
+    let declared = &pair.workflow.inputs;
+    let names = || declared.keys().cloned().collect::<Vec<_>>().join(", ");
+    let mut bound = BTreeMap::new();
+    for input in given {
+        if !declared.contains_key(&input.name) {
+            bail!(
+                "the pair {} has no input {:?}; it declares: {} ({})",
+                pair.name,
+                input.name,
+                if declared.is_empty() { "none".to_string() } else { names() },
+                pair.manifest.display()
+            );
+        }
+        let file = std::fs::canonicalize(&input.file)
+            .with_context(|| format!("input {}: file {} not found", input.name, input.file.display()))?;
+        if bound.insert(input.name.clone(), file).is_some() {
+            bail!("input {} is given twice", input.name);
+        }
+    }
+    let missing: Vec<&String> = declared.keys().filter(|n| !bound.contains_key(*n)).collect();
+    if !missing.is_empty() {
+        bail!(
+            "the pair {} needs a file for each of its inputs; give {}",
+            pair.name,
+            missing.iter().map(|n| format!("--input {n}=FILE")).collect::<Vec<_>>().join(" ")
+        );
+    }
+    Ok(bound)
 }
 
 /// The workflow's hand-over, in a fresh verifier workspace: each prover
@@ -350,17 +450,21 @@ impl Outcome {
         if json {
             println!("{}", serde_json::to_string_pretty(self)?);
         } else {
-            let s = &self.verdict["statement"];
-            println!("pair {}: witness from {}", self.pair, self.witness_source);
+            println!("pair {}: inputs from {}", self.pair, self.witness_source);
             for (role, step) in [("prover  ", &self.prover), ("verifier", &self.verifier)] {
                 println!("  {role} {:<16} {:>7.1} s  → {}", step.image, step.seconds, step.outputs.join(", "));
             }
+            // A header-chain verdict names the blocks it proves.
+            let s = &self.verdict["statement"];
+            let about = match (s["first_number"].as_u64(), s["last_number"].as_u64()) {
+                (Some(first), Some(last)) => {
+                    format!(" for blocks {first}..={last} (last hash {})", s["last_hash"].as_str().unwrap_or("?"))
+                }
+                _ => String::new(),
+            };
             println!(
-                "  verdict: {} for blocks {}..={} (last hash {}), verified here against the pinned key",
-                if self.valid { "VALID" } else { "INVALID" },
-                s["first_number"],
-                s["last_number"],
-                s["last_hash"].as_str().unwrap_or("?")
+                "  verdict: {}{about}, by the pair's check on this machine",
+                if self.valid { "VALID" } else { "INVALID" }
             );
         }
         if !self.valid {
@@ -400,26 +504,8 @@ pub(crate) fn run_image(
         .map_err(|e| anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace)))
 }
 
-/// The host files of the keys the verifier image pins (its `HEADER_CHAIN_KEYS`).
-fn pinned_key_files(project: &Project, verifier: &Image) -> Result<Vec<PathBuf>> {
-    let paths = image_paths(project, verifier)?;
-    let value = verifier
-        .env
-        .iter()
-        .find(|(k, _)| k.as_str() == host_verify::KEYS_ENV)
-        .map(|(_, v)| translate(v, &paths))
-        .with_context(|| {
-            format!(
-                "{}: the verifier image sets no {} (its pinned keys)",
-                verifier.manifest.display(),
-                host_verify::KEYS_ENV
-            )
-        })?;
-    Ok(value.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect())
-}
-
 /// Image path → host file, for everything the image would carry.
-fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, String>> {
+pub(crate) fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, String>> {
     let mut paths = BTreeMap::new();
     if let Some(srs) = &image.srs {
         let file = crate::srs::srs_for_image(project, image, srs)?;
@@ -432,7 +518,7 @@ fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, Stri
 }
 
 /// Replaces every comma-separated part of `value` that is an image path.
-fn translate(value: &str, paths: &BTreeMap<String, String>) -> String {
+pub(crate) fn translate(value: &str, paths: &BTreeMap<String, String>) -> String {
     value
         .split(',')
         .map(|part| paths.get(part).cloned().unwrap_or_else(|| part.to_string()))
@@ -467,6 +553,27 @@ fn task_id(run_dir: &Path, step: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inputs_are_bound_to_the_declaration() {
+        let project = Project::locate().unwrap();
+        let manifests = project.manifests().unwrap();
+        let pair = manifests.pair_named("header-chain").unwrap();
+        let arg = |text: &str| text.parse::<InputArg>();
+        assert!(arg("witness").unwrap_err().contains("write NAME=FILE"));
+        assert!(arg("=x").is_err() && arg("witness=").is_err());
+        let fixture = project.root.join(FIXTURE);
+        let given = [arg(&format!("witness={}", fixture.display())).unwrap()];
+        assert_eq!(bind_inputs(pair, &given).unwrap()["witness"], fixture.canonicalize().unwrap());
+        let e = bind_inputs(pair, &[]).unwrap_err().to_string();
+        assert!(e.contains("give --input witness=FILE"), "{e}");
+        let e = bind_inputs(pair, &[arg("proof=x.json").unwrap()]).unwrap_err().to_string();
+        assert!(e.contains("has no input \"proof\"; it declares: witness"), "{e}");
+        let e = bind_inputs(pair, &[arg("witness=/nonexistent/w.json").unwrap()]).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/w.json not found"), "{e}");
+        let twice = [given[0].clone(), given[0].clone()];
+        assert!(bind_inputs(pair, &twice).unwrap_err().to_string().contains("given twice"));
+    }
 
     #[test]
     fn image_paths_are_translated_in_lists_and_values() {

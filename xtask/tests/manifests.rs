@@ -31,6 +31,9 @@ bin = "verifier"
 memory = "512M"
 cpus = 1
 
+[env]
+HEADER_CHAIN_KEYS = "/keys/k.json"
+
 [[files]]
 source = "keys/k.json"
 path = "/keys/k.json"
@@ -51,6 +54,10 @@ proof = "proof"
 
 [verify]
 args = ["verify", "--proof", "${prove.proof}"]
+
+[check]
+program = "verifier"
+args = ["check", "--proof", "${proof}", "--witness", "${inputs.witness}", "--key", "${verifier.env.HEADER_CHAIN_KEYS}"]
 "#;
 
 fn binaries() -> WorkspaceBinaries {
@@ -310,7 +317,7 @@ fn pair_with_the_same_image_twice() {
         standard(PROVER, VERIFIER, &PAIR.replace("verifier = \"header-verifier\"", "verifier = \"header-prover\""))
             .load()
             .unwrap_err();
-    assert!(errors[0].to_string().contains("different image"), "{errors:?}");
+    assert!(errors.iter().any(|e| e.to_string().contains("different image")), "{errors:?}");
 }
 
 #[test]
@@ -410,7 +417,8 @@ fn workflow_mistakes_point_at_their_line_and_column() {
         .replace("\"/workspace/proof.json\"", "\"/tmp/proof.json\"");
     let errors = standard(PROVER, VERIFIER, &pair).load().unwrap_err();
     let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    assert_eq!(shown.len(), 2, "{shown:?}");
+    // The typo is reported where the prover uses it and where the check does.
+    assert_eq!(shown.len(), 3, "{shown:?}");
     assert!(
         shown.iter().any(|e| e.starts_with("manifests/pairs/header-chain.toml:10:")
             && e.contains("placeholder ${inputs.witnes} names nothing this step can use; it can use: ${inputs.witness}, ${outputs.proof}")),
@@ -421,4 +429,17 @@ fn workflow_mistakes_point_at_their_line_and_column() {
             && e.contains("key `prove.outputs.proof`: \"/tmp/proof.json\" is not a file under /workspace/")),
         "{shown:?}"
     );
+}
+
+#[test]
+fn a_check_naming_a_variable_its_image_does_not_set_is_refused() {
+    let pair = PAIR.replace("${verifier.env.HEADER_CHAIN_KEYS}", "${verifier.env.HEADER_CHAIN_KEY}");
+    let errors = standard(PROVER, VERIFIER, &pair).load().unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let shown = errors[0].to_string();
+    assert!(shown.starts_with("manifests/pairs/header-chain.toml:19:"), "{shown}");
+    assert!(shown.contains("placeholder ${verifier.env.HEADER_CHAIN_KEY} names nothing it can use"), "{shown}");
+    // The prover image does not set the verifier's variable either.
+    let pair = PAIR.replace("${verifier.env.HEADER_CHAIN_KEYS}", "${prover.env.HEADER_CHAIN_KEYS}");
+    assert_eq!(standard(PROVER, VERIFIER, &pair).load().unwrap_err().len(), 1);
 }

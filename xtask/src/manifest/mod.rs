@@ -109,6 +109,8 @@ pub struct PairFile {
     pub inputs: BTreeMap<workflow::FileName, Spanned<String>>,
     pub prove: Spanned<workflow::ProveSection>,
     pub verify: Spanned<workflow::VerifySection>,
+    pub preflight: Option<Spanned<workflow::CheckSection>>,
+    pub check: Spanned<workflow::CheckSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -619,7 +621,7 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
                 continue;
             }
         };
-        let PairFile { pair, inputs, prove, verify } = match source.parse() {
+        let PairFile { pair, inputs, prove, verify, preflight, check } = match source.parse() {
             Ok(p) => p,
             Err(e) => {
                 errors.push(e);
@@ -657,21 +659,30 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
         };
         let prover = resolve("prover", &pair.prover);
         let verifier = resolve("verifier", &pair.verifier);
-        let workflow = match workflow::validate(workflow::WorkflowSections { inputs, prove, verify }) {
+        let image_sets = |role: workflow::Role, var: &str| -> Option<bool> {
+            let wanted = match role {
+                workflow::Role::Prover => pair.prover.get_ref(),
+                workflow::Role::Verifier => pair.verifier.get_ref(),
+            };
+            let image = images.iter().find(|i: &&Image| i.name.as_str() == wanted)?;
+            Some(image.env.keys().any(|k| k.as_str() == var))
+        };
+        let sections = workflow::WorkflowSections { inputs, prove, verify, preflight, check };
+        let workflow = match workflow::validate(sections, image_sets) {
             Ok(w) => Some(w),
             Err(problems) => {
                 errors.extend(problems.into_iter().map(|(span, message)| source.error_at(span, message)));
                 None
             }
         };
+        if prover.is_some() && prover == verifier {
+            errors.push(source.error_at(
+                pair.verifier.span(),
+                "key `pair.verifier`: the verifier must be a different image from the prover".into(),
+            ));
+            continue;
+        }
         if let (Some(prover), Some(verifier), Some(workflow)) = (prover, verifier, workflow) {
-            if prover == verifier {
-                errors.push(source.error_at(
-                    pair.verifier.span(),
-                    "key `pair.verifier`: the verifier must be a different image from the prover".into(),
-                ));
-                continue;
-            }
             pair_names.insert(name.clone(), source.path.clone());
             pairs.push(Pair { manifest: source.path.clone(), name, prover, verifier, workflow });
         }

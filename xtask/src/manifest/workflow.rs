@@ -1,13 +1,20 @@
 //! A pair's workflow, as its manifest declares it: the files a run is given
 //! (`inputs`), the prover's task (`prove`: arguments, the files it writes,
 //! which one is the proof) and the verifier's task on the prover's files
-//! (`verify`). `run`, `run --vm` and `exec` build their tasks from this and
+//! (`verify`), and the host's own check of the proof (`check`). `run`,
+//! `run --vm` and `exec` build their tasks and verdicts from this and
 //! nothing else.
 //!
 //! Arguments name files through placeholders, resolved to VM paths:
 //! `${inputs.NAME}` (a file the run is given), `${outputs.NAME}` (a file
 //! the prover writes; in `prove` only), `${prove.NAME}` (a prover output
-//! handed to the verifier; in `verify` only).
+//! handed to the verifier; in `verify` only). The check runs on the host:
+//! `${proof}` (the proof file), `${report}` (where it writes its JSON
+//! report), `${inputs.NAME}` (the input files), `${prover.env.VAR}` /
+//! `${verifier.env.VAR}` (that image's environment value, each image path
+//! in it mapped to the file the image carries). An optional `preflight`
+//! (same form, without `${proof}`/`${report}`) checks the inputs on the
+//! host before any task is sent.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +31,41 @@ pub struct WorkflowSections {
     pub inputs: BTreeMap<FileName, Spanned<String>>,
     pub prove: Spanned<ProveSection>,
     pub verify: Spanned<VerifySection>,
+    pub preflight: Option<Spanned<CheckSection>>,
+    pub check: Spanned<CheckSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    /// `prover` or `verifier`: the program of that image, run on this machine.
+    pub program: Spanned<String>,
+    pub args: Vec<Spanned<String>>,
+}
+
+/// An image's part in the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Prover,
+    Verifier,
+}
+
+impl Role {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "prover" => Some(Role::Prover),
+            "verifier" => Some(Role::Verifier),
+            _ => None,
+        }
+    }
+}
+
+/// The host's check: a program of the pair and its arguments (placeholders
+/// unresolved: they name host files known only when it runs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub program: Role,
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +118,9 @@ pub struct Workflow {
     pub outputs: BTreeMap<String, String>,
     pub proof: String,
     pub verify_args: Vec<String>,
+    /// Run on the host before anything is sent: the inputs are usable.
+    pub preflight: Option<Check>,
+    pub check: Check,
 }
 
 /// A task as the workflow defines it: arguments and the files it is given.
@@ -140,8 +185,7 @@ pub fn substitute(text: &str, mut lookup: impl FnMut(&str, &str) -> Option<Strin
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| format!("{:?} opens a placeholder it never closes", text))?;
         let inner = &after[..end];
-        let (scope, name) =
-            inner.split_once('.').ok_or_else(|| format!("placeholder ${{{inner}}}: write ${{SCOPE.NAME}}"))?;
+        let (scope, name) = inner.split_once('.').unwrap_or((inner, ""));
         out.push_str(&lookup(scope, name).ok_or_else(|| format!("placeholder ${{{inner}}}"))?);
         rest = &after[end + 1..];
     }
@@ -163,7 +207,12 @@ fn check_vm_path(path: &str) -> Result<(), String> {
 }
 
 /// Validates `sections`, reporting every problem as (span, message).
-pub fn validate(sections: WorkflowSections) -> Result<Workflow, Vec<(std::ops::Range<usize>, String)>> {
+/// `image_sets(role, VAR)`: whether that image sets VAR (None: unknown,
+/// the images themselves failed to load).
+pub fn validate(
+    sections: WorkflowSections,
+    image_sets: impl Fn(Role, &str) -> Option<bool>,
+) -> Result<Workflow, Vec<(std::ops::Range<usize>, String)>> {
     let mut errors = Vec::new();
     let mut check_paths = |key: &str, map: &BTreeMap<FileName, Spanned<String>>| -> BTreeMap<String, String> {
         let mut paths = BTreeMap::new();
@@ -238,8 +287,52 @@ pub fn validate(sections: WorkflowSections) -> Result<Workflow, Vec<(std::ops::R
     };
     let prove_args = check_args("prove", &prove.args, &["inputs", "outputs"]);
     let verify_args = check_args("verify", &sections.verify.get_ref().args, &["inputs", "prove"]);
+    let mut host_command = |key: &str, section: CheckSection, after_proof: bool| -> Option<Check> {
+        let program = Role::parse(section.program.get_ref());
+        if program.is_none() {
+            errors.push((
+                section.program.span(),
+                format!("key `{key}.program`: {:?} is neither \"prover\" nor \"verifier\"", section.program.get_ref()),
+            ));
+        }
+        let mut args = Vec::new();
+        for arg in &section.args {
+            let known = |scope: &str, name: &str| -> Option<String> {
+                match (scope, name) {
+                    ("proof" | "report", "") if after_proof => Some(String::new()),
+                    ("inputs", name) => inputs.get(name).cloned(),
+                    (role, rest) => {
+                        let var = rest.strip_prefix("env.")?;
+                        image_sets(Role::parse(role)?, var).unwrap_or(true).then(String::new)
+                    }
+                }
+            };
+            if let Err(e) = substitute(arg.get_ref(), known) {
+                errors.push((
+                    arg.span(),
+                    format!(
+                        "key `{key}.args`: {e} names nothing it can use; it can use: {}{}${{prover.env.VAR}} or ${{verifier.env.VAR}} for a variable that image sets",
+                        if after_proof { "${proof}, ${report}, " } else { "" },
+                        inputs.keys().map(|n| format!("${{inputs.{n}}}, ")).collect::<String>()
+                    ),
+                ));
+            }
+            args.push(arg.get_ref().clone());
+        }
+        Some(Check { program: program?, args })
+    };
+    let preflight = sections.preflight.map(|p| host_command("preflight", p.into_inner(), false));
+    let check = host_command("check", sections.check.into_inner(), true);
     if errors.is_empty() {
-        Ok(Workflow { inputs, prove_args, outputs, proof: prove.proof.into_inner(), verify_args })
+        Ok(Workflow {
+            inputs,
+            prove_args,
+            outputs,
+            proof: prove.proof.into_inner(),
+            verify_args,
+            preflight: preflight.flatten(),
+            check: check.expect("no errors"),
+        })
     } else {
         Err(errors)
     }
@@ -251,7 +344,8 @@ mod tests {
 
     fn parse(text: &str) -> Result<Workflow, Vec<String>> {
         let sections: WorkflowSections = toml::from_str(text).map_err(|e| vec![e.message().to_string()])?;
-        validate(sections).map_err(|errors| errors.into_iter().map(|(_, m)| m).collect())
+        let sets = |role: Role, var: &str| Some(role == Role::Verifier && var == "HEADER_CHAIN_KEYS");
+        validate(sections, sets).map_err(|errors| errors.into_iter().map(|(_, m)| m).collect())
     }
 
     const HEADER_CHAIN: &str = r#"
@@ -262,6 +356,9 @@ mod tests {
         proof = "proof"
         [verify]
         args = ["verify", "--proof", "${prove.proof}"]
+        [check]
+        program = "verifier"
+        args = ["check", "--proof", "${proof}", "--witness", "${inputs.witness}", "--key", "${verifier.env.HEADER_CHAIN_KEYS}", "--report", "${report}"]
     "#;
 
     #[test]
@@ -276,6 +373,22 @@ mod tests {
         assert!(verify.inputs.is_empty());
         assert_eq!(verify.handed_over, [("proof".to_string(), "/workspace/proof.json".to_string())]);
         assert_eq!(w.proof_path(), "/workspace/proof.json");
+    }
+
+    #[test]
+    fn the_check_is_declared_with_host_placeholders() {
+        let w = parse(HEADER_CHAIN).unwrap();
+        assert_eq!(w.check.program, Role::Verifier);
+        assert_eq!(w.check.args[2], "${proof}");
+        let resolved: Vec<String> = w
+            .check
+            .args
+            .iter()
+            .map(|a| substitute(a, |scope, name| Some(format!("<{scope}|{name}>"))).unwrap())
+            .collect();
+        assert_eq!(resolved[4], "<inputs|witness>");
+        assert_eq!(resolved[6], "<verifier|env.HEADER_CHAIN_KEYS>");
+        assert_eq!(resolved[8], "<report|>");
     }
 
     #[test]
@@ -294,6 +407,9 @@ mod tests {
             proof = "proofs"
             [verify]
             args = ["verify", "${outputs.proof}", "${prove.proof"]
+            [check]
+            program = "host"
+            args = ["${verifier.env.KEYS}", "${proof}", "${prover.env.HEADER_CHAIN_KEYS}"]
         "#;
         let errors = parse(text).unwrap_err();
         let all = errors.join("\n");
@@ -305,10 +421,13 @@ mod tests {
             "key `prove.args`: placeholder ${prove.proof} names nothing",
             "key `verify.args`: placeholder ${outputs.proof} names nothing this step can use; it can use: ${inputs.witness}, ${prove.proof}",
             "never closes",
+            "key `check.program`: \"host\" is neither \"prover\" nor \"verifier\"",
+            "key `check.args`: placeholder ${verifier.env.KEYS} names nothing it can use",
+            "key `check.args`: placeholder ${prover.env.HEADER_CHAIN_KEYS} names nothing",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
-        assert_eq!(errors.len(), 7, "{all}");
+        assert_eq!(errors.len(), 10, "{all}");
     }
 
     #[test]

@@ -1,0 +1,99 @@
+//! `cargo xtask new-pair`: the committed second pair is exactly what the
+//! scaffold makes; bad names and existing pairs are refused with nothing
+//! written; and a scaffolded pair builds, images and passes `run` without
+//! edits, in a scratch copy of the workspace.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{committed_checkout, root, target_dir, text};
+
+fn xtask(workspace: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.env("XTASK_WORKSPACE", workspace).env("CARGO_TARGET_DIR", target_dir()).current_dir(workspace);
+    c
+}
+
+#[test]
+fn the_committed_blake_chain_pair_is_the_scaffold() {
+    for (path, text) in xtask::new_pair::render("blake-chain").unwrap() {
+        let committed = std::fs::read_to_string(root().join(&path))
+            .unwrap_or_else(|e| panic!("{}: {e} (regenerate with `cargo xtask new-pair blake-chain`)", path.display()));
+        assert_eq!(committed, text, "{} differs from the scaffold's template", path.display());
+    }
+}
+
+#[test]
+fn bad_or_taken_names_are_refused_and_nothing_is_written() {
+    let scratch = tempfile::tempdir().unwrap();
+    let checkout = committed_checkout(scratch.path(), "ws");
+    let listing = || {
+        let o = Command::new("find").arg(&checkout).arg("-newer").arg(checkout.join("Cargo.toml")).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let before = listing();
+    for (name, expected) in [
+        ("Bad_Name", "cannot name a pair"),
+        ("blake-chain", "a pair named \"blake-chain\" already exists"),
+        ("header", "an image named \"header-prover\" already exists"),
+    ] {
+        let o = xtask(&checkout).args(["new-pair", name]).output().unwrap();
+        assert!(!o.status.success(), "{name}: {}", text(&o));
+        assert!(text(&o).contains(expected), "{name}: {}", text(&o));
+    }
+    // A directory in the way (no manifest yet) is refused too.
+    std::fs::create_dir_all(checkout.join("pairs/demo/prover")).unwrap();
+    let o = xtask(&checkout).args(["new-pair", "demo"]).output().unwrap();
+    assert!(!o.status.success() && text(&o).contains("pairs/demo already exists"), "{}", text(&o));
+    std::fs::remove_dir_all(checkout.join("pairs/demo")).unwrap();
+    assert_eq!(listing(), before, "a refused scaffold wrote something");
+}
+
+#[test]
+fn a_scaffolded_pair_builds_images_and_runs_without_edits() {
+    let scratch = tempfile::tempdir().unwrap();
+    let checkout = committed_checkout(scratch.path(), "ws");
+    let o = xtask(&checkout).args(["new-pair", "demo"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(checkout.join("pairs/demo/prover/src/main.rs").is_file());
+    let lock = std::fs::read_to_string(checkout.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"demo-prover\"") && lock.contains("name = \"demo-verifier\""), "Cargo.lock");
+
+    // `check` knows the new pair; `run` proves and verifies natively, and the host's check agrees.
+    let o = xtask(&checkout).args(["check"]).output().unwrap();
+    assert!(o.status.success() && text(&o).contains("demo"), "{}", text(&o));
+    let input = checkout.join("pairs/demo/example-input.txt");
+    let o = xtask(&checkout)
+        .args(["run", "demo", "--json", "--input"])
+        .arg(format!("data={}", input.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(outcome["valid"], true, "{outcome}");
+    assert_eq!(outcome["verifier_valid"], true, "{outcome}");
+    assert_eq!(outcome["host"]["report"]["valid"], true, "{outcome}");
+    assert_eq!(outcome["verdict"]["rounds"], 100_000, "{outcome}");
+
+    // Without its input, `run` says which flag to give.
+    let o = xtask(&checkout).args(["run", "demo"]).output().unwrap();
+    assert!(!o.status.success() && text(&o).contains("--input data=FILE"), "{}", text(&o));
+
+    // The images, written natively with the real kernel.
+    let images = scratch.path().join("images");
+    let nanos = std::env::var_os("XTASK_NANOS_DIR");
+    if let Some(nanos) = nanos.filter(|d| Path::new(d).join("kernel.img").is_file()) {
+        let o = xtask(&checkout)
+            .env("XTASK_IMAGES_DIR", &images)
+            .env("XTASK_NANOS_DIR", &nanos)
+            .args(["image", "demo-prover", "demo-verifier", "--builder", "native", "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(images.join("demo-prover.img").is_file() && images.join("demo-verifier.img").is_file());
+    } else {
+        common::require(None::<()>, "XTASK_NANOS_DIR names no Nanos kernel, so the scaffold's images were not built");
+    }
+}
