@@ -263,3 +263,79 @@ fn deploy_then_exec_and_the_faults() {
     let o = exec(witness, &[], &[]);
     assert!(!o.status.success() && text(&o).contains("changed since it was deployed"), "{}", text(&o));
 }
+
+/// The second pair through the same deploy and exec code: its tasks come from
+/// its manifest (`--input data=FILE`), and its own check decides on the host.
+#[test]
+fn a_second_pair_deploys_and_execs_by_its_declaration() {
+    let e = env();
+    let (records, key) = (e.records.to_str().unwrap().to_string(), e.key.to_str().unwrap().to_string());
+    build_images(&e, &format!("kernel {:?}", std::time::SystemTime::now()));
+    let o = xtask(&e, &["deploy", "blake-chain", "--keyfile", &key, "--record-dir", &records, "--json"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let input = root().join("pairs/blake-chain/example-input.txt");
+    let data = format!("data={}", input.display());
+    let exec = |more: &[&str], extra: &[(&str, &str)]| {
+        let base = ["exec", "blake-chain", "--input", &data, "--record-dir", &records, "--keyfile", &key];
+        xtask(&e, &[&base[..], more].concat(), extra)
+    };
+    let o = exec(&["--print-tasks"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let tasks: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(tasks[0]["cmd_args"][1], serde_json::json!({"name": "--input", "value": "/workspace/input.bin"}));
+    assert_eq!(tasks[0]["inputs"][0]["Input"]["local_path"], input.canonicalize().unwrap().display().to_string());
+    assert_eq!(tasks[1]["inputs"][0]["Output"]["file_name"], "/workspace/proof.json");
+    // The header-chain pair's input is not this pair's.
+    let o =
+        xtask(&e, &["exec", "blake-chain", "--witness", "x.json", "--record-dir", &records, "--keyfile", &key], &[]);
+    assert!(!o.status.success() && text(&o).contains("has no input \"witness\"; it declares: data"), "{}", text(&o));
+
+    // A real proof of the input, by the static prover the image carries.
+    let prover = target_dir().join("x86_64-unknown-linux-musl/release/blake-chain-prover");
+    let proof_path = e.dir.path().join("proof.json");
+    let made = Command::new(&prover)
+        .args(["prove", "--input", input.to_str().unwrap(), "--proof", proof_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let run = |proof: &[u8], out: &Path| {
+        let results = e.dir.path().join("results.json");
+        std::fs::write(
+            &results,
+            serde_json::json!({
+                "polls_before_ready": 0,
+                "proof_data": String::from_utf8_lossy(proof),
+                "verification_data": r#"{"valid": true}"#,
+                "files": [{"url": serve_once(proof.to_vec()), "checksum": blake3::hash(proof).to_hex().to_string(), "vm_path": "/workspace/proof.json"}],
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let more = [
+            "--poll",
+            "1",
+            "--wait",
+            "60",
+            "--listen-addr",
+            "127.0.0.1:18081",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        exec(&more, &[("GEVULOT_CLI_DOUBLE_RESULTS", results.to_str().unwrap())])
+    };
+    let proof = std::fs::read(&proof_path).unwrap();
+    let o = run(&proof, &e.dir.path().join("out-1"));
+    assert!(o.status.success(), "{}", text(&o));
+    let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(outcome["host"]["valid"], true, "{outcome}");
+    assert_eq!(outcome["host"]["report"]["rounds"], 100_000, "{outcome}");
+
+    // A proof of other bytes that the "node" calls valid: the pair's check says no.
+    let mut forged: serde_json::Value = serde_json::from_slice(&proof).unwrap();
+    forged["input_blake3"] = blake3::hash(b"other bytes").to_hex().to_string().into();
+    let o = run(forged.to_string().as_bytes(), &e.dir.path().join("out-2"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("DISAGREEMENT") && text(&o).contains("another input"), "{}", text(&o));
+}

@@ -1,4 +1,4 @@
-//! The README's first command, `cargo xtask run`, on this checkout: static
+//! The README's first command, `cargo xtask run header-chain`, on this checkout: static
 //! binaries, the development SRS, a witness from anvil (or the committed
 //! fixture), the prover task and the verifier task through the shim
 //! protocol, and a VALID verdict.
@@ -14,7 +14,7 @@ fn cargo_xtask_run_proves_and_verifies_the_pair() {
     let o = Command::new(cargo)
         .current_dir(root)
         .env("ANVIL_BIN", anvil)
-        .args(["xtask", "run", "--json"])
+        .args(["xtask", "run", "header-chain", "--json"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);

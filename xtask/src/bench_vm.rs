@@ -25,7 +25,8 @@ struct Row {
 pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
     let project = Project::locate()?;
     let manifests = project.manifests()?;
-    let pair = manifests.pairs.first().context("no pair in manifests/pairs")?;
+    // The header-chain pair: its prover proves the committed witness fixture.
+    let pair = manifests.pair_named("header-chain").map_err(anyhow::Error::msg)?;
     let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
     let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
     let images = [prover, verifier];

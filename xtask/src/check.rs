@@ -34,7 +34,14 @@ impl CheckFlags {
             let pairs: Vec<_> = manifests
                 .pairs
                 .iter()
-                .map(|p| serde_json::json!({"name": p.name, "manifest": p.manifest, "prover": p.prover, "verifier": p.verifier}))
+                .map(|p| {
+                    let w = &p.workflow;
+                    serde_json::json!({
+                        "name": p.name, "manifest": p.manifest, "prover": p.prover, "verifier": p.verifier,
+                        "inputs": w.inputs, "prove": w.prove_task().args, "outputs": w.outputs, "proof": w.proof_path(),
+                        "verify": w.verify_task().args,
+                    })
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({"images": images, "pairs": pairs}))?);
             return Ok(());
@@ -56,11 +63,15 @@ impl CheckFlags {
             );
         }
         for p in &manifests.pairs {
+            let inputs: Vec<String> =
+                p.workflow.inputs.iter().map(|(n, vm)| format!("--input {n}=FILE → {vm}")).collect();
             println!(
-                "pair  {:<18} prover {} → verifier {}  ({})",
+                "pair  {:<18} prover {} → verifier {}, proof {}{}  ({})",
                 p.name.as_str(),
                 p.prover,
                 p.verifier,
+                p.workflow.proof_path(),
+                if inputs.is_empty() { String::new() } else { format!(", {}", inputs.join(", ")) },
                 p.manifest.display()
             );
         }

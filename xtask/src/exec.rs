@@ -466,6 +466,24 @@ mod tests {
     }
 
     #[test]
+    fn the_second_pairs_tasks_json_snapshot() {
+        let d = Deployment {
+            pair: "blake-chain".into(),
+            node_url: "http://localhost:9944".into(),
+            tx_hash: "tx".into(),
+            deployed_at: "2026-01-01T00:00:00Z".into(),
+            prover: program("blake-chain-prover", "cccc"),
+            verifier: program("blake-chain-verifier", "dddd"),
+        };
+        let expected = r#"[{"cmd_args":[{"name":"prove","value":""},{"name":"--input","value":"/workspace/input.bin"},{"name":"--proof","value":"/workspace/proof.json"}],"inputs":[{"Input":{"local_path":"/data/in.bin","vm_path":"/workspace/input.bin"}}],"program":"cccc"},{"cmd_args":[{"name":"verify","value":""},{"name":"--proof","value":"/workspace/proof.json"},{"name":"--report","value":"/workspace/verification.json"}],"inputs":[{"Output":{"file_name":"/workspace/proof.json","source_program":"cccc"}}],"program":"dddd"}]"#;
+        let project = Project::locate().unwrap();
+        let manifests = project.manifests().unwrap();
+        let workflow = &manifests.pair_named("blake-chain").unwrap().workflow;
+        let local = BTreeMap::from([("data".to_string(), "/data/in.bin".to_string())]);
+        assert_eq!(tasks_json(&d, workflow, &local).unwrap().to_string(), expected);
+    }
+
+    #[test]
     fn flags_take_their_values_and_bare_arguments_stand_alone() {
         let args = ["verify", "--fast", "--proof", "/workspace/p", "x"].map(String::from);
         assert_eq!(

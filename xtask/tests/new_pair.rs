@@ -29,9 +29,12 @@ fn the_committed_blake_chain_pair_is_the_scaffold() {
 fn bad_or_taken_names_are_refused_and_nothing_is_written() {
     let scratch = tempfile::tempdir().unwrap();
     let checkout = committed_checkout(scratch.path(), "ws");
+    // Every file and directory of the checkout, to compare before and after.
     let listing = || {
-        let o = Command::new("find").arg(&checkout).arg("-newer").arg(checkout.join("Cargo.toml")).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let o = Command::new("find").arg(&checkout).output().unwrap();
+        let mut paths: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+        paths.sort();
+        paths
     };
     let before = listing();
     for (name, expected) in [
@@ -43,11 +46,12 @@ fn bad_or_taken_names_are_refused_and_nothing_is_written() {
         assert!(!o.status.success(), "{name}: {}", text(&o));
         assert!(text(&o).contains(expected), "{name}: {}", text(&o));
     }
-    // A directory in the way (no manifest yet) is refused too.
-    std::fs::create_dir_all(checkout.join("pairs/demo/prover")).unwrap();
+    // A file in the way (no manifest names it) is refused too, and kept.
+    std::fs::write(checkout.join("pairs/demo"), b"the user's notes").unwrap();
     let o = xtask(&checkout).args(["new-pair", "demo"]).output().unwrap();
     assert!(!o.status.success() && text(&o).contains("pairs/demo already exists"), "{}", text(&o));
-    std::fs::remove_dir_all(checkout.join("pairs/demo")).unwrap();
+    assert_eq!(std::fs::read(checkout.join("pairs/demo")).unwrap(), b"the user's notes");
+    std::fs::remove_file(checkout.join("pairs/demo")).unwrap();
     assert_eq!(listing(), before, "a refused scaffold wrote something");
 }
 

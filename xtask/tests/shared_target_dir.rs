@@ -64,7 +64,7 @@ fn srs_keys_image_and_run_agree_on_an_outside_target_dir() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(images.join("header-verifier.img").is_file() && images.join("header-prover.img").is_file());
     let witness = root().join("tests/fixtures/anvil-chain-8.witness.json");
-    let o = xtask(&["run", "--witness", witness.to_str().unwrap(), "--json"], &images);
+    let o = xtask(&["run", "header-chain", "--witness", witness.to_str().unwrap(), "--json"], &images);
     assert!(o.status.success(), "{}", text(&o));
     let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(outcome["valid"], true, "{outcome}");

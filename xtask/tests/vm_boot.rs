@@ -259,7 +259,7 @@ fn a_missing_kernel_or_qemu_is_named_with_what_to_do() {
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .env("PATH", &cargo_dir)
         .env("XTASK_IMAGES_DIR", scratch.path().join("images"))
-        .args(["run", "--vm"])
+        .args(["run", "header-chain", "--vm"])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -321,4 +321,36 @@ fn a_small_pair_proves_and_verifies_in_vms() {
         let log = std::fs::read_to_string(run_dir.join(format!("{image}.serial.log"))).unwrap();
         assert!(log.contains("gevulot: task"), "{image}'s console:\n{log}");
     }
+}
+
+/// The second pair (scaffolded by `new-pair`) through the same `run` and
+/// `run --vm` code: its tasks from its manifest, its own check on the host.
+#[test]
+fn the_blake_chain_pair_runs_natively_and_in_vms() {
+    let input = root().join("pairs/blake-chain/example-input.txt");
+    let run = |vm: Option<&Path>| {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        c.env("XTASK_IMAGES_DIR", scratch.path().join("images")).args(["run", "blake-chain", "--json", "--input"]);
+        c.arg(format!("data={}", input.display()));
+        if let Some(kernel) = vm {
+            c.env("XTASK_NANOS_DIR", kernel).args(["--vm", "--accel", "tcg"]);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(outcome["pair"], "blake-chain");
+        assert_eq!(outcome["valid"], true, "{outcome}");
+        assert_eq!(outcome["verifier_valid"], true, "the verifier's verdict: {outcome}");
+        assert_eq!(outcome["host"]["report"]["valid"], true, "the pair's check: {outcome}");
+        outcome
+    };
+    let native = run(None);
+    let Some((kernel, _)) = boot_prerequisites() else { return };
+    let in_vms = run(Some(&kernel));
+    // The same input, the same work: the same proof output in a VM as on the host.
+    assert_eq!(native["verdict"]["output"], in_vms["verdict"]["output"]);
+    let run_dir = root().join(in_vms["prover"]["workspace"].as_str().unwrap()).parent().unwrap().to_path_buf();
+    let log = std::fs::read_to_string(run_dir.join("blake-chain-prover.serial.log")).unwrap();
+    assert!(log.contains("gevulot: task"), "the prover VM's console:\n{log}");
 }
