@@ -124,8 +124,8 @@ fn the_real_manifests_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let project = xtask::project::Project::at(root).unwrap();
     let m = project.manifests().unwrap();
-    assert_eq!(m.images.len(), 2);
-    assert_eq!(m.pairs.len(), 1);
+    assert_eq!(m.images.len(), 4);
+    assert_eq!(m.pair_names(), "blake-chain, header-chain");
     let prover = m.image("header-prover").unwrap();
     assert_eq!((prover.package.as_str(), prover.bin.as_str()), ("prover", "prover"));
     assert_eq!(prover.srs.as_ref().unwrap().path.as_str(), "/srs/kzg_bn254_14.srs");

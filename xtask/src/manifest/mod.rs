@@ -416,6 +416,36 @@ pub struct Pair {
     pub workflow: Workflow,
 }
 
+/// A pair's images as loaded so far, for checking its workflow.
+struct PairImagesOf<'a> {
+    images: &'a [Image],
+    prover: &'a str,
+    verifier: &'a str,
+}
+
+impl PairImagesOf<'_> {
+    fn of(&self, role: workflow::Role) -> Option<&Image> {
+        let wanted = match role {
+            workflow::Role::Prover => self.prover,
+            workflow::Role::Verifier => self.verifier,
+        };
+        self.images.iter().find(|i| i.name.as_str() == wanted)
+    }
+}
+
+impl workflow::PairImages for PairImagesOf<'_> {
+    fn sets(&self, role: workflow::Role, var: &str) -> Option<bool> {
+        Some(self.of(role)?.env.keys().any(|k| k.as_str() == var))
+    }
+    fn carries(&self, role: workflow::Role, path: &str) -> Option<bool> {
+        let image = self.of(role)?;
+        Some(
+            image.srs.as_ref().is_some_and(|s| s.path.as_str() == path)
+                || image.files.iter().any(|f| f.path.as_str() == path),
+        )
+    }
+}
+
 /// Every manifest of the workspace, validated together.
 #[derive(Debug)]
 pub struct Manifests {
@@ -659,16 +689,10 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
         };
         let prover = resolve("prover", &pair.prover);
         let verifier = resolve("verifier", &pair.verifier);
-        let image_sets = |role: workflow::Role, var: &str| -> Option<bool> {
-            let wanted = match role {
-                workflow::Role::Prover => pair.prover.get_ref(),
-                workflow::Role::Verifier => pair.verifier.get_ref(),
-            };
-            let image = images.iter().find(|i: &&Image| i.name.as_str() == wanted)?;
-            Some(image.env.keys().any(|k| k.as_str() == var))
-        };
+        let pair_images =
+            PairImagesOf { images: &images, prover: pair.prover.get_ref(), verifier: pair.verifier.get_ref() };
         let sections = workflow::WorkflowSections { inputs, prove, verify, preflight, check };
-        let workflow = match workflow::validate(sections, image_sets) {
+        let workflow = match workflow::validate(sections, &pair_images) {
             Ok(w) => Some(w),
             Err(problems) => {
                 errors.extend(problems.into_iter().map(|(span, message)| source.error_at(span, message)));

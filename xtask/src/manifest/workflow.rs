@@ -206,13 +206,22 @@ fn check_vm_path(path: &str) -> Result<(), String> {
     }
 }
 
-/// Validates `sections`, reporting every problem as (span, message).
-/// `image_sets(role, VAR)`: whether that image sets VAR (None: unknown,
-/// the images themselves failed to load).
+/// What the pair's images hold, for checking the workflow against them
+/// (`None`: unknown, because that image's manifest failed to load).
+pub trait PairImages {
+    /// Whether the image of `role` sets the environment variable `var`.
+    fn sets(&self, role: Role, var: &str) -> Option<bool>;
+    /// Whether it carries the file `path` (its SRS path or one of its files).
+    fn carries(&self, role: Role, path: &str) -> Option<bool>;
+}
+
+/// Validates `sections` against the pair's images, reporting every problem
+/// as (span, message).
 pub fn validate(
     sections: WorkflowSections,
-    image_sets: impl Fn(Role, &str) -> Option<bool>,
+    images: &dyn PairImages,
 ) -> Result<Workflow, Vec<(std::ops::Range<usize>, String)>> {
+    let image_sets = |role: Role, var: &str| images.sets(role, var);
     let mut errors = Vec::new();
     let mut check_paths = |key: &str, map: &BTreeMap<FileName, Spanned<String>>| -> BTreeMap<String, String> {
         let mut paths = BTreeMap::new();
@@ -251,7 +260,7 @@ pub fn validate(
             ),
         ));
     }
-    let mut check_args = |step: &str, args: &[Spanned<String>], scopes: &[&str]| -> Vec<String> {
+    let mut check_args = |step: &str, role: Role, args: &[Spanned<String>], scopes: &[&str]| -> Vec<String> {
         args.iter()
             .map(|arg| {
                 let known = |scope: &str, name: &str| -> Option<String> {
@@ -280,13 +289,31 @@ pub fn validate(
                             if names.is_empty() { "no placeholders".to_string() } else { names.join(", ") }
                         ),
                     ));
+                } else {
+                    // A literal path outside the workspace must be in the image.
+                    let text = arg.get_ref();
+                    let path = text.split_once('=').map(|(_, v)| v).unwrap_or(text);
+                    let elsewhere = path.starts_with('/')
+                        && !path.contains("${")
+                        && check_vm_path(path).is_err()
+                        && !path.starts_with("/dev/")
+                        && !path.starts_with("/proc/");
+                    if elsewhere && images.carries(role, path) == Some(false) {
+                        errors.push((
+                            arg.span(),
+                            format!(
+                                "key `{step}.args`: {path} is not under {WORKSPACE_MOUNT}/ and the {} image does not carry it (its [srs] path or [[files]])",
+                                format!("{role:?}").to_lowercase()
+                            ),
+                        ));
+                    }
                 }
                 arg.get_ref().clone()
             })
             .collect()
     };
-    let prove_args = check_args("prove", &prove.args, &["inputs", "outputs"]);
-    let verify_args = check_args("verify", &sections.verify.get_ref().args, &["inputs", "prove"]);
+    let prove_args = check_args("prove", Role::Prover, &prove.args, &["inputs", "outputs"]);
+    let verify_args = check_args("verify", Role::Verifier, &sections.verify.get_ref().args, &["inputs", "prove"]);
     let mut host_command = |key: &str, section: CheckSection, after_proof: bool| -> Option<Check> {
         let program = Role::parse(section.program.get_ref());
         if program.is_none() {
@@ -342,10 +369,21 @@ pub fn validate(
 mod tests {
     use super::*;
 
+    /// The header-chain images: the verifier pins keys, the prover carries an SRS.
+    struct TestImages;
+
+    impl PairImages for TestImages {
+        fn sets(&self, role: Role, var: &str) -> Option<bool> {
+            Some(role == Role::Verifier && var == "HEADER_CHAIN_KEYS")
+        }
+        fn carries(&self, role: Role, path: &str) -> Option<bool> {
+            Some(role == Role::Prover && path == "/srs/kzg_bn254_14.srs")
+        }
+    }
+
     fn parse(text: &str) -> Result<Workflow, Vec<String>> {
         let sections: WorkflowSections = toml::from_str(text).map_err(|e| vec![e.message().to_string()])?;
-        let sets = |role: Role, var: &str| Some(role == Role::Verifier && var == "HEADER_CHAIN_KEYS");
-        validate(sections, sets).map_err(|errors| errors.into_iter().map(|(_, m)| m).collect())
+        validate(sections, &TestImages).map_err(|errors| errors.into_iter().map(|(_, m)| m).collect())
     }
 
     const HEADER_CHAIN: &str = r#"
@@ -436,6 +474,27 @@ mod tests {
         assert!(parse(&text).unwrap_err()[0].contains("unknown field `files`"));
         let text = HEADER_CHAIN.replace("witness = ", "Witness-File = ").replace("${inputs.witness}", "x");
         assert!(parse(&text).unwrap_err()[0].contains("use lowercase letters"));
+    }
+
+    #[test]
+    fn a_path_the_image_does_not_carry_is_refused() {
+        let text = HEADER_CHAIN.replace(
+            r#""--proof", "${outputs.proof}""#,
+            r#""--proof", "${outputs.proof}", "--srs", "/srs/kzg_bn254_14.srs""#,
+        );
+        assert!(parse(&text).is_ok(), "{:?}", parse(&text));
+        let text = HEADER_CHAIN.replace(
+            r#""--proof", "${outputs.proof}""#,
+            r#""--proof", "${outputs.proof}", "--srs=/srs/kzg_bn254_15.srs""#,
+        );
+        let errors = parse(&text).unwrap_err();
+        assert!(
+            errors[0].contains("/srs/kzg_bn254_15.srs is not under /workspace/ and the prover image does not carry it"),
+            "{errors:?}"
+        );
+        let text =
+            HEADER_CHAIN.replace(r#"args = ["verify","#, r#"args = ["verify", "--srs", "/srs/kzg_bn254_14.srs","#);
+        assert!(parse(&text).unwrap_err()[0].contains("the verifier image does not carry it"));
     }
 
     #[test]
