@@ -31,7 +31,7 @@ fn cargo_xtask_run_proves_and_verifies_the_pair() {
     assert_eq!(report["witness_statement"], report["statement"], "{outcome}");
     assert!(stderr.contains("carries the INSECURE development SRS"), "run warns about the dev SRS:\n{stderr}");
     assert_eq!(outcome["verdict"]["statement"]["last_number"], 8);
-    assert!(outcome["witness_source"].as_str().unwrap().contains("anvil"), "{outcome}");
+    assert!(outcome["inputs_source"].as_str().unwrap().contains("anvil"), "{outcome}");
     for step in ["prover", "verifier"] {
         for output in outcome[step]["outputs"].as_array().unwrap() {
             assert!(root.join(output.as_str().unwrap()).is_file(), "{output} missing");

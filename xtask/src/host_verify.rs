@@ -262,6 +262,8 @@ mod tests {
             proof: "proof".into(),
             verify_args: vec![],
             preflight: None,
+            defaults: BTreeMap::new(),
+            capture: None,
             check: crate::manifest::workflow::Check {
                 program: Role::Verifier,
                 args: args.iter().map(|a| a.to_string()).collect(),

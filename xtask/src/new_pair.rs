@@ -70,7 +70,7 @@ impl NewPairFlags {
             println!("  {}", path.display());
         }
         println!(
-            "next: cargo xtask run {name} --input data=pairs/{name}/example-input.txt   (then --vm to boot the images)",
+            "next: cargo xtask run {name}   (its example input; --input data=FILE for another, --vm to boot the images)",
             name = self.name
         );
         Ok(())

@@ -20,7 +20,7 @@ use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan, HostPaths};
 use crate::host_verify::{self, Carried, HostVerdict};
-use crate::manifest::workflow::Role;
+use crate::manifest::workflow::{substitute, Capture, Role};
 use crate::manifest::{Image, Workflow};
 use crate::project::Project;
 
@@ -35,7 +35,7 @@ pub struct RunFlags {
     /// A file for one of the pair's declared inputs (repeat for each).
     #[arg(long = "input", value_name = "NAME=FILE")]
     pub inputs: Vec<InputArg>,
-    /// Capture the witness from this JSON-RPC node (with --from/--to).
+    /// Make the pair's captured input ([capture]) from this JSON-RPC node (with --from/--to).
     #[arg(long, requires_all = ["from", "to"])]
     pub rpc: Option<String>,
     #[arg(long)]
@@ -63,10 +63,6 @@ pub struct RunFlags {
     pub json: bool,
 }
 
-/// Headers in the demo chain: the verifier image pins the key for 8.
-const DEMO_HEADERS: u64 = 8;
-const FIXTURE: &str = "tests/fixtures/anvil-chain-8.witness.json";
-
 #[derive(Serialize)]
 struct StepOutcome {
     image: String,
@@ -78,7 +74,7 @@ struct StepOutcome {
 #[derive(Serialize)]
 struct Outcome {
     pair: String,
-    witness_source: String,
+    inputs_source: String,
     /// The host's verdict: the proof verified here against the verifier
     /// image's pinned keys, for the witness given.
     valid: bool,
@@ -126,29 +122,54 @@ impl RunFlags {
             }
         }
 
-        // 3. The inputs: each given with --input; a `witness` (for pairs that
-        //    take one) given, captured from a node, from a local anvil, or the fixture.
+        // 3. The inputs: each given with --input (`--witness F` is `--input witness=F`);
+        //    otherwise made by the pair's declared capture (from --rpc, or a local
+        //    anvil when installed), or the pair's default file.
         let run_dir = next_run_dir(&project, pair.name.as_str())?;
         let prover_ws = run_dir.join("prover-workspace");
         std::fs::create_dir_all(&prover_ws)?;
         let workflow = &pair.workflow;
+        let role_binary = |role: Role| match role {
+            Role::Prover => binary(0),
+            Role::Verifier => binary(1),
+        };
         let mut given = self.inputs.clone();
-        let mut witness_source = None;
         if let Some(file) = &self.witness {
             given.push(InputArg { name: "witness".into(), file: file.clone() });
         }
-        if workflow.inputs.contains_key("witness") && !given.iter().any(|i| i.name == "witness") {
-            let taken = run_dir.join("witness.json");
-            witness_source = Some(self.take_witness(sh, &project, &binary(0), &taken)?);
-            given.push(InputArg { name: "witness".into(), file: taken });
+        if self.rpc.is_some() && workflow.capture.is_none() {
+            bail!(
+                "--rpc captures an input, but the pair {} declares no [capture] ({})",
+                pair.name,
+                pair.manifest.display()
+            );
         }
-        if self.rpc.is_some() && !workflow.inputs.contains_key("witness") {
-            bail!("--rpc captures a witness, but the pair {} declares no `witness` input", pair.name);
+        let mut sources = Vec::new();
+        for (name, vm_path) in &workflow.inputs {
+            if given.iter().any(|i| &i.name == name) {
+                continue;
+            }
+            let made = run_dir.join(Path::new(vm_path).file_name().expect("a file under /workspace"));
+            let capture = workflow.capture.as_ref().filter(|c| &c.input == name);
+            if let Some(c) = capture {
+                if let Some(source) = self.capture(sh, &project, c, &role_binary(c.program), &made)? {
+                    given.push(InputArg { name: name.clone(), file: made });
+                    sources.push(format!("{name} from {source}"));
+                    continue;
+                }
+            }
+            if let Some(default) = workflow.defaults.get(name) {
+                given.push(InputArg { name: name.clone(), file: project.host(default) });
+                let why = if capture.is_some() { ", no anvil installed" } else { "" };
+                sources.push(format!("{name} from {default} (the pair's default{why})"));
+            }
         }
         let inputs = bind_inputs(pair, &given)?;
-        let inputs_source = witness_source.unwrap_or_else(|| {
-            inputs.iter().map(|(n, p)| format!("{n}={}", project.show(p))).collect::<Vec<_>>().join(", ")
-        });
+        let given_source = inputs
+            .iter()
+            .filter(|(n, _)| !sources.iter().any(|s: &String| s.starts_with(&format!("{n} from "))))
+            .map(|(n, p)| format!("{n} {}", project.show(p)));
+        let inputs_source = given_source.chain(sources.iter().cloned()).collect::<Vec<_>>().join(", ");
         for (name, file) in &inputs {
             let in_ws = crate::local_node::workspace_path(&prover_ws, &workflow.inputs[name])?;
             std::fs::create_dir_all(in_ws.parent().expect("under the workspace"))?;
@@ -159,10 +180,6 @@ impl RunFlags {
             let vms = Vms { project: &project, manifests: &manifests, pair, run_dir: &run_dir, inputs: &inputs };
             return self.run_in_vms(sh, vms, [prover, verifier], inputs_source);
         }
-        let role_binary = |role: Role| match role {
-            Role::Prover => binary(0),
-            Role::Verifier => binary(1),
-        };
         let (prover_files, verifier_files) =
             (Carried::Manifest(&project, prover), Carried::Manifest(&project, verifier));
         if let Some(preflight) = &workflow.preflight {
@@ -201,7 +218,7 @@ impl RunFlags {
 
         let outcome = Outcome {
             pair: pair.name.to_string(),
-            witness_source: inputs_source,
+            inputs_source,
             valid,
             verifier_valid,
             host,
@@ -293,7 +310,7 @@ impl RunFlags {
         }
         let outcome = Outcome {
             pair: pair.name.to_string(),
-            witness_source: inputs_source,
+            inputs_source,
             valid: host.valid,
             verifier_valid,
             host,
@@ -304,27 +321,44 @@ impl RunFlags {
         outcome.print(self.json)
     }
 
-    fn take_witness(&self, sh: &Shell, project: &Project, prover_bin: &Path, out: &Path) -> Result<String> {
-        let capture = |url: &str, from: u64, to: u64| -> Result<()> {
-            let (from, to) = (from.to_string(), to.to_string());
-            cmd!(sh, "{prover_bin} witness-capture --rpc {url} --from {from} --to {to} --witness {out}")
-                .quiet()
-                .ignore_stdout()
-                .run()?;
+    /// The pair's declared capture into `out`: from `--rpc URL --from A --to B`,
+    /// else from a local anvil (when installed and the pair names how many
+    /// blocks). Returns where it came from, or None when neither is at hand.
+    fn capture(
+        &self,
+        sh: &Shell,
+        project: &Project,
+        capture: &Capture,
+        program: &Path,
+        out: &Path,
+    ) -> Result<Option<String>> {
+        let run = |url: &str, from: u64, to: u64| -> Result<()> {
+            let values = |scope: &str, _: &str| match scope {
+                "rpc" => Some(url.to_string()),
+                "from" => Some(from.to_string()),
+                "to" => Some(to.to_string()),
+                "out" => Some(out.display().to_string()),
+                _ => None,
+            };
+            let args: Vec<String> = capture
+                .args
+                .iter()
+                .map(|a| substitute(a, values).map_err(anyhow::Error::msg))
+                .collect::<Result<_>>()?;
+            cmd!(sh, "{program} {args...}").quiet().ignore_stdout().run()?;
             Ok(())
         };
         if let (Some(url), Some(from), Some(to)) = (&self.rpc, self.from, self.to) {
-            capture(url, from, to)?;
-            return Ok(format!("{url} blocks {from}..={to}"));
+            run(url, from, to)?;
+            return Ok(Some(format!("{url} blocks {from}..={to}")));
         }
-        if let Ok(anvil) = anvil_harness::binary(&project.target_dir) {
-            let node = anvil_harness::Anvil::start(&anvil, None)?;
-            node.mine_with_transactions(DEMO_HEADERS)?;
-            capture(&node.url, 1, DEMO_HEADERS)?;
-            return Ok(format!("a local anvil {} (blocks 1..={DEMO_HEADERS})", anvil_harness::VERSION));
-        }
-        std::fs::copy(project.root.join(FIXTURE), out)?;
-        Ok(format!("the committed fixture {FIXTURE} (no anvil installed)"))
+        let (Some(blocks), Ok(anvil)) = (capture.anvil_blocks, anvil_harness::binary(&project.target_dir)) else {
+            return Ok(None);
+        };
+        let node = anvil_harness::Anvil::start(&anvil, None)?;
+        node.mine_with_transactions(blocks)?;
+        run(&node.url, 1, blocks)?;
+        Ok(Some(format!("a local anvil {} (blocks 1..={blocks})", anvil_harness::VERSION)))
     }
 }
 
@@ -450,7 +484,7 @@ impl Outcome {
         if json {
             println!("{}", serde_json::to_string_pretty(self)?);
         } else {
-            println!("pair {}: inputs from {}", self.pair, self.witness_source);
+            println!("pair {}: inputs from {}", self.pair, self.inputs_source);
             for (role, step) in [("prover  ", &self.prover), ("verifier", &self.verifier)] {
                 println!("  {role} {:<16} {:>7.1} s  → {}", step.image, step.seconds, step.outputs.join(", "));
             }
@@ -562,7 +596,7 @@ mod tests {
         let arg = |text: &str| text.parse::<InputArg>();
         assert!(arg("witness").unwrap_err().contains("write NAME=FILE"));
         assert!(arg("=x").is_err() && arg("witness=").is_err());
-        let fixture = project.root.join(FIXTURE);
+        let fixture = project.root.join("tests/fixtures/anvil-chain-8.witness.json");
         let given = [arg(&format!("witness={}", fixture.display())).unwrap()];
         assert_eq!(bind_inputs(pair, &given).unwrap()["witness"], fixture.canonicalize().unwrap());
         let e = bind_inputs(pair, &[]).unwrap_err().to_string();

@@ -81,9 +81,12 @@ fn a_scaffolded_pair_builds_images_and_runs_without_edits() {
     assert_eq!(outcome["host"]["report"]["valid"], true, "{outcome}");
     assert_eq!(outcome["verdict"]["rounds"], 100_000, "{outcome}");
 
-    // Without its input, `run` says which flag to give.
-    let o = xtask(&checkout).args(["run", "demo"]).output().unwrap();
-    assert!(!o.status.success() && text(&o).contains("--input data=FILE"), "{}", text(&o));
+    // Without --input, the pair's declared default: the scaffold's example input.
+    let o = xtask(&checkout).args(["run", "demo", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(outcome["valid"], true, "{outcome}");
+    assert_eq!(outcome["inputs_source"], "data from pairs/demo/example-input.txt (the pair's default)", "{outcome}");
 
     // The images, written natively with the real kernel.
     let images = scratch.path().join("images");

@@ -111,6 +111,9 @@ pub struct PairFile {
     pub verify: Spanned<workflow::VerifySection>,
     pub preflight: Option<Spanned<workflow::CheckSection>>,
     pub check: Spanned<workflow::CheckSection>,
+    #[serde(default)]
+    pub defaults: BTreeMap<workflow::FileName, Spanned<HostPath>>,
+    pub capture: Option<Spanned<workflow::CaptureSection>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -651,7 +654,7 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
                 continue;
             }
         };
-        let PairFile { pair, inputs, prove, verify, preflight, check } = match source.parse() {
+        let PairFile { pair, inputs, prove, verify, preflight, check, defaults, capture } = match source.parse() {
             Ok(p) => p,
             Err(e) => {
                 errors.push(e);
@@ -691,7 +694,7 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
         let verifier = resolve("verifier", &pair.verifier);
         let pair_images =
             PairImagesOf { images: &images, prover: pair.prover.get_ref(), verifier: pair.verifier.get_ref() };
-        let sections = workflow::WorkflowSections { inputs, prove, verify, preflight, check };
+        let sections = workflow::WorkflowSections { inputs, prove, verify, preflight, check, defaults, capture };
         let workflow = match workflow::validate(sections, &pair_images) {
             Ok(w) => Some(w),
             Err(problems) => {

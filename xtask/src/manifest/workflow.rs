@@ -33,6 +33,34 @@ pub struct WorkflowSections {
     pub verify: Spanned<VerifySection>,
     pub preflight: Option<Spanned<CheckSection>>,
     pub check: Spanned<CheckSection>,
+    /// Input name → the host file `run` uses when none is given.
+    #[serde(default)]
+    pub defaults: BTreeMap<FileName, Spanned<super::HostPath>>,
+    pub capture: Option<Spanned<CaptureSection>>,
+}
+
+/// How `run` makes an input from a JSON-RPC node (`--rpc URL --from A --to B`),
+/// or from a local anvil when none is named.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSection {
+    /// The input it makes.
+    pub input: Spanned<String>,
+    /// `prover` or `verifier`: the program of that image, run on this machine.
+    pub program: Spanned<String>,
+    /// With `${rpc}`, `${from}`, `${to}` and `${out}` (the file to write).
+    pub args: Vec<Spanned<String>>,
+    /// Without `--rpc`: blocks mined on a local anvil (when installed) and captured from 1.
+    pub anvil_blocks: Option<u64>,
+}
+
+/// A declared capture, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capture {
+    pub input: String,
+    pub program: Role,
+    pub args: Vec<String>,
+    pub anvil_blocks: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +149,9 @@ pub struct Workflow {
     /// Run on the host before anything is sent: the inputs are usable.
     pub preflight: Option<Check>,
     pub check: Check,
+    /// Input name → the host file `run` uses when none is given.
+    pub defaults: BTreeMap<String, super::HostPath>,
+    pub capture: Option<Capture>,
 }
 
 /// A task as the workflow defines it: arguments and the files it is given.
@@ -350,6 +381,52 @@ pub fn validate(
     };
     let preflight = sections.preflight.map(|p| host_command("preflight", p.into_inner(), false));
     let check = host_command("check", sections.check.into_inner(), true);
+    let mut defaults = BTreeMap::new();
+    for (name, file) in sections.defaults {
+        if !inputs.contains_key(name.as_str()) {
+            errors.push((file.span(), format!("key `defaults.{}`: the pair declares no such input", name.as_str())));
+        }
+        defaults.insert(name.as_str().to_string(), file.into_inner());
+    }
+    let capture = sections.capture.map(|c| {
+        let c = c.into_inner();
+        if !inputs.contains_key(c.input.get_ref()) {
+            errors.push((
+                c.input.span(),
+                format!("key `capture.input`: the pair declares no input {:?}", c.input.get_ref()),
+            ));
+        }
+        let program = Role::parse(c.program.get_ref());
+        if program.is_none() {
+            errors.push((
+                c.program.span(),
+                format!("key `capture.program`: {:?} is neither \"prover\" nor \"verifier\"", c.program.get_ref()),
+            ));
+        }
+        for arg in &c.args {
+            let known = |scope: &str, name: &str| {
+                ["rpc", "from", "to", "out"]
+                    .contains(&scope)
+                    .then_some(())
+                    .filter(|()| name.is_empty())
+                    .map(|()| String::new())
+            };
+            if let Err(e) = substitute(arg.get_ref(), known) {
+                errors.push((
+                    arg.span(),
+                    format!(
+                        "key `capture.args`: {e} names nothing; it can use: ${{rpc}}, ${{from}}, ${{to}}, ${{out}}"
+                    ),
+                ));
+            }
+        }
+        program.map(|program| Capture {
+            input: c.input.into_inner(),
+            program,
+            args: c.args.into_iter().map(Spanned::into_inner).collect(),
+            anvil_blocks: c.anvil_blocks,
+        })
+    });
     if errors.is_empty() {
         Ok(Workflow {
             inputs,
@@ -359,6 +436,8 @@ pub fn validate(
             verify_args,
             preflight: preflight.flatten(),
             check: check.expect("no errors"),
+            defaults,
+            capture: capture.flatten(),
         })
     } else {
         Err(errors)
@@ -495,6 +574,25 @@ mod tests {
         let text =
             HEADER_CHAIN.replace(r#"args = ["verify","#, r#"args = ["verify", "--srs", "/srs/kzg_bn254_14.srs","#);
         assert!(parse(&text).unwrap_err()[0].contains("the verifier image does not carry it"));
+    }
+
+    #[test]
+    fn defaults_and_capture_name_declared_inputs() {
+        let text = format!(
+            "{HEADER_CHAIN}\n[defaults]\nwitness = \"tests/fixtures/w.json\"\n[capture]\ninput = \"witness\"\nprogram = \"prover\"\nargs = [\"witness-capture\", \"--rpc\", \"${{rpc}}\", \"--witness\", \"${{out}}\"]\nanvil_blocks = 8\n"
+        );
+        let w = parse(&text).unwrap();
+        assert_eq!(w.defaults["witness"].as_str(), "tests/fixtures/w.json");
+        let capture = w.capture.unwrap();
+        assert_eq!((capture.input.as_str(), capture.program, capture.anvil_blocks), ("witness", Role::Prover, Some(8)));
+        let bad = text
+            .replace("witness = \"tests", "data = \"tests")
+            .replace("input = \"witness\"", "input = \"data\"")
+            .replace("${out}", "${output}");
+        let errors = parse(&bad).unwrap_err().join("\n");
+        assert!(errors.contains("key `defaults.data`: the pair declares no such input"), "{errors}");
+        assert!(errors.contains("key `capture.input`: the pair declares no input \"data\""), "{errors}");
+        assert!(errors.contains("key `capture.args`: placeholder ${output} names nothing"), "{errors}");
     }
 
     #[test]
