@@ -79,7 +79,7 @@ fn a_scaffolded_pair_builds_images_and_runs_without_edits() {
     assert_eq!(outcome["valid"], true, "{outcome}");
     assert_eq!(outcome["verifier_valid"], true, "{outcome}");
     assert_eq!(outcome["host"]["report"]["valid"], true, "{outcome}");
-    assert_eq!(outcome["verdict"]["rounds"], 100_000, "{outcome}");
+    assert_eq!(outcome["verdict"]["rounds"], 1_000, "{outcome}");
 
     // Without --input, the pair's declared default: the scaffold's example input.
     let o = xtask(&checkout).args(["run", "demo", "--json"]).output().unwrap();
