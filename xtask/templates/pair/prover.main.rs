@@ -50,13 +50,12 @@ fn parse(args: &[String]) -> Result<(PathBuf, PathBuf), String> {
     Ok((input.ok_or(usage)?, proof.ok_or(usage)?))
 }
 
-/// Reads the input, writes the proof (temporary file, then rename).
+/// Reads the input, writes the proof (a temporary file beside it, flushed,
+/// then renamed: a reader never sees half a proof).
 fn run(input: &Path, proof: &Path) -> Result<serde_json::Value, String> {
     let bytes = std::fs::read(input).map_err(|e| format!("cannot read input {}: {e}", input.display()))?;
     let document = prove(&bytes);
-    let partial = proof.with_extension("partial");
-    std::fs::write(&partial, document.to_string()).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-    std::fs::rename(&partial, proof).map_err(|e| format!("cannot write {}: {e}", proof.display()))?;
+    atomic_write::write_json_atomic(proof, &document).map_err(|e| format!("cannot write {}: {e}", proof.display()))?;
     Ok(document)
 }
 

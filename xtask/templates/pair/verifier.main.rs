@@ -79,10 +79,8 @@ fn run(request: &Request) -> Result<serde_json::Value, String> {
     let input = request.input.as_deref().map(read).transpose()?;
     let verdict = verify(&proof, input.as_deref());
     if let Some(report) = &request.report {
-        let partial = report.with_extension("partial");
-        std::fs::write(&partial, verdict.to_string())
-            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-        std::fs::rename(&partial, report).map_err(|e| format!("cannot write {}: {e}", report.display()))?;
+        atomic_write::write_json_atomic(report, &verdict)
+            .map_err(|e| format!("cannot write {}: {e}", report.display()))?;
     }
     Ok(verdict)
 }
