@@ -34,9 +34,10 @@ const SETTINGS_MAX_FRAME_SIZE: u16 = 0x5;
 const SETTINGS_ENABLE_PUSH: u16 = 0x2;
 
 const DEFAULT_WINDOW: i64 = 65_535;
+/// Also the largest frame this client accepts: it never raises its own
+/// SETTINGS_MAX_FRAME_SIZE above the default.
 const DEFAULT_MAX_FRAME: usize = 16_384;
-/// Largest frame this client accepts (SETTINGS_MAX_FRAME_SIZE it leaves at
-/// the default), and largest response message it keeps.
+/// The largest response body it keeps (the node's answers are a few bytes).
 const MAX_RESPONSE: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
