@@ -168,7 +168,7 @@ impl RunFlags {
         let given_source = inputs
             .iter()
             .filter(|(n, _)| !sources.iter().any(|s: &String| s.starts_with(&format!("{n} from "))))
-            .map(|(n, p)| format!("{n} {}", project.show(p)));
+            .map(|(n, p)| format!("{n} = {}", project.show(p)));
         let inputs_source = given_source.chain(sources.iter().cloned()).collect::<Vec<_>>().join(", ");
         for (name, file) in &inputs {
             let in_ws = crate::local_node::workspace_path(&prover_ws, &workflow.inputs[name])?;
@@ -484,7 +484,7 @@ impl Outcome {
         if json {
             println!("{}", serde_json::to_string_pretty(self)?);
         } else {
-            println!("pair {}: inputs from {}", self.pair, self.inputs_source);
+            println!("pair {}: {}", self.pair, self.inputs_source);
             for (role, step) in [("prover  ", &self.prover), ("verifier", &self.verifier)] {
                 println!("  {role} {:<16} {:>7.1} s  → {}", step.image, step.seconds, step.outputs.join(", "));
             }
