@@ -1,10 +1,13 @@
 //! The header-chain statement and everything around it that the prover and
 //! the verifier share: the circuit, the witness, proof and key file formats,
-//! raw SRS files, and witness capture from a JSON-RPC node.
+//! raw SRS files, witness capture from a JSON-RPC node, and the EVM
+//! verifier contract for a key.
 
 pub mod circuit;
+pub mod evm;
 /// Atomic writes (the `atomic-write` crate, shared with the xtask).
 pub use atomic_write as fsutil;
+pub mod keccak_transcript;
 pub mod layout;
 pub mod metrics;
 pub mod proof;

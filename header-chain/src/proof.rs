@@ -1,9 +1,14 @@
 //! Keys, proofs and verification. The proof file is versioned JSON naming the
 //! verifying key it was made for by its `key_id`; the verifier takes its key
 //! only from files it was given (its image), never from the proof.
+//!
+//! A proof comes in one of two flavours ([`Transcript`]): the same circuit,
+//! keys and SHPLONK opening, with challenges drawn from Blake2b (native) or
+//! from Keccak-256 the way snark-verifier's EVM verifier replays it.
 
 use std::path::Path;
 
+use crate::keccak_transcript::{KeccakChallenge, KeccakTranscript};
 use alloy_primitives::Bytes;
 use halo2_base::halo2_proofs::poly::commitment::Params;
 use halo2_base::halo2_proofs::{
@@ -130,6 +135,36 @@ pub fn keygen(params: &ParamsKZG<Bn256>, shape: &CircuitShape) -> Result<Keys, P
     Ok(Keys { pk, verifier })
 }
 
+/// Which hash a proof's Fiat-Shamir transcript uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Transcript {
+    /// Blake2b, the native flavour: what every task makes unless asked.
+    #[default]
+    Blake2b,
+    /// Keccak-256, as the generated EVM verifier contract replays it.
+    Keccak,
+}
+
+impl Transcript {
+    pub fn is_blake2b(&self) -> bool {
+        *self == Transcript::Blake2b
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transcript::Blake2b => "blake2b",
+            Transcript::Keccak => "keccak",
+        }
+    }
+}
+
+impl std::fmt::Display for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProofFile {
@@ -139,6 +174,10 @@ pub struct ProofFile {
     pub shape: CircuitShape,
     /// `key_id` of the verifier key this proof was made for.
     pub key_id: String,
+    /// The transcript's hash; absent means Blake2b (and files from before
+    /// the Keccak flavour existed read the same).
+    #[serde(default, skip_serializing_if = "Transcript::is_blake2b")]
+    pub transcript: Transcript,
     pub statement: ChainStatement,
     /// Public instances, 32-byte big-endian hex.
     pub instances: Vec<String>,
@@ -162,35 +201,57 @@ pub fn fr_from_hex(s: &str) -> Option<Fr> {
     Option::from(Fr::from_repr(repr))
 }
 
-/// Proves the chain `headers` (RLP bytes) makes `statement`.
+/// Proves the chain `headers` (RLP bytes) makes `statement`, in the given
+/// transcript flavour.
 pub fn prove(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
     headers: Vec<Vec<u8>>,
     statement: &ChainStatement,
+    flavour: Transcript,
 ) -> Result<ProofFile, ProveError> {
     let shape = keys.verifier.shape.clone();
     let instances = statement.instances();
     let circuit = HeaderChainCircuit::new(shape.clone(), headers);
-    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _, _>(
-        params,
-        &keys.pk,
-        &[circuit],
-        &[&[&instances]],
-        rand_core::OsRng,
-        &mut transcript,
-    )
-    .map_err(|e| ProveError::Prove(format!("{e:?}")))?;
+    let failed = |e| ProveError::Prove(format!("{e:?}"));
+    let proof = match flavour {
+        Transcript::Blake2b => {
+            let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _, _>(
+                params,
+                &keys.pk,
+                &[circuit],
+                &[&[&instances]],
+                rand_core::OsRng,
+                &mut transcript,
+            )
+            .map_err(failed)?;
+            transcript.finalize()
+        }
+        Transcript::Keccak => {
+            let mut transcript = <KeccakTranscript<Vec<u8>> as TranscriptWriterBuffer<_, G1Affine, _>>::init(vec![]);
+            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, KeccakChallenge, _, _, _>(
+                params,
+                &keys.pk,
+                &[circuit],
+                &[&[&instances]],
+                rand_core::OsRng,
+                &mut transcript,
+            )
+            .map_err(failed)?;
+            TranscriptWriterBuffer::<_, G1Affine, _>::finalize(transcript)
+        }
+    };
     Ok(ProofFile {
         kind: PROOF_KIND.into(),
         version: FORMAT_VERSION,
         circuit: CIRCUIT_ID.into(),
         shape,
         key_id: keys.verifier.key_id(),
+        transcript: flavour,
         statement: statement.clone(),
         instances: instances.iter().map(fr_to_hex).collect(),
-        proof: transcript.finalize().into(),
+        proof: proof.into(),
     })
 }
 
@@ -206,8 +267,8 @@ pub enum Rejection {
     BadInstances(String),
     #[error("the public instances do not match the statement the proof file claims")]
     StatementMismatch,
-    #[error("the proof does not verify against the pinned key and instances")]
-    Invalid,
+    #[error("the proof does not verify against the pinned key and instances (as a {0}-transcript proof)")]
+    Invalid(Transcript),
 }
 
 /// A verifier key made ready once: its id, verifying key and verifier-only
@@ -215,8 +276,8 @@ pub enum Rejection {
 pub struct PinnedKey {
     pub file: VerifierKeyFile,
     pub id: String,
-    vk: VerifyingKey<G1Affine>,
-    params: ParamsKZG<Bn256>,
+    pub(crate) vk: VerifyingKey<G1Affine>,
+    pub(crate) params: ParamsKZG<Bn256>,
 }
 
 impl PinnedKey {
@@ -261,13 +322,30 @@ pub fn verify(pinned: &[PinnedKey], proof: &ProofFile) -> Result<(), Rejection> 
         return Err(Rejection::StatementMismatch);
     }
     let (vk, params) = (&key.vk, &key.params);
-    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_ref());
-    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _>(
-        params,
-        vk,
-        SingleStrategy::new(params),
-        &[&[&instances]],
-        &mut transcript,
-    )
-    .map_err(|_| Rejection::Invalid)
+    let invalid = |_| Rejection::Invalid(proof.transcript);
+    match proof.transcript {
+        Transcript::Blake2b => {
+            let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_ref());
+            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _>(
+                params,
+                vk,
+                SingleStrategy::new(params),
+                &[&[&instances]],
+                &mut transcript,
+            )
+            .map_err(invalid)
+        }
+        Transcript::Keccak => {
+            let mut transcript =
+                <KeccakTranscript<&[u8]> as TranscriptReadBuffer<_, G1Affine, _>>::init(proof.proof.as_ref());
+            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, KeccakChallenge, _, _>(
+                params,
+                vk,
+                SingleStrategy::new(params),
+                &[&[&instances]],
+                &mut transcript,
+            )
+            .map_err(invalid)
+        }
+    }
 }

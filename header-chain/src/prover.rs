@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::circuit::{slots_for_len, CircuitShape, ShapeTuning};
-use crate::proof::{keygen, prove, Keys, ProofFile};
+use crate::proof::{keygen, prove, Keys, ProofFile, Transcript};
 use crate::witness::WitnessFile;
 
 /// Every header gets at least this many keccak-f slots: enough for any
@@ -37,10 +37,12 @@ pub struct Proved {
     pub timings: Timings,
 }
 
-/// Loads the SRS for the witness's circuit and proves it.
+/// Loads the SRS for the witness's circuit and proves it in the given
+/// transcript flavour.
 pub fn prove_witness(
     witness: &WitnessFile,
     srs_path: &Path,
+    transcript: Transcript,
     mut stage: impl FnMut(&str),
 ) -> Result<Proved, crate::proof::ProveError> {
     witness.check()?;
@@ -57,9 +59,9 @@ pub fn prove_witness(
     let t = Instant::now();
     let keys = keygen(&params, &shape)?;
     timings.keygen = t.elapsed();
-    stage("proving");
+    stage(&format!("proving ({transcript} transcript)"));
     let t = Instant::now();
-    let proof = prove(&params, &keys, witness.rlp_headers(), &witness.statement())?;
+    let proof = prove(&params, &keys, witness.rlp_headers(), &witness.statement(), transcript)?;
     timings.prove = t.elapsed();
     Ok(Proved { proof, keys, timings })
 }

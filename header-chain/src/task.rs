@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::proof::Transcript;
+
 /// Where `prove` reads the SRS and writes its results (the prover's
 /// command line and its task share it).
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -20,6 +22,10 @@ pub struct ProveOutput {
     /// Also write the verifier key the proof was made for.
     #[arg(long)]
     pub key_out: Option<PathBuf>,
+    /// The transcript's hash: blake2b, or keccak for the EVM verifier
+    /// contract (`cargo xtask evm-verifier`). Same circuit and keys.
+    #[arg(long, value_enum, default_value_t = Transcript::Blake2b)]
+    pub transcript: Transcript,
 }
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
@@ -64,9 +70,31 @@ mod tests {
             prove.unwrap(),
             TaskArgs::Prove {
                 witness: "/workspace/w.json".into(),
-                output: ProveOutput { srs: "/srs/k.srs".into(), proof: "/workspace/p.json".into(), key_out: None }
+                output: ProveOutput {
+                    srs: "/srs/k.srs".into(),
+                    proof: "/workspace/p.json".into(),
+                    key_out: None,
+                    transcript: Transcript::Blake2b
+                }
             }
         );
+        // A task may ask for the EVM flavour.
+        let keccak =
+            parse(&["prove", "-w", "/workspace/w.json", "--srs", "/s", "-p", "/workspace/p", "--transcript", "keccak"]);
+        assert!(matches!(keccak.unwrap(), TaskArgs::Prove { output, .. } if output.transcript == Transcript::Keccak));
+        assert!(parse(&[
+            "prove",
+            "-w",
+            "/workspace/w.json",
+            "--srs",
+            "/s",
+            "-p",
+            "/workspace/p",
+            "--transcript",
+            "sha256"
+        ])
+        .unwrap_err()
+        .contains("sha256"));
         let verify = parse(&["verify", "--proof", "/workspace/p.json"]).unwrap();
         assert_eq!(verify, TaskArgs::Verify { proof: "/workspace/p.json".into(), report: None });
         // Keys never come from a task; other modes are no task.

@@ -3,7 +3,7 @@
 //! another circuit's key, unpinned keys.
 
 use alloy_primitives::B256;
-use header_chain::proof::{fr_from_hex, fr_to_hex, keygen, verify, PinnedKey, Rejection, VerifierKeyFile};
+use header_chain::proof::{fr_from_hex, fr_to_hex, keygen, verify, PinnedKey, Rejection, Transcript, VerifierKeyFile};
 use header_chain::prover::{prove_witness, shape_for};
 use header_chain::srs;
 use header_chain::witness::{WitnessFile, WitnessHeader};
@@ -38,12 +38,39 @@ fn prove_verify_and_reject_tampering() {
     let k = shape_for(&witness).unwrap().k;
     // A larger SRS than needed is downsized in memory.
     let srs_path = dev_srs(dir.path(), k + 1);
-    let proved = prove_witness(&witness, &srs_path, |_| {}).unwrap();
+    let proved = prove_witness(&witness, &srs_path, Transcript::Blake2b, |_| {}).unwrap();
     let key = proved.keys.verifier.clone();
     let pinned_key = PinnedKey::new(key.clone()).unwrap();
     let pinned = std::slice::from_ref(&pinned_key);
     verify(pinned, &proved.proof).expect("an honest proof verifies");
     assert_eq!(proved.proof.statement.last_number, 23_513_000);
+
+    // The Keccak (EVM) flavour: the same key verifies it; a flavour label
+    // that lies fails the proof, both ways.
+    let params = srs::read_for_k(&srs_path, k).unwrap();
+    let keccak = header_chain::proof::prove(
+        &params,
+        &proved.keys,
+        witness.rlp_headers(),
+        &witness.statement(),
+        Transcript::Keccak,
+    )
+    .unwrap();
+    assert_eq!((keccak.transcript, &keccak.key_id), (Transcript::Keccak, &proved.proof.key_id));
+    verify(pinned, &keccak).expect("an honest keccak-transcript proof verifies");
+    let mut relabelled = keccak.clone();
+    relabelled.transcript = Transcript::Blake2b;
+    assert_eq!(verify(pinned, &relabelled), Err(Rejection::Invalid(Transcript::Blake2b)));
+    let mut relabelled = proved.proof.clone();
+    relabelled.transcript = Transcript::Keccak;
+    assert_eq!(verify(pinned, &relabelled), Err(Rejection::Invalid(Transcript::Keccak)));
+    // The file names the flavour only when it is not the native one.
+    let blake_json = serde_json::to_value(&proved.proof).unwrap();
+    assert!(blake_json.get("transcript").is_none());
+    let keccak_json = serde_json::to_value(&keccak).unwrap();
+    assert_eq!(keccak_json["transcript"], "keccak");
+    let reread: header_chain::proof::ProofFile = serde_json::from_value(keccak_json).unwrap();
+    verify(pinned, &reread).expect("a keccak proof survives a JSON round trip");
 
     // The key survives a JSON round trip with the same id.
     let key_json = serde_json::to_vec(&key).unwrap();
@@ -88,7 +115,7 @@ fn prove_verify_and_reject_tampering() {
     let mut edited = proved.proof.clone();
     edited.statement.last_hash = B256::repeat_byte(0xab);
     edited.instances = edited.statement.instances().iter().map(fr_to_hex).collect();
-    assert_eq!(verify(pinned, &edited), Err(Rejection::Invalid));
+    assert_eq!(verify(pinned, &edited), Err(Rejection::Invalid(Transcript::Blake2b)));
 
     // Instances that disagree with the claimed statement.
     let mut mismatch = proved.proof.clone();
@@ -111,5 +138,5 @@ fn prove_verify_and_reject_tampering() {
     // Even if a proof names the foreign key, it does not verify under it.
     let mut renamed = proved.proof.clone();
     renamed.key_id = foreign.id.clone();
-    assert_eq!(verify(std::slice::from_ref(&foreign), &renamed), Err(Rejection::Invalid));
+    assert_eq!(verify(std::slice::from_ref(&foreign), &renamed), Err(Rejection::Invalid(Transcript::Blake2b)));
 }

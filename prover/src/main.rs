@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use header_chain::fsutil::write_json_atomic;
+use header_chain::proof::Transcript;
 use header_chain::rpc::{capture, RpcClient, RpcPolicy};
 use header_chain::task::{ProveOutput as ProveArgs, TaskArgs};
 use header_chain::witness::WitnessFile;
@@ -92,6 +93,16 @@ enum Mode {
         witness: PathBuf,
         #[arg(short = 'k', long)]
         srs: PathBuf,
+        #[arg(long, value_enum, default_value_t = Transcript::Blake2b)]
+        transcript: Transcript,
+    },
+    /// Write what the EVM verifier generator needs for a verifier key (the
+    /// compiled protocol and the SRS points), as JSON.
+    EvmProtocol {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -248,7 +259,13 @@ fn run(mode: Mode) -> Result<()> {
                 out.display()
             );
         }
-        Mode::Bench { witness, srs } => bench(&witness, &srs)?,
+        Mode::Bench { witness, srs, transcript } => bench(&witness, &srs, transcript)?,
+        Mode::EvmProtocol { key, out } => {
+            let pinned = header_chain::proof::PinnedKey::new(header_chain::proof::VerifierKeyFile::load(&key)?)?;
+            let protocol = header_chain::evm::protocol(&pinned)?;
+            write(&out, &protocol)?;
+            println!("EVM protocol for key {} written to {}", protocol.key_id, out.display());
+        }
         Mode::Statement { witness } => {
             let loaded = WitnessFile::load(&witness)?;
             println!("{}", serde_json::to_string(&loaded.statement())?);
@@ -352,6 +369,7 @@ fn gevulot_task(
         srs,
         proof: in_workspace(&output.proof)?,
         key_out: output.key_out.as_deref().map(in_workspace).transpose()?,
+        transcript: output.transcript,
     };
     let loaded = WitnessFile::load(&in_workspace(&witness)?).map_err(|e| e.to_string())?;
     let proved = prove_and_write(&loaded, &local).map_err(|e| format!("{e:#}"))?;
@@ -367,18 +385,20 @@ fn gevulot_task(
 
 fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<header_chain::proof::ProofFile> {
     let started = Instant::now();
-    let proved = header_chain::prover::prove_witness(witness, &args.srs, |stage| eprintln!("{stage}"))?;
+    let proved =
+        header_chain::prover::prove_witness(witness, &args.srs, args.transcript, |stage| eprintln!("{stage}"))?;
     write(&args.proof, &proved.proof)?;
     if let Some(key_out) = &args.key_out {
         write(key_out, &proved.keys.verifier)?;
     }
     let s = &proved.proof.statement;
     println!(
-        "proof of blocks {}..={} written to {} ({} bytes, key {}); keygen {:.1} s, prove {:.1} s, total {:.1} s",
+        "proof of blocks {}..={} written to {} ({} bytes, {} transcript, key {}); keygen {:.1} s, prove {:.1} s, total {:.1} s",
         s.first_number,
         s.last_number,
         args.proof.display(),
         proved.proof.proof.len(),
+        proved.proof.transcript,
         &proved.proof.key_id[..16],
         proved.timings.keygen.as_secs_f64(),
         proved.timings.prove.as_secs_f64(),
@@ -387,9 +407,9 @@ fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<header_cha
     Ok(proved.proof)
 }
 
-fn bench(witness: &Path, srs: &Path) -> Result<()> {
+fn bench(witness: &Path, srs: &Path, transcript: Transcript) -> Result<()> {
     let loaded = WitnessFile::load(witness)?;
-    let proved = header_chain::prover::prove_witness(&loaded, srs, |_| {})?;
+    let proved = header_chain::prover::prove_witness(&loaded, srs, transcript, |_| {})?;
     let t = Instant::now();
     let pinned = header_chain::proof::PinnedKey::new(proved.keys.verifier.clone())?;
     header_chain::proof::verify(std::slice::from_ref(&pinned), &proved.proof)?;
@@ -402,6 +422,7 @@ fn bench(witness: &Path, srs: &Path) -> Result<()> {
         "prove_s": proved.timings.prove.as_secs_f64(),
         "verify_s": verify.as_secs_f64(),
         "proof_bytes": proved.proof.proof.len(),
+        "transcript": transcript,
         "peak_rss_bytes": header_chain::metrics::peak_rss_bytes(),
     });
     println!("{report}");

@@ -108,6 +108,11 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
         "headers": proof_file.shape.num_headers,
         "timings_ms": { "load": loaded.as_secs_f64() * 1e3, "verify": verify_time.as_secs_f64() * 1e3 },
     });
+    // Like the proof file: only the EVM flavour is named (absent = blake2b).
+    let mut report = report;
+    if !proof_file.transcript.is_blake2b() {
+        report["transcript"] = proof_file.transcript.name().into();
+    }
     Ok(Verdict { valid: verdict.is_ok(), summary, report })
 }
 

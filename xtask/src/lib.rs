@@ -10,6 +10,7 @@ pub mod check;
 pub mod deploy;
 pub mod doctor;
 pub mod elf;
+pub mod evm;
 pub mod exec;
 pub mod gevulot;
 pub mod hashing;

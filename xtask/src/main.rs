@@ -1,7 +1,7 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, deploy, doctor, exec, image, inspect, keys, new_pair, release, run, srs, test};
+use xtask::{bench, build, check, deploy, doctor, evm, exec, image, inspect, keys, new_pair, release, run, srs, test};
 
 use std::process::ExitCode;
 
@@ -39,6 +39,13 @@ enum Command {
     NewPair(new_pair::NewPairFlags),
     /// Verifier keys for the verifier image, made from the prover's SRS.
     Keys(keys::KeysFlags),
+    /// The Solidity verifier for a key: generated, compiled (pinned solc), split to fit EIP-170, recorded.
+    EvmVerifier(evm::contract::EvmVerifierFlags),
+    /// Deploy a key's EVM verifier (parts, then the verifier) from an account the node holds.
+    EvmDeploy(evm::deploy::EvmDeployFlags),
+    /// Ask a deployed EVM verifier about a keccak-transcript proof: verdict and gas.
+    /// Exit 0: accepted; 1: rejected; 2: could not ask (bad input, node, address).
+    EvmSubmit(evm::submit::EvmSubmitFlags),
     /// Benchmarks: the prover (static vs glibc) or SRS downsizing; prints a table.
     Bench(bench::BenchFlags),
     /// Report which prerequisites are present and how to get the missing ones.
@@ -56,6 +63,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // evm-submit's exit code tells "rejected" (1) from "could not ask" (2).
+    let verdict_command = matches!(cli.command, Command::EvmSubmit(_));
     let result = match cli.command {
         Command::Build(flags) => flags.run(&sh),
         Command::Check(flags) => flags.run(&sh),
@@ -65,6 +74,9 @@ fn main() -> ExitCode {
         Command::Run(flags) => flags.run(&sh),
         Command::Srs(flags) => flags.run(&sh),
         Command::Keys(flags) => flags.run(&sh),
+        Command::EvmVerifier(flags) => flags.run(&sh),
+        Command::EvmDeploy(flags) => flags.run(&sh),
+        Command::EvmSubmit(flags) => flags.run(&sh),
         Command::NewPair(flags) => flags.run(&sh),
         Command::Deploy(flags) => flags.run(&sh),
         Command::Exec(flags) => flags.run(&sh),
@@ -76,7 +88,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match (verdict_command, e.is::<evm::submit::Rejected>()) {
+                (true, false) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

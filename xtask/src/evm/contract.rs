@@ -1,0 +1,278 @@
+//! `cargo xtask evm-verifier`: the EVM verifier contract for the pinned
+//! header-chain key. The prover writes the key's compiled protocol,
+//! `evm-codegen` (snark-verifier's EVM loader) writes the Solidity, the
+//! pinned solc compiles it, and the contract is split into parts that each
+//! fit EIP-170 (`split.rs`). The record, next to the key, holds every
+//! part's creation code, sizes and hashes: `evm-deploy` deploys from it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sha3::Keccak256;
+use xshell::{cmd, Shell};
+
+use super::{solc, split};
+use crate::keys;
+use crate::programs;
+use crate::project::Project;
+
+pub const RECORD_KIND: &str = "header-chain-evm-verifier";
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(clap::Args, Debug)]
+pub struct EvmVerifierFlags {
+    /// Chain length of the key (the verifier image pins the 8-header key).
+    #[arg(long, default_value_t = 8)]
+    pub headers: usize,
+    /// The prover image whose SRS makes the key, if it is missing.
+    #[arg(long, default_value = "header-prover")]
+    pub prover: String,
+    /// Print the record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One deployable contract.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractRecord {
+    pub name: String,
+    pub runtime_bytes: usize,
+    pub runtime_sha256: String,
+    /// keccak256 of the runtime code: what `EXTCODEHASH` reports.
+    pub codehash: String,
+    /// Memory the part receives and returns (parts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<usize>,
+    pub creation_code: String,
+}
+
+/// What `evm-verifier` made for a key, written next to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmVerifierRecord {
+    pub kind: String,
+    pub version: u32,
+    pub key_id: String,
+    pub headers: usize,
+    pub solc: String,
+    pub solc_settings: serde_json::Value,
+    /// Calldata the verifier accepts: exactly this many bytes.
+    pub calldata_bytes: usize,
+    pub code_size_limit: usize,
+    /// The contract as snark-verifier writes it, unsplit (not deployable
+    /// where EIP-170 holds when larger than the limit).
+    pub unsplit_runtime_bytes: usize,
+    pub unsplit_runtime_sha256: String,
+    pub parts: Vec<ContractRecord>,
+    pub verifier: ContractRecord,
+}
+
+pub fn record_path(project: &Project, headers: usize) -> PathBuf {
+    project.target_dir.join("keys").join(format!("header-chain-{headers}.evm.json"))
+}
+
+fn sources_dir(project: &Project, headers: usize) -> PathBuf {
+    project.target_dir.join("evm").join(format!("header-chain-{headers}"))
+}
+
+impl EvmVerifierFlags {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let record = make(sh, &project, &self.prover, self.headers)?;
+        let path = record_path(&project, self.headers);
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&summary(&record, &project.show(&path)))?);
+            return Ok(());
+        }
+        let largest = record.parts.iter().map(|p| p.runtime_bytes).max().unwrap_or(0);
+        println!(
+            "EVM verifier for key {} ({} headers): {} parts (largest {} B of {} B) and the verifier ({} B); unsplit it would be {} B",
+            &record.key_id[..16],
+            record.headers,
+            record.parts.len(),
+            largest,
+            record.code_size_limit,
+            record.verifier.runtime_bytes,
+            record.unsplit_runtime_bytes,
+        );
+        println!(
+            "calldata: {} bytes (6 instances, then the proof); record {}",
+            record.calldata_bytes,
+            project.show(&path)
+        );
+        println!("sources: {}", project.show(&sources_dir(&project, self.headers)));
+        Ok(())
+    }
+}
+
+/// The record without the creation code (for `--json` and the tests).
+pub fn summary(record: &EvmVerifierRecord, path: &str) -> serde_json::Value {
+    let contract = |c: &ContractRecord| {
+        serde_json::json!({
+            "name": c.name, "runtime_bytes": c.runtime_bytes, "runtime_sha256": c.runtime_sha256,
+            "codehash": c.codehash, "memory_bytes": c.memory_bytes,
+        })
+    };
+    serde_json::json!({
+        "record": path,
+        "key_id": record.key_id,
+        "headers": record.headers,
+        "solc": record.solc,
+        "calldata_bytes": record.calldata_bytes,
+        "code_size_limit": record.code_size_limit,
+        "unsplit_runtime_bytes": record.unsplit_runtime_bytes,
+        "parts": record.parts.iter().map(contract).collect::<Vec<_>>(),
+        "verifier": contract(&record.verifier),
+    })
+}
+
+/// Makes (or remakes) the contracts for the `headers` key and writes the record.
+pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -> Result<EvmVerifierRecord> {
+    let key = keys::key_path(project, headers);
+    if !key.exists() {
+        keys::make_key(project, prover_image, headers)?;
+    }
+    let dir = sources_dir(project, headers);
+    std::fs::create_dir_all(&dir)?;
+    let prover = programs::program(project, programs::PROVER_BIN)?;
+    let protocol = dir.join("protocol.json");
+    programs::run(&prover, &crate::os_args!["evm-protocol", "--key", &key, "--out", &protocol])?;
+
+    let codegen = build_codegen(sh, project)?;
+    let unsplit_path = dir.join("Halo2Verifier.sol");
+    let printed = programs::run_json(&codegen, &crate::os_args![&protocol, &unsplit_path])?;
+    let key_id = printed["key_id"].as_str().context("evm-codegen printed no key id")?.to_string();
+    let unsplit = std::fs::read_to_string(&unsplit_path)?;
+
+    let solc_js = solc::ensure(sh, project)?;
+    let spinner = crate::progress::units("compiling the EVM verifier with solc");
+    let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([("Halo2Verifier.sol".to_string(), unsplit.clone())]));
+    spinner.finish_and_clear();
+    let unsplit_runtime =
+        compiled?.into_values().next().context("solc compiled no contract from the generated verifier")?.runtime;
+
+    let program = split::parse(&unsplit).context("splitting the generated verifier")?;
+    let (parts, part_sources) = compile_parts(sh, &solc_js, &program, &key_id, unsplit_runtime.len())?;
+    let hashes: Vec<(usize, [u8; 32])> = parts
+        .iter()
+        .map(|p| (p.memory_bytes.expect("parts have memory"), hex::decode(&p.codehash).unwrap().try_into().unwrap()))
+        .collect();
+    let verifier_source = split::verifier_source(&program, &hashes, &key_id);
+    let file = format!("{}.sol", split::VERIFIER_NAME);
+    let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([(file.clone(), verifier_source.clone())]))?;
+    let verifier = compiled.get(&(file.clone(), split::VERIFIER_NAME.to_string())).context("solc made no verifier")?;
+    if verifier.runtime.len() > split::CODE_SIZE_LIMIT {
+        bail!(
+            "the verifier contract is {} bytes, over the {} byte limit",
+            verifier.runtime.len(),
+            split::CODE_SIZE_LIMIT
+        );
+    }
+    let verifier = contract_record(split::VERIFIER_NAME, verifier, None);
+
+    for (name, source) in part_sources.iter().chain([(&file, &verifier_source)]) {
+        atomic_write::write_atomic(&dir.join(name), |w| w.write_all(source.as_bytes()))?;
+    }
+    let record = EvmVerifierRecord {
+        kind: RECORD_KIND.into(),
+        version: RECORD_VERSION,
+        key_id,
+        headers,
+        solc: solc::VERSION.into(),
+        solc_settings: solc::settings(),
+        calldata_bytes: program.calldata_bytes,
+        code_size_limit: split::CODE_SIZE_LIMIT,
+        unsplit_runtime_bytes: unsplit_runtime.len(),
+        unsplit_runtime_sha256: hex::encode(Sha256::digest(&unsplit_runtime)),
+        parts,
+        verifier,
+    };
+    atomic_write::write_json_atomic(&record_path(project, headers), &record)?;
+    Ok(record)
+}
+
+/// Splits into parts sized by the unsplit contract's bytes per source byte,
+/// smaller until every part fits.
+fn compile_parts(
+    sh: &Shell,
+    solc_js: &Path,
+    program: &split::Program,
+    key_id: &str,
+    unsplit_runtime_bytes: usize,
+) -> Result<(Vec<ContractRecord>, BTreeMap<String, String>)> {
+    let source_bytes: usize = program.statements.iter().map(|s| s.text.len()).sum();
+    // Aim at 85% of the limit: the parts' own prologue and epilogue cost bytes too.
+    let mut max_source =
+        (source_bytes as f64 * (split::CODE_SIZE_LIMIT as f64 * 0.85) / unsplit_runtime_bytes as f64) as usize;
+    for _attempt in 0..6 {
+        let ranges = split::group(program, max_source);
+        let count = ranges.len();
+        let sources: BTreeMap<String, String> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("{}.sol", split::part_name(i)), split::part_source(program, r, i, count, key_id)))
+            .collect();
+        let spinner = crate::progress::units(&format!("compiling the verifier as {count} parts"));
+        let compiled = solc::compile(sh, solc_js, &sources);
+        spinner.finish_and_clear();
+        let compiled = compiled?;
+        let largest = compiled.values().map(|c| c.runtime.len()).max().unwrap_or(0);
+        if largest <= split::CODE_SIZE_LIMIT {
+            let records = ranges
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let name = split::part_name(i);
+                    let c = &compiled[&(format!("{name}.sol"), name.clone())];
+                    contract_record(&name, c, Some(split::memory_end(program, r)))
+                })
+                .collect();
+            return Ok((records, sources));
+        }
+        max_source = max_source * 8 / 10;
+    }
+    bail!("could not split the verifier into parts under {} bytes", split::CODE_SIZE_LIMIT)
+}
+
+fn contract_record(name: &str, compiled: &solc::Compiled, memory_bytes: Option<usize>) -> ContractRecord {
+    ContractRecord {
+        name: name.into(),
+        runtime_bytes: compiled.runtime.len(),
+        runtime_sha256: hex::encode(Sha256::digest(&compiled.runtime)),
+        codehash: hex::encode(Keccak256::digest(&compiled.runtime)),
+        memory_bytes,
+        creation_code: hex::encode(&compiled.creation),
+    }
+}
+
+/// Builds `evm-codegen` (its own workspace and lockfile) into the shared
+/// target directory.
+fn build_codegen(sh: &Shell, project: &Project) -> Result<PathBuf> {
+    let manifest = project.root.join("evm-codegen/Cargo.toml");
+    let target = &project.target_dir;
+    let spinner = crate::progress::units("building evm-codegen (snark-verifier's Solidity generator)");
+    let built = cmd!(sh, "cargo build --locked --quiet --manifest-path {manifest}")
+        .env("CARGO_TARGET_DIR", target)
+        .quiet()
+        .run();
+    spinner.finish_and_clear();
+    built.context("building evm-codegen failed")?;
+    Ok(target.join("debug").join("evm-codegen"))
+}
+
+/// Reads a record `evm-verifier` wrote.
+pub fn load_record(path: &Path) -> Result<EvmVerifierRecord> {
+    let text = std::fs::read(path).with_context(|| {
+        format!("cannot read {}: run `cargo xtask evm-verifier` for that key first", path.display())
+    })?;
+    let record: EvmVerifierRecord =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not an EVM verifier record", path.display()))?;
+    if record.kind != RECORD_KIND || record.version != RECORD_VERSION {
+        bail!("{} is {} v{}; expected {RECORD_KIND} v{RECORD_VERSION}", path.display(), record.kind, record.version);
+    }
+    Ok(record)
+}

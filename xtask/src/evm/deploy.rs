@@ -1,0 +1,145 @@
+//! `cargo xtask evm-deploy`: deploys the parts, then the verifier, from the
+//! record `evm-verifier` wrote, from an account the node holds (anvil's
+//! development accounts; on a real network an unlocked account of your own
+//! node). No key file is read: signing stays with the node.
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use xshell::Shell;
+
+use super::contract::{load_record, record_path, ContractRecord};
+use super::rpc::{self, Node};
+use crate::project::Project;
+
+#[derive(clap::Args, Debug)]
+pub struct EvmDeployFlags {
+    /// JSON-RPC URL of the node to deploy through.
+    #[arg(long)]
+    pub rpc: String,
+    /// Chain length of the key whose verifier to deploy.
+    #[arg(long, default_value_t = 8)]
+    pub headers: usize,
+    /// Sending account (held by the node); default: the node's first account.
+    #[arg(long)]
+    pub from: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the verifier landed.
+#[derive(Debug, serde::Serialize)]
+pub struct Deployment {
+    pub chain_id: u64,
+    pub key_id: String,
+    pub verifier: String,
+    pub parts: Vec<String>,
+    /// Gas used by every deployment transaction together.
+    pub gas_used: u64,
+}
+
+impl EvmDeployFlags {
+    pub fn run(self, _sh: &Shell) -> Result<()> {
+        let project = Project::locate()?;
+        let record = load_record(&record_path(&project, self.headers))?;
+        let (node, chain_id) = Node::connect(&self.rpc)?;
+        let from = match &self.from {
+            Some(a) => rpc::address(a)?,
+            None => {
+                let accounts = node.call("eth_accounts", json!([]))?;
+                let first = accounts.as_array().and_then(|a| a.first()).and_then(|a| a.as_str());
+                let Some(first) = first else {
+                    bail!("the node at {} holds no account to send from: pass --from with an account it has unlocked, or deploy the creation code in {} with your own wallet", self.rpc, project.show(&record_path(&project, self.headers)))
+                };
+                first.to_string()
+            }
+        };
+        let bar = crate::progress::units(&format!("deploying {} parts and the verifier", record.parts.len()));
+        let mut gas_used = 0;
+        let mut parts = Vec::new();
+        for part in &record.parts {
+            let (address, gas) = deploy(&node, &from, part, &[])?;
+            gas_used += gas;
+            parts.push(address);
+            bar.set_message(format!("deployed {} of {} parts", parts.len(), record.parts.len()));
+        }
+        let (verifier, gas) = deploy(&node, &from, &record.verifier, &constructor_arguments(&parts)?)?;
+        gas_used += gas;
+        bar.finish_and_clear();
+        let deployment = Deployment { chain_id, key_id: record.key_id.clone(), verifier, parts, gas_used };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&deployment)?);
+        } else {
+            println!(
+                "verifier for key {} ({} headers) at {} on chain {} ({} parts; {} gas in all)",
+                &record.key_id[..16],
+                record.headers,
+                deployment.verifier,
+                chain_id,
+                deployment.parts.len(),
+                gas_used
+            );
+            println!(
+                "submit proofs with: cargo xtask evm-submit --rpc {} --address {} --proof PROOF.json",
+                self.rpc, deployment.verifier
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Deploys one contract and checks that the code on chain is the record's.
+fn deploy(node: &Node, from: &str, contract: &ContractRecord, arguments: &[u8]) -> Result<(String, u64)> {
+    let mut data = hex::decode(&contract.creation_code).context("the record's creation code is not hex")?;
+    data.extend_from_slice(arguments);
+    let receipt = node
+        .send_and_wait(json!({ "from": from, "data": rpc::hex_data(&data) }))
+        .with_context(|| format!("deploying {}", contract.name))?;
+    let address = receipt["contractAddress"].as_str().context("the receipt names no contract address")?.to_string();
+    let code = node.code(&address)?;
+    if hex::encode(Sha256::digest(&code)) != contract.runtime_sha256 {
+        bail!(
+            "{} at {address} runs code other than the record's ({} bytes); does the chain enforce rules this compiler output does not meet?",
+            contract.name,
+            code.len()
+        );
+    }
+    Ok((address, rpc::quantity(&receipt["gasUsed"])?))
+}
+
+/// ABI encoding of the constructor's `address[]`.
+fn constructor_arguments(parts: &[String]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(64 + 32 * parts.len());
+    out.extend(word(32));
+    out.extend(word(parts.len() as u64));
+    for address in parts {
+        let raw = hex::decode(rpc::address(address)?.trim_start_matches("0x"))?;
+        out.extend([0u8; 12]);
+        out.extend(raw);
+    }
+    Ok(out)
+}
+
+fn word(value: u64) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[24..].copy_from_slice(&value.to_be_bytes());
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructor_arguments_are_an_abi_address_array() {
+        let a = "0x00000000000000000000000000000000000000aa";
+        let b = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+        let encoded = constructor_arguments(&[a.into(), b.into()]).unwrap();
+        assert_eq!(encoded.len(), 4 * 32);
+        assert_eq!(encoded[31], 0x20);
+        assert_eq!(encoded[63], 2);
+        assert_eq!(&encoded[64..95], &[0u8; 31]);
+        assert_eq!(encoded[95], 0xaa);
+        assert_eq!(hex::encode(&encoded[108..128]), b.trim_start_matches("0x"));
+    }
+}
