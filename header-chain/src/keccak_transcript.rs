@@ -163,6 +163,7 @@ impl<W: Write> TranscriptWriterBuffer<W, G1Affine, KeccakChallenge> for KeccakTr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use halo2_base::halo2_proofs::halo2curves::ff::Field;
     use halo2_base::halo2_proofs::halo2curves::group::Curve;
 
     #[test]

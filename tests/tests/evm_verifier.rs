@@ -52,7 +52,7 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
     let made: Value = serde_json::from_slice(&o.stdout).unwrap();
     let limit = made["code_size_limit"].as_u64().unwrap();
     assert_eq!(limit, 24_576);
-    assert!(made["unsplit_runtime_bytes"].as_u64().unwrap() > limit, "{made}");
+    assert!(made["unsplit_runtime_bytes"].as_u64().unwrap() > limit, "the split is needed: {made}");
     let parts = made["parts"].as_array().unwrap();
     assert!(parts.len() > 1);
     for part in parts.iter().chain([&made["verifier"]]) {
@@ -90,8 +90,14 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
     let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!((r["valid"].clone(), r["transcript"].clone()), (json!(true), json!("keccak")), "{r}");
 
+    // The key is the development SRS's: deploying is refused unless asked.
+    assert_eq!(made["insecure_dev_srs"], true);
+    let o = xtask(&["evm-deploy", "--rpc", &node.url, "--headers", "8"]);
+    assert!(!o.status.success() && text(&o).contains("refusing to deploy"), "{}", text(&o));
+    assert_eq!(node.call("eth_getTransactionCount", json!([anvil_harness::DEV_ACCOUNT_0, "latest"])).unwrap(), "0x8");
+
     // Deployed from anvil's development account; accepted, with its gas.
-    let o = xtask(&["evm-deploy", "--rpc", &node.url, "--headers", "8", "--json"]);
+    let o = xtask(&["evm-deploy", "--rpc", &node.url, "--headers", "8", "--allow-insecure-srs", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let deployment: Value = serde_json::from_slice(&o.stdout).unwrap();
     let address = deployment["verifier"].as_str().unwrap().to_string();

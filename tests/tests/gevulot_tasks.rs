@@ -108,6 +108,21 @@ fn prover_task_then_verifier_task_and_the_faults() {
     let verdict: serde_json::Value = serde_json::from_slice(&verified.data).unwrap();
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert!(vws.join("verification.json").is_file());
+    let native: serde_json::Value = serde_json::from_slice(&std::fs::read(vws.join("proof.json")).unwrap()).unwrap();
+    assert!(native.get("transcript").is_none(), "a task that does not ask gets the proof file it always got");
+
+    // A task may ask for the EVM flavour; the verifier image checks it too.
+    let kws = workspace(&f, "prover-keccak");
+    std::fs::copy(&f.witness, kws.join("witness.json")).unwrap();
+    let keccak_task = task(&[PROVE, &["--transcript", "keccak"]].concat(), &["/workspace/witness.json"]);
+    let proved_keccak = run("prover", &f.env_prover, &kws, keccak_task, minute).unwrap();
+    let keccak: serde_json::Value = serde_json::from_slice(&std::fs::read(&proved_keccak.files[0].1).unwrap()).unwrap();
+    assert_eq!(keccak["transcript"], "keccak");
+    let kvws = workspace(&f, "verifier-keccak");
+    std::fs::copy(&proved_keccak.files[0].1, kvws.join("proof.json")).unwrap();
+    let verdict: serde_json::Value =
+        serde_json::from_slice(&run("verifier", &f.env_verifier, &kvws, verify_task(), minute).unwrap().data).unwrap();
+    assert_eq!((verdict["valid"].clone(), verdict["transcript"].clone()), (true.into(), "keccak".into()), "{verdict}");
 
     // A tampered proof: the verifier task succeeds with an invalid verdict.
     let mut proof: serde_json::Value = serde_json::from_slice(&std::fs::read(vws.join("proof.json")).unwrap()).unwrap();

@@ -18,6 +18,9 @@
 //! `vm` (`bench_vm.rs`): the images booted in QEMU beside the binaries on
 //! the host: boot to task, a small prover task, the verifier's task.
 //!
+//! `evm` (`evm/bench.rs`): the EVM verifier per chain length: code sizes,
+//! deploy and verify gas on anvil, proving in both transcript flavours.
+//!
 //! `srs`: downsizing a k=20 raw SRS to k=15, streaming (ours) against
 //! loading the whole file (halo2's way): time and peak memory; and the
 //! images' payload sizes beside the Taiko tutorial's.
@@ -39,6 +42,8 @@ pub enum Suite {
     Image,
     /// The images booted in QEMU beside the binaries on the host.
     Vm,
+    /// The EVM verifier: code sizes, deploy and verify gas on anvil, both transcript flavours.
+    Evm,
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,6 +85,7 @@ impl BenchFlags {
             Suite::Hashing => hashing_suite()?,
             Suite::Image => image_suite(sh)?,
             Suite::Vm => crate::bench_vm::vm_suite(sh, self.accel)?,
+            Suite::Evm => crate::evm::bench::evm_suite(sh, &self.headers)?,
         };
         println!("{table}");
         if let Some(out) = &self.out {

@@ -38,12 +38,7 @@ impl KeysFlags {
 /// Writes the key for `headers`-header chains with the prover binary (from
 /// the prover image's SRS); returns its path and key id.
 pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result<(PathBuf, String)> {
-    let manifests = project.manifests()?;
-    let image = manifests.image(prover_image).with_context(|| format!("no image named {prover_image:?}"))?;
-    let Some(srs) = &image.srs else {
-        bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS")
-    };
-    let source = crate::srs::srs_for_image(project, image, srs)?;
+    let (source, srs) = prover_srs(project, prover_image)?;
     let path = key_path(project, headers);
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
     let prover = programs::program(project, programs::PROVER_BIN)?;
@@ -53,7 +48,7 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
         &crate::os_args!["keygen", "--headers", headers.to_string(), "--srs", &source, "--out", &path],
     );
     spinner.finish_and_clear();
-    let printed = printed.with_context(|| format!("image {prover_image}'s SRS ({}) cannot make it", srs.source))?;
+    let printed = printed.with_context(|| format!("image {prover_image}'s SRS ({}) cannot make it", srs))?;
     // "verifier key <id> for N headers (k = K) written to PATH"
     let id = printed
         .split_whitespace()
@@ -61,6 +56,17 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
         .nth(1)
         .with_context(|| format!("the prover printed no key id: {printed:?}"))?;
     Ok((path, id.to_string()))
+}
+
+/// The SRS file of `prover_image` (made if it is the development SRS), and
+/// the manifest's name for it.
+pub fn prover_srs(project: &Project, prover_image: &str) -> Result<(PathBuf, String)> {
+    let manifests = project.manifests()?;
+    let image = manifests.image(prover_image).with_context(|| format!("no image named {prover_image:?}"))?;
+    let Some(srs) = &image.srs else {
+        bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS")
+    };
+    Ok((crate::srs::srs_for_image(project, image, srs)?, srs.source.to_string()))
 }
 
 /// Makes the verifier keys that the selected images carry and that are

@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use xshell::Shell;
 
-use super::contract::{load_record, record_path, ContractRecord};
+use super::contract::{load_record, record_path, ContractRecord, EvmVerifierRecord};
 use super::rpc::{self, Node};
 use crate::project::Project;
 
@@ -23,6 +23,10 @@ pub struct EvmDeployFlags {
     /// Sending account (held by the node); default: the node's first account.
     #[arg(long)]
     pub from: Option<String>,
+    /// Deploy a verifier whose key was made from the INSECURE development
+    /// SRS (a local test chain only: anyone can forge proofs it accepts).
+    #[arg(long)]
+    pub allow_insecure_srs: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -42,6 +46,17 @@ impl EvmDeployFlags {
     pub fn run(self, _sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
         let record = load_record(&record_path(&project, self.headers))?;
+        if record.insecure_dev_srs {
+            if !self.allow_insecure_srs {
+                bail!(
+                    "refusing to deploy: the verifier for key {} was made from the INSECURE development SRS, whose secret anyone can derive to forge proofs the contract would accept. Put a ceremony SRS in the prover manifest's [srs] (README, \"Security notes\"), run `cargo xtask keys --headers {}` and `cargo xtask evm-verifier --headers {}`; or pass --allow-insecure-srs for a local test chain",
+                    &record.key_id[..16],
+                    self.headers,
+                    self.headers
+                );
+            }
+            eprintln!("warning: deploying a verifier for the INSECURE development SRS (--allow-insecure-srs): anyone can forge proofs it accepts");
+        }
         let (node, chain_id) = Node::connect(&self.rpc)?;
         let from = match &self.from {
             Some(a) => rpc::address(a)?,
@@ -54,19 +69,8 @@ impl EvmDeployFlags {
                 first.to_string()
             }
         };
-        let bar = crate::progress::units(&format!("deploying {} parts and the verifier", record.parts.len()));
-        let mut gas_used = 0;
-        let mut parts = Vec::new();
-        for part in &record.parts {
-            let (address, gas) = deploy(&node, &from, part, &[])?;
-            gas_used += gas;
-            parts.push(address);
-            bar.set_message(format!("deployed {} of {} parts", parts.len(), record.parts.len()));
-        }
-        let (verifier, gas) = deploy(&node, &from, &record.verifier, &constructor_arguments(&parts)?)?;
-        gas_used += gas;
-        bar.finish_and_clear();
-        let deployment = Deployment { chain_id, key_id: record.key_id.clone(), verifier, parts, gas_used };
+        let deployment = deploy_record(&node, chain_id, &from, &record)?;
+        let gas_used = deployment.gas_used;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&deployment)?);
         } else {
@@ -86,6 +90,23 @@ impl EvmDeployFlags {
         }
         Ok(())
     }
+}
+
+/// Deploys the parts, then the verifier given their addresses.
+pub fn deploy_record(node: &Node, chain_id: u64, from: &str, record: &EvmVerifierRecord) -> Result<Deployment> {
+    let bar = crate::progress::units(&format!("deploying {} parts and the verifier", record.parts.len()));
+    let mut gas_used = 0;
+    let mut parts = Vec::new();
+    for part in &record.parts {
+        let (address, gas) = deploy(node, from, part, &[])?;
+        gas_used += gas;
+        parts.push(address);
+        bar.set_message(format!("deployed {} of {} parts", parts.len(), record.parts.len()));
+    }
+    let (verifier, gas) = deploy(node, from, &record.verifier, &constructor_arguments(&parts)?)?;
+    gas_used += gas;
+    bar.finish_and_clear();
+    Ok(Deployment { chain_id, key_id: record.key_id.clone(), verifier, parts, gas_used })
 }
 
 /// Deploys one contract and checks that the code on chain is the record's.

@@ -8,8 +8,10 @@
 //! - `split.rs`: the generated Yul cut into parts that pass memory along;
 //! - `solc.rs`: the pinned compiler (npm `solc`), standard JSON;
 //! - `deploy.rs`: `cargo xtask evm-deploy`; `submit.rs`: `cargo xtask
-//!   evm-submit`; `rpc.rs`: the JSON-RPC calls they make.
+//!   evm-submit`; `rpc.rs`: the JSON-RPC calls they make;
+//! - `bench.rs`: `cargo xtask bench evm`.
 
+pub mod bench;
 pub mod contract;
 pub mod deploy;
 pub mod rpc;

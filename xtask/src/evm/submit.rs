@@ -179,6 +179,19 @@ impl EvmSubmitFlags {
     }
 }
 
+/// Asks the contract at `address` about `calldata`: `Ok(gas)` when it
+/// accepts (`eth_estimateGas` of the same call), `Err(reason)` when it reverts.
+pub fn ask(node: &Node, address: &str, calldata: &[u8]) -> Result<std::result::Result<u64, String>> {
+    let call = json!({ "to": address, "data": rpc::hex_data(calldata) });
+    match node.call("eth_call", json!([call, "latest"])) {
+        Ok(_) => Ok(Ok(rpc::quantity(&node.call("eth_estimateGas", json!([call]))?)?)),
+        Err(e) => match e.downcast::<RpcError>() {
+            Ok(revert) => Ok(Err(revert.message)),
+            Err(other) => Err(other),
+        },
+    }
+}
+
 /// The record whose verifier has exactly this runtime code, if any.
 fn record_for_code(project: &Project, code: &[u8]) -> Result<Option<EvmVerifierRecord>> {
     let sha = hex::encode(Sha256::digest(code));

@@ -1,0 +1,99 @@
+//! `cargo xtask bench evm`: for each chain length, the EVM verifier's code
+//! sizes, the gas to deploy it and to verify a real proof on a local anvil,
+//! and the static prover in both transcript flavours on the same witness.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use xshell::Shell;
+
+use super::{contract, deploy, rpc::Node, submit};
+use crate::programs;
+use crate::project::Project;
+
+const PROVER_IMAGE: &str = "header-prover";
+
+#[derive(Deserialize)]
+struct ProverBench {
+    prove_s: f64,
+    verify_s: f64,
+    proof_bytes: u64,
+}
+
+pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
+    let project = Project::locate()?;
+    let prover = programs::program(&project, programs::PROVER_BIN)?;
+    let (srs, _) = crate::keys::prover_srs(&project, PROVER_IMAGE)?;
+    let anvil = crate::tools::ensure_anvil(sh, &project)?;
+    let node = anvil_harness::Anvil::start(&anvil, None)?;
+    node.mine_with_transactions(headers.iter().copied().max().unwrap_or(1))?;
+    let (rpc, chain_id) = Node::connect(&node.url)?;
+    let work = project.target_dir.join("bench/evm");
+    std::fs::create_dir_all(&work)?;
+
+    let mut table = String::from(
+        "| headers | unsplit runtime (B) | parts | largest part (B) | verifier (B) | deploy gas (all txs) | verify gas | calldata (B) | prove blake2b (s) | prove keccak (s) | verify blake2b (ms) | verify keccak (ms) | proof blake2b (B) | proof keccak (B) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for &n in headers {
+        eprintln!("bench evm: {n} headers");
+        let record = contract::make(sh, &project, PROVER_IMAGE, n as usize)?;
+        let witness = work.join(format!("witness-{n}.json"));
+        programs::run(
+            &prover,
+            &crate::os_args![
+                "witness-capture",
+                "--rpc",
+                &node.url,
+                "--from",
+                "1",
+                "--to",
+                n.to_string(),
+                "--witness",
+                &witness
+            ],
+        )?;
+        let flavour = |transcript: &str| -> Result<ProverBench> {
+            let report = programs::run_json(
+                &prover,
+                &crate::os_args!["bench", "--witness", &witness, "--srs", &srs, "--transcript", transcript],
+            )?;
+            Ok(serde_json::from_value(report)?)
+        };
+        let (blake, keccak) = (flavour("blake2b")?, flavour("keccak")?);
+        let proof = work.join(format!("proof-{n}.json"));
+        programs::run(
+            &prover,
+            &crate::os_args![
+                "prove",
+                "--witness",
+                &witness,
+                "--srs",
+                &srs,
+                "--proof",
+                &proof,
+                "--transcript",
+                "keccak"
+            ],
+        )?;
+        let deployment = deploy::deploy_record(&rpc, chain_id, anvil_harness::DEV_ACCOUNT_0, &record)?;
+        let (calldata, _, _) = submit::calldata(&proof)?;
+        let gas = submit::ask(&rpc, &deployment.verifier, &calldata)?
+            .map_err(|reason| anyhow::anyhow!("the contract rejected an honest proof: {reason}"))
+            .context("bench evm")?;
+        let largest = record.parts.iter().map(|p| p.runtime_bytes).max().unwrap_or(0);
+        table.push_str(&format!(
+            "| {n} | {} | {} | {largest} | {} | {} | {gas} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} |\n",
+            record.unsplit_runtime_bytes.map(|b| b.to_string()).unwrap_or_else(|| "solc ran out of memory".into()),
+            record.parts.len(),
+            record.verifier.runtime_bytes,
+            deployment.gas_used,
+            calldata.len(),
+            blake.prove_s,
+            keccak.prove_s,
+            blake.verify_s * 1e3,
+            keccak.verify_s * 1e3,
+            blake.proof_bytes,
+            keccak.proof_bytes,
+        ));
+    }
+    Ok(table)
+}
