@@ -116,6 +116,20 @@ impl DoctorFlags {
                 "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1",
             )
         });
+        let solc = crate::evm::solc::install_dir(&project).join("node_modules/solc/solc.js");
+        report.push(match (on_path("node"), solc.is_file()) {
+            (Some(_), true) => found("solc", format!("{} {}", crate::evm::solc::VERSION, project.show(&solc))),
+            (Some(_), false) => missing(
+                "solc",
+                format!("{} not installed (evm-verifier compiles the EVM verifier with it)", crate::evm::solc::VERSION),
+                "cargo xtask evm-verifier installs it with npm (package solc, runs offline under Node.js)",
+            ),
+            (None, _) => missing(
+                "solc",
+                "Node.js (`node`) is not on PATH: solc runs under it".into(),
+                "install Node.js and npm (Debian: apt-get install nodejs npm)",
+            ),
+        });
 
         if let Ok(manifests) = project.manifests() {
             for image in &manifests.images {
