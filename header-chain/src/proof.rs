@@ -20,7 +20,9 @@ use halo2_base::halo2_proofs::{
         multiopen::{ProverSHPLONK, VerifierSHPLONK},
         strategy::SingleStrategy,
     },
-    transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer},
+    transcript::{
+        Blake2bRead, Blake2bWrite, Challenge255, EncodedChallenge, TranscriptReadBuffer, TranscriptWriterBuffer,
+    },
     SerdeFormat,
 };
 use serde::{Deserialize, Serialize};
@@ -213,34 +215,11 @@ pub fn prove(
     let shape = keys.verifier.shape.clone();
     let instances = statement.instances();
     let circuit = HeaderChainCircuit::new(shape.clone(), headers);
-    let failed = |e| ProveError::Prove(format!("{e:?}"));
     let proof = match flavour {
         Transcript::Blake2b => {
-            let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _, _>(
-                params,
-                &keys.pk,
-                &[circuit],
-                &[&[&instances]],
-                rand_core::OsRng,
-                &mut transcript,
-            )
-            .map_err(failed)?;
-            transcript.finalize()
+            create::<Challenge255<G1Affine>, Blake2bWrite<_, G1Affine, _>>(params, keys, circuit, &instances)?
         }
-        Transcript::Keccak => {
-            let mut transcript = <KeccakTranscript<Vec<u8>> as TranscriptWriterBuffer<_, G1Affine, _>>::init(vec![]);
-            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, KeccakChallenge, _, _, _>(
-                params,
-                &keys.pk,
-                &[circuit],
-                &[&[&instances]],
-                rand_core::OsRng,
-                &mut transcript,
-            )
-            .map_err(failed)?;
-            TranscriptWriterBuffer::<_, G1Affine, _>::finalize(transcript)
-        }
+        Transcript::Keccak => create::<KeccakChallenge, KeccakTranscript<_>>(params, keys, circuit, &instances)?,
     };
     Ok(ProofFile {
         kind: PROOF_KIND.into(),
@@ -253,6 +232,30 @@ pub fn prove(
         instances: instances.iter().map(fr_to_hex).collect(),
         proof: proof.into(),
     })
+}
+
+/// One SHPLONK proof through the transcript `T`.
+fn create<E, T>(
+    params: &ParamsKZG<Bn256>,
+    keys: &Keys,
+    circuit: HeaderChainCircuit,
+    instances: &[Fr],
+) -> Result<Vec<u8>, ProveError>
+where
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWriterBuffer<Vec<u8>, G1Affine, E>,
+{
+    let mut transcript = T::init(vec![]);
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, E, _, _, _>(
+        params,
+        &keys.pk,
+        &[circuit],
+        &[&[instances]],
+        rand_core::OsRng,
+        &mut transcript,
+    )
+    .map_err(|e| ProveError::Prove(format!("{e:?}")))?;
+    Ok(transcript.finalize())
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -321,31 +324,31 @@ pub fn verify(pinned: &[PinnedKey], proof: &ProofFile) -> Result<(), Rejection> 
     if instances != proof.statement.instances() {
         return Err(Rejection::StatementMismatch);
     }
-    let (vk, params) = (&key.vk, &key.params);
-    let invalid = |_| Rejection::Invalid(proof.transcript);
-    match proof.transcript {
+    let checked = match proof.transcript {
         Transcript::Blake2b => {
-            let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_ref());
-            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, Challenge255<G1Affine>, _, _>(
-                params,
-                vk,
-                SingleStrategy::new(params),
-                &[&[&instances]],
-                &mut transcript,
-            )
-            .map_err(invalid)
+            check::<Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(key, &instances, &proof.proof)
         }
-        Transcript::Keccak => {
-            let mut transcript =
-                <KeccakTranscript<&[u8]> as TranscriptReadBuffer<_, G1Affine, _>>::init(proof.proof.as_ref());
-            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, KeccakChallenge, _, _>(
-                params,
-                vk,
-                SingleStrategy::new(params),
-                &[&[&instances]],
-                &mut transcript,
-            )
-            .map_err(invalid)
-        }
-    }
+        Transcript::Keccak => check::<KeccakChallenge, KeccakTranscript<_>>(key, &instances, &proof.proof),
+    };
+    checked.map_err(|_| Rejection::Invalid(proof.transcript))
+}
+
+/// One SHPLONK verification through the transcript `T`.
+fn check<'a, E, T>(
+    key: &PinnedKey,
+    instances: &[Fr],
+    proof: &'a [u8],
+) -> Result<(), halo2_base::halo2_proofs::plonk::Error>
+where
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptReadBuffer<&'a [u8], G1Affine, E>,
+{
+    let mut transcript = T::init(proof);
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, E, _, _>(
+        &key.params,
+        &key.vk,
+        SingleStrategy::new(&key.params),
+        &[&[instances]],
+        &mut transcript,
+    )
 }

@@ -67,12 +67,17 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
     let node = end_to_end::start_anvil(None).unwrap();
     node.mine_with_transactions(8).unwrap();
     let (prover, verifier) = (static_binary("prover"), static_binary("verifier"));
-    let witness = dir.path().join("witness.json");
-    let o = run(&prover, &["witness-capture", "-r", &node.url, "--from", "1", "--to", "8", "-w", s(&witness)]);
-    assert!(o.status.success(), "{}", text(&o));
-    let proof_path = dir.path().join("proof.json");
-    let o = run(&prover, &["prove", "-w", s(&witness), "-k", s(&srs), "-p", s(&proof_path), "--transcript", "keccak"]);
-    assert!(o.status.success(), "{}", text(&o));
+    // Blocks 1..=last captured, then proven with the Keccak transcript.
+    let prove_chain = |last: &str| {
+        let witness = dir.path().join(format!("witness-{last}.json"));
+        let o = run(&prover, &["witness-capture", "-r", &node.url, "--from", "1", "--to", last, "-w", s(&witness)]);
+        assert!(o.status.success(), "{}", text(&o));
+        let proof = dir.path().join(format!("proof-{last}.json"));
+        let o = run(&prover, &["prove", "-w", s(&witness), "-k", s(&srs), "-p", s(&proof), "--transcript", "keccak"]);
+        assert!(o.status.success(), "{}", text(&o));
+        proof
+    };
+    let proof_path = prove_chain("8");
     let proof: Value = serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
     assert_eq!(proof["transcript"], "keccak");
     assert_eq!(proof["key_id"], made["key_id"], "the contract and the proof share the pinned key");
@@ -133,12 +138,7 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
 
     // A proof for another key (a 1-header chain): refused before asking,
     // and rejected by the contract when asked anyway.
-    let one_witness = dir.path().join("witness-1.json");
-    let o = run(&prover, &["witness-capture", "-r", &node.url, "--from", "1", "--to", "1", "-w", s(&one_witness)]);
-    assert!(o.status.success(), "{}", text(&o));
-    let other = dir.path().join("proof-1.json");
-    let o = run(&prover, &["prove", "-w", s(&one_witness), "-k", s(&srs), "-p", s(&other), "--transcript", "keccak"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let other = prove_chain("1");
     let o = submit(&other, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("verifies key") && text(&o).contains("was made for key"), "{}", text(&o));

@@ -116,7 +116,7 @@ impl DoctorFlags {
                 "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1",
             )
         });
-        let solc = crate::evm::solc::install_dir(&project).join("node_modules/solc/solc.js");
+        let solc = crate::evm::solc::entry(&project);
         report.push(match (on_path("node"), solc.is_file()) {
             (Some(_), true) => found("solc", format!("{} {}", crate::evm::solc::VERSION, project.show(&solc))),
             (Some(_), false) => missing(

@@ -17,14 +17,8 @@ pub fn ensure_anvil(sh: &Shell, project: &Project) -> Result<PathBuf> {
     if installed_version(sh, &bin).as_deref() == Some(ANVIL_VERSION) {
         return Ok(bin);
     }
-    let dir = anvil_harness::install_dir(&project.target_dir);
-    std::fs::create_dir_all(&dir)?;
-    eprintln!("installing {ANVIL_PACKAGE}@{ANVIL_VERSION} into {}", project.show(&dir));
     let spec = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");
-    cmd!(sh, "npm install --no-audit --no-fund --no-save --prefix {dir} {spec}")
-        .quiet()
-        .run()
-        .context("npm could not install anvil; install Node.js and npm (Debian: `apt-get install nodejs npm`) and check that the npm registry is reachable")?;
+    npm_install(sh, project, &anvil_harness::install_dir(&project.target_dir), &spec)?;
     match installed_version(sh, &bin) {
         Some(v) if v == ANVIL_VERSION => Ok(bin),
         Some(v) => bail!("npm installed anvil {v}, expected {ANVIL_VERSION}"),
@@ -33,6 +27,15 @@ pub fn ensure_anvil(sh: &Shell, project: &Project) -> Result<PathBuf> {
             bin.display()
         ),
     }
+}
+
+/// `npm install` of one pinned package into its own directory `dir`.
+pub fn npm_install(sh: &Shell, project: &Project, dir: &std::path::Path, spec: &str) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    eprintln!("installing {spec} into {}", project.show(dir));
+    cmd!(sh, "npm install --no-audit --no-fund --no-save --prefix {dir} {spec}").quiet().run().with_context(|| {
+        format!("npm could not install {spec}; install Node.js and npm (Debian: `apt-get install nodejs npm`) and check that the npm registry is reachable")
+    })
 }
 
 fn installed_version(sh: &Shell, bin: &std::path::Path) -> Option<String> {

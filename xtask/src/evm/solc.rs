@@ -33,7 +33,8 @@ pub fn install_dir(project: &Project) -> PathBuf {
     project.target_dir.join("tools").join(format!("solc-{VERSION}"))
 }
 
-fn entry(project: &Project) -> PathBuf {
+/// The compiler's entry point (present once installed).
+pub fn entry(project: &Project) -> PathBuf {
     install_dir(project).join("node_modules/solc/solc.js")
 }
 
@@ -44,14 +45,8 @@ pub fn ensure(sh: &Shell, project: &Project) -> Result<PathBuf> {
     if installed_version(sh, &js).as_deref().is_some_and(|v| v.starts_with(&format!("{VERSION}+"))) {
         return Ok(js);
     }
-    let dir = install_dir(project);
-    std::fs::create_dir_all(&dir)?;
-    eprintln!("installing {PACKAGE}@{VERSION} into {}", project.show(&dir));
     let spec = format!("{PACKAGE}@{VERSION}");
-    cmd!(sh, "npm install --no-audit --no-fund --no-save --prefix {dir} {spec}")
-        .quiet()
-        .run()
-        .context("npm could not install solc; install Node.js and npm (Debian: `apt-get install nodejs npm`) and check that the npm registry is reachable")?;
+    crate::tools::npm_install(sh, project, &install_dir(project), &spec)?;
     match installed_version(sh, &js) {
         Some(v) if v.starts_with(&format!("{VERSION}+")) => Ok(js),
         other => bail!("npm installed {spec} but it reports version {other:?}, expected {VERSION}"),
