@@ -30,12 +30,21 @@ pub fn ensure_anvil(sh: &Shell, project: &Project) -> Result<PathBuf> {
 }
 
 /// `npm install` of one pinned package into its own directory `dir`.
+/// npm's report is captured, not passed on: the xtask's stdout may be JSON.
 pub fn npm_install(sh: &Shell, project: &Project, dir: &std::path::Path, spec: &str) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     eprintln!("installing {spec} into {}", project.show(dir));
-    cmd!(sh, "npm install --no-audit --no-fund --no-save --prefix {dir} {spec}").quiet().run().with_context(|| {
-        format!("npm could not install {spec}; install Node.js and npm (Debian: `apt-get install nodejs npm`) and check that the npm registry is reachable")
-    })
+    let fix =
+        "install Node.js and npm (Debian: `apt-get install nodejs npm`) and check that the npm registry is reachable";
+    let out = cmd!(sh, "npm install --no-audit --no-fund --no-save --prefix {dir} {spec}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("cannot run npm to install {spec}; {fix}"))?;
+    if !out.status.success() {
+        bail!("npm could not install {spec} ({}); {fix}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
 }
 
 fn installed_version(sh: &Shell, bin: &std::path::Path) -> Option<String> {
