@@ -57,12 +57,18 @@ impl Anvil {
     /// `"london"`) and waits until it answers JSON-RPC. A long-lived child,
     /// so `std::process` rather than xshell (which runs commands to the end).
     pub fn start(bin: &Path, hardfork: Option<&str>) -> Result<Self> {
+        Self::start_with(bin, hardfork, &[])
+    }
+
+    /// [`Anvil::start`] with more of anvil's flags (e.g. `--disable-code-size-limit`).
+    pub fn start_with(bin: &Path, hardfork: Option<&str>, flags: &[&str]) -> Result<Self> {
         let port = free_port()?;
         let mut command = Command::new(bin);
         command.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"]);
         if let Some(fork) = hardfork {
             command.args(["--hardfork", fork]);
         }
+        command.args(flags);
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -27,11 +27,16 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
     let node = anvil_harness::Anvil::start(&anvil, None)?;
     node.mine_with_transactions(headers.iter().copied().max().unwrap_or(1))?;
     let (rpc, chain_id) = Node::connect(&node.url)?;
+    // The unsplit contract, where the code size limit is lifted: what the
+    // split costs.
+    let unlimited =
+        anvil_harness::Anvil::start_with(&anvil, None, &["--disable-code-size-limit", "--gas-limit", "200000000"])?;
+    let (unlimited_rpc, _) = Node::connect(&unlimited.url)?;
     let work = project.target_dir.join("bench/evm");
     std::fs::create_dir_all(&work)?;
 
     let mut table = String::from(
-        "| headers | unsplit runtime (B) | parts | largest part (B) | verifier (B) | deploy gas (all txs) | verify gas | calldata (B) | prove blake2b (s) | prove keccak (s) | verify blake2b (ms) | verify keccak (ms) | proof blake2b (B) | proof keccak (B) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| headers | unsplit runtime (B) | parts | largest part (B) | verifier (B) | deploy gas (all txs) | verify gas | unsplit deploy gas (no size limit) | unsplit verify gas | calldata (B) | prove blake2b (s) | prove keccak (s) | verify blake2b (ms) | verify keccak (ms) | proof blake2b (B) | proof keccak (B) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &n in headers {
         eprintln!("bench evm: {n} headers");
@@ -79,9 +84,14 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
         let gas = submit::ask(&rpc, &deployment.verifier, &calldata)?
             .map_err(|reason| anyhow::anyhow!("the contract rejected an honest proof: {reason}"))
             .context("bench evm")?;
+        let unsplit = unsplit_gas(sh, &project, &unlimited_rpc, n as usize, &calldata)?;
+        let (unsplit_deploy, unsplit_verify) = match unsplit {
+            Some((deploy, verify)) => (deploy.to_string(), verify.to_string()),
+            None => ("-".into(), "-".into()),
+        };
         let largest = record.parts.iter().map(|p| p.runtime_bytes).max().unwrap_or(0);
         table.push_str(&format!(
-            "| {n} | {} | {} | {largest} | {} | {} | {gas} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} |\n",
+            "| {n} | {} | {} | {largest} | {} | {} | {gas} | {unsplit_deploy} | {unsplit_verify} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} |\n",
             record.unsplit_runtime_bytes.map(|b| b.to_string()).unwrap_or_else(|| "solc ran out of memory".into()),
             record.parts.len(),
             record.verifier.runtime_bytes,
@@ -96,4 +106,29 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
         ));
     }
     Ok(table)
+}
+
+/// Deploy and verify gas of the unsplit contract on a node without the
+/// code size limit; `None` when solc cannot compile it in one piece.
+fn unsplit_gas(
+    sh: &Shell,
+    project: &Project,
+    node: &Node,
+    headers: usize,
+    calldata: &[u8],
+) -> Result<Option<(u64, u64)>> {
+    let source = contract::sources_dir(project, headers).join("Halo2Verifier.sol");
+    let sources =
+        std::collections::BTreeMap::from([("Halo2Verifier.sol".to_string(), std::fs::read_to_string(&source)?)]);
+    let Ok(compiled) = super::solc::compile(sh, &super::solc::entry(project), &sources) else { return Ok(None) };
+    let code = compiled.into_values().next().context("solc compiled no contract")?.creation;
+    let receipt = node.send_and_wait(serde_json::json!({
+        "from": anvil_harness::DEV_ACCOUNT_0,
+        "data": super::rpc::hex_data(&code),
+        "gas": "0x8f0d180",
+    }))?;
+    let address = receipt["contractAddress"].as_str().context("no contract address")?;
+    let verify = submit::ask(node, address, calldata)?
+        .map_err(|reason| anyhow::anyhow!("the unsplit contract rejected an honest proof: {reason}"))?;
+    Ok(Some((super::rpc::quantity(&receipt["gasUsed"])?, verify)))
 }

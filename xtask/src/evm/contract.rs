@@ -79,7 +79,7 @@ pub fn record_path(project: &Project, headers: usize) -> PathBuf {
     project.target_dir.join("keys").join(format!("header-chain-{headers}.evm.json"))
 }
 
-fn sources_dir(project: &Project, headers: usize) -> PathBuf {
+pub fn sources_dir(project: &Project, headers: usize) -> PathBuf {
     project.target_dir.join("evm").join(format!("header-chain-{headers}"))
 }
 
