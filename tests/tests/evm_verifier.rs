@@ -130,7 +130,15 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
         p["instances"][5] = format!("0x{:064x}", 9).into();
         p["statement"]["last_number"] = 9.into();
     });
-    for bad in [&tampered_proof, &tampered_input] {
+    // The same number plus the field's modulus: snark-verifier's code alone
+    // would reduce it and accept; the verifier requires canonical instances.
+    let r = "30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001";
+    let eight_plus_r = format!("0x{}9", &r[..63]);
+    assert_eq!(u8::from_str_radix(&r[63..], 16).unwrap() + 8, 9);
+    let non_canonical = edited(dir.path(), "non-canonical.json", &proof, |p| {
+        p["instances"][5] = eight_plus_r.clone().into();
+    });
+    for bad in [&tampered_proof, &tampered_input, &non_canonical] {
         let o = submit(bad, &[]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(text(&o).contains("REJECTED"), "{}", text(&o));

@@ -34,6 +34,11 @@ pub struct Program {
     pub statements: Vec<Statement>,
     /// Exactly the calldata the verifier reads: instances, then the proof.
     pub calldata_bytes: usize,
+    /// Calldata offsets of the public instances (read as
+    /// `mod(calldataload(X), f_q)`: reduced, not checked, by the generated code).
+    pub instance_offsets: Vec<usize>,
+    /// The scalar field's modulus (`f_q`), as written in the prelude.
+    pub scalar_modulus: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +132,48 @@ pub fn parse(solidity: &str) -> Result<Program> {
             statements.len()
         );
     }
-    Ok(Program { prelude, functions, statements, calldata_bytes })
+    let scalar_modulus = prelude
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("let f_q := "))
+        .context("the generated verifier names no scalar modulus")?
+        .trim()
+        .to_string();
+    // Calldata holds the instances, then the proof, which starts with a
+    // commitment (a point checked by validate_ec_point). The proof's
+    // scalars are also read as `mod(calldataload(X), f_q)`; the instances
+    // are the reads before the first point.
+    let calldata_reads = |s: &Statement, pattern: &str| -> Vec<usize> {
+        s.text
+            .match_indices(pattern)
+            .filter_map(|(i, _)| {
+                let rest = &s.text[i + pattern.len()..];
+                let (offset, after) = rest.split_once(')')?;
+                (pattern == "calldataload(" || after.trim_start().starts_with(", f_q)"))
+                    .then(|| literal_value(offset.trim()))
+                    .flatten()
+            })
+            .collect()
+    };
+    let first_point = statements
+        .iter()
+        .filter(|s| s.text.contains("validate_ec_point("))
+        .flat_map(|s| calldata_reads(s, "calldataload("))
+        .min()
+        .context("the generated verifier reads no point from the proof")?;
+    let mut instance_offsets: Vec<usize> = statements
+        .iter()
+        .flat_map(|s| calldata_reads(s, "mod(calldataload("))
+        .filter(|offset| *offset < first_point)
+        .collect();
+    instance_offsets.sort_unstable();
+    instance_offsets.dedup();
+    if instance_offsets.is_empty()
+        || instance_offsets.iter().enumerate().any(|(i, o)| *o != 32 * i)
+        || instance_offsets.len() * 32 != first_point
+    {
+        bail!("the generated verifier's public instances are not the words before the proof ({instance_offsets:?}, proof at {first_point:#x}); it cannot be split safely");
+    }
+    Ok(Program { prelude, functions, statements, calldata_bytes, instance_offsets, scalar_modulus })
 }
 
 #[derive(Default)]
@@ -302,12 +348,24 @@ pub fn verifier_source(program: &Program, parts: &[(usize, [u8; 32])], key_id: &
             ));
         }
     }
+    // snark-verifier reduces instances modulo r; require them canonical, so
+    // that exactly one calldata encodes each statement.
+    let canonical: String = program
+        .instance_offsets
+        .iter()
+        .map(|offset| {
+            format!(
+                "            if iszero(lt(calldataload({offset:#x}), {})) {{ revert(0, 0) }}\n",
+                program.scalar_modulus
+            )
+        })
+        .collect();
     format!(
         "{PRAGMA}
 // The header-chain verifier for key {key_id}, in {count} parts (EIP-170).
 // Calldata: the 6 public instances (32 bytes each, big-endian), then the
-// proof: {calldata} bytes exactly. Returns nothing when the proof verifies;
-// reverts otherwise.
+// proof: {calldata} bytes exactly; each instance below the scalar field's
+// modulus. Returns nothing when the proof verifies; reverts otherwise.
 contract {VERIFIER_NAME} {{
     // The parts' runtime code hashes, fixed when this contract was compiled.
     constructor(address[] memory parts) {{
@@ -327,7 +385,7 @@ contract {VERIFIER_NAME} {{
     fallback(bytes calldata) external returns (bytes memory) {{
         assembly {{
             if iszero(eq(calldatasize(), {calldata:#x})) {{ revert(0, 0) }}
-            calldatacopy(0, 0, {calldata:#x})
+{canonical}            calldatacopy(0, 0, {calldata:#x})
 {calls}            return(0, 0)
         }}
     }}
@@ -389,6 +447,7 @@ contract Halo2Verifier {
         assert_eq!(p.prelude.len(), 3);
         assert_eq!(p.functions.len(), 1);
         assert_eq!(p.calldata_bytes, 0x40);
+        assert_eq!((p.instance_offsets.clone(), p.scalar_modulus.as_str()), (vec![0], "0x31"));
         let ends: Vec<usize> = p.statements.iter().map(|s| s.memory_end).collect();
         // mstore(0xa0) → 0xc0; the block's mstore(0xc0) → 0xe0; keccak256(0xa0, 64)
         // and mstore(0x100) → 0x120; staticcall's input 0x100 + 0x180 = 0x280,
@@ -420,6 +479,7 @@ contract Halo2Verifier {
         assert!(last.contains("return(0, 0)\n") && !last.contains("return(0, 0x"));
         let verifier = verifier_source(&p, &[(0xc0, [1; 32]), (0x320, [2; 32])], "k");
         assert!(verifier.contains("if iszero(eq(calldatasize(), 0x40))"));
+        assert!(verifier.contains("if iszero(lt(calldataload(0x0), 0x31)) { revert(0, 0) }"), "{verifier}");
         assert!(verifier.contains("staticcall(gas(), sload(0), 0, 0x100, 0x40, 0xc0)"), "{verifier}");
         assert!(verifier.contains("staticcall(gas(), sload(1), 0, 0x360, 0, 0)"), "{verifier}");
         assert!(verifier.contains(&format!("bytes32(0x{})", "02".repeat(32))));
