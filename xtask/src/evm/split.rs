@@ -46,6 +46,10 @@ pub struct Statement {
     pub text: String,
     /// One past the highest memory byte the statement touches.
     pub memory_end: usize,
+    /// The calldata offsets it reads (`calldataload`).
+    pub calldata_offsets: Vec<usize>,
+    /// It checks a point read from the proof (`validate_ec_point`).
+    pub reads_point: bool,
 }
 
 /// Opcodes and functions whose arguments are values, not memory.
@@ -118,8 +122,13 @@ pub fn parse(solidity: &str) -> Result<Program> {
             // The original ending; every part ends with its own.
         } else {
             let touched = accesses(trimmed)?;
-            calldata_bytes = calldata_bytes.max(touched.calldata_end);
-            statements.push(Statement { text, memory_end: touched.memory_end });
+            calldata_bytes = calldata_bytes.max(touched.calldata_offsets.iter().map(|o| o + 32).max().unwrap_or(0));
+            statements.push(Statement {
+                memory_end: touched.memory_end,
+                calldata_offsets: touched.calldata_offsets,
+                reads_point: touched.reads_point,
+                text,
+            });
         }
     }
     if !ended {
@@ -139,30 +148,17 @@ pub fn parse(solidity: &str) -> Result<Program> {
         .trim()
         .to_string();
     // Calldata holds the instances, then the proof, which starts with a
-    // commitment (a point checked by validate_ec_point). The proof's
-    // scalars are also read as `mod(calldataload(X), f_q)`; the instances
-    // are the reads before the first point.
-    let calldata_reads = |s: &Statement, pattern: &str| -> Vec<usize> {
-        s.text
-            .match_indices(pattern)
-            .filter_map(|(i, _)| {
-                let rest = &s.text[i + pattern.len()..];
-                let (offset, after) = rest.split_once(')')?;
-                (pattern == "calldataload(" || after.trim_start().starts_with(", f_q)"))
-                    .then(|| literal_value(offset.trim()))
-                    .flatten()
-            })
-            .collect()
-    };
+    // commitment (a point checked by validate_ec_point): the instances are
+    // the words read before the first point.
     let first_point = statements
         .iter()
-        .filter(|s| s.text.contains("validate_ec_point("))
-        .flat_map(|s| calldata_reads(s, "calldataload("))
+        .filter(|s| s.reads_point)
+        .flat_map(|s| s.calldata_offsets.iter().copied())
         .min()
         .context("the generated verifier reads no point from the proof")?;
     let mut instance_offsets: Vec<usize> = statements
         .iter()
-        .flat_map(|s| calldata_reads(s, "mod(calldataload("))
+        .flat_map(|s| s.calldata_offsets.iter().copied())
         .filter(|offset| *offset < first_point)
         .collect();
     instance_offsets.sort_unstable();
@@ -179,7 +175,8 @@ pub fn parse(solidity: &str) -> Result<Program> {
 #[derive(Default)]
 struct Touched {
     memory_end: usize,
-    calldata_end: usize,
+    calldata_offsets: Vec<usize>,
+    reads_point: bool,
 }
 
 /// Every call in `code` and the memory and calldata it reaches.
@@ -207,6 +204,7 @@ fn accesses(code: &str) -> Result<Touched> {
             })
         };
         let end = |at: usize, len: usize| at.checked_add(len).context("address overflows");
+        touched.reads_point |= name == "validate_ec_point";
         let reach = match name {
             "mload" | "mstore" => end(literal(0)?, 32)?,
             "mstore8" => end(literal(0)?, 1)?,
@@ -214,7 +212,7 @@ fn accesses(code: &str) -> Result<Touched> {
             // staticcall(gas, address, in, in_len, out, out_len)
             "staticcall" => end(literal(2)?, literal(3)?)?.max(end(literal(4)?, literal(5)?)?),
             "calldataload" => {
-                touched.calldata_end = touched.calldata_end.max(end(literal(0)?, 32)?);
+                touched.calldata_offsets.push(literal(0)?);
                 0
             }
             _ if PURE.contains(&name) => 0,
