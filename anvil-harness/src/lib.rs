@@ -103,14 +103,31 @@ impl Anvil {
         Ok(u64::from_str_radix(n.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)?)
     }
 
+    /// Sends `tx` with `eth_sendTransaction` and returns its receipt. anvil
+    /// answers with the hash when the transaction enters its pool and mines
+    /// it on another task, so the receipt is polled for rather than assumed.
+    pub fn send_transaction(&self, tx: Value) -> Result<Value> {
+        let hash = self.call("eth_sendTransaction", json!([tx]))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let receipt = self.call("eth_getTransactionReceipt", json!([hash]))?;
+            if !receipt.is_null() {
+                return Ok(receipt);
+            }
+            if Instant::now() > deadline {
+                bail!("anvil did not mine transaction {hash} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Mines `blocks` blocks, each holding one value transfer (anvil mines
-    /// a block per transaction).
+    /// a block per transaction), and returns once the last one is mined.
     pub fn mine_with_transactions(&self, blocks: u64) -> Result<()> {
         for i in 0..blocks {
-            self.call(
-                "eth_sendTransaction",
-                // A legacy gas price works in every hardfork, Frontier included.
-                json!([{"from": DEV_ACCOUNT_0, "to": DEV_ACCOUNT_1, "value": format!("{:#x}", i + 1), "gasPrice": "0x2540be400"}]),
+            // A legacy gas price works in every hardfork, Frontier included.
+            self.send_transaction(
+                json!({"from": DEV_ACCOUNT_0, "to": DEV_ACCOUNT_1, "value": format!("{:#x}", i + 1), "gasPrice": "0x2540be400"}),
             )?;
         }
         Ok(())

@@ -203,13 +203,18 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
         args.push_str(&format!("{:0>64}", &a[2..]));
     }
     let creation = format!("0x{}{args}", record["verifier"]["creation_code"].as_str().unwrap());
-    let sent = node.call(
-        "eth_sendTransaction",
-        json!([{ "from": anvil_harness::DEV_ACCOUNT_0, "data": creation, "gas": "0x1c9c380" }]),
-    );
-    let refused = match sent {
-        Err(_) => true,
-        Ok(hash) => node.call("eth_getTransactionReceipt", json!([hash])).unwrap()["status"] == "0x0",
-    };
-    assert!(refused, "a verifier with swapped parts was deployed");
+    // anvil mines after it answers: wait for the receipt, then read it.
+    let sent =
+        node.send_transaction(json!({ "from": anvil_harness::DEV_ACCOUNT_0, "data": creation, "gas": "0x1c9c380" }));
+    match sent {
+        Err(e) => {
+            assert!(e.to_string().contains("revert"), "the swapped-parts deployment failed for another reason: {e}")
+        }
+        Ok(receipt) => {
+            assert_eq!(receipt["status"], "0x0", "a verifier with swapped parts was deployed: {receipt}");
+            let at = receipt["contractAddress"].as_str().unwrap_or_default();
+            let code = node.call("eth_getCode", json!([at, "latest"])).unwrap();
+            assert_eq!(code, "0x", "code left at {at} by the refused deployment");
+        }
+    }
 }
