@@ -34,6 +34,21 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `word + r` as 32 big-endian bytes (r: BN254's scalar modulus; no
+/// overflow for a canonical word, since 2r < 2^256).
+fn plus_modulus(word: &[u8]) -> Vec<u8> {
+    let r = hex::decode("30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001").unwrap();
+    let mut sum = vec![0u8; 32];
+    let mut carry = 0u16;
+    for i in (0..32).rev() {
+        let v = word[i] as u16 + r[i] as u16 + carry;
+        sum[i] = v as u8;
+        carry = v >> 8;
+    }
+    assert_eq!(carry, 0, "a canonical scalar plus r fits in 256 bits");
+    sum
+}
+
 fn edited(dir: &Path, name: &str, proof: &Value, edit: impl FnOnce(&mut Value)) -> PathBuf {
     let mut copy = proof.clone();
     edit(&mut copy);
@@ -138,7 +153,18 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
     let non_canonical = edited(dir.path(), "non-canonical.json", &proof, |p| {
         p["instances"][5] = eight_plus_r.clone().into();
     });
-    for bad in [&tampered_proof, &tampered_input, &non_canonical] {
+    // Likewise a scalar of the proof itself (its first evaluation): without
+    // the check the same proof would have a second encoding that verifies.
+    let scalar_words: Vec<[usize; 2]> = serde_json::from_value(made["scalar_words"].clone()).unwrap();
+    assert_eq!(scalar_words[0], [0, 6 * 32], "the instances are the first scalars");
+    let evaluation = scalar_words[1][0] - 6 * 32;
+    let non_canonical_proof = edited(dir.path(), "non-canonical-proof.json", &proof, |p| {
+        let mut bytes = hex::decode(&p["proof"].as_str().unwrap()[2..]).unwrap();
+        let shifted = plus_modulus(&bytes[evaluation..evaluation + 32]);
+        bytes[evaluation..evaluation + 32].copy_from_slice(&shifted);
+        p["proof"] = format!("0x{}", hex::encode(bytes)).into();
+    });
+    for bad in [&tampered_proof, &tampered_input, &non_canonical, &non_canonical_proof] {
         let o = submit(bad, &[]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(text(&o).contains("REJECTED"), "{}", text(&o));

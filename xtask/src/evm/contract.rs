@@ -20,7 +20,7 @@ use crate::programs;
 use crate::project::Project;
 
 pub const RECORD_KIND: &str = "header-chain-evm-verifier";
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 #[derive(clap::Args, Debug)]
 pub struct EvmVerifierFlags {
@@ -62,6 +62,10 @@ pub struct EvmVerifierRecord {
     pub solc_settings: serde_json::Value,
     /// Calldata the verifier accepts: exactly this many bytes.
     pub calldata_bytes: usize,
+    /// Calldata byte ranges `[start, end)` of 32-byte scalars (the six
+    /// instances, then the proof's evaluations), each required below the
+    /// scalar field's modulus.
+    pub scalar_words: Vec<[usize; 2]>,
     pub code_size_limit: usize,
     /// The key was made from the INSECURE development SRS: anyone can forge
     /// proofs this contract accepts (`evm-deploy` refuses it by default).
@@ -133,6 +137,7 @@ pub fn summary(record: &EvmVerifierRecord, path: &str) -> serde_json::Value {
         "headers": record.headers,
         "solc": record.solc,
         "calldata_bytes": record.calldata_bytes,
+        "scalar_words": record.scalar_words,
         "code_size_limit": record.code_size_limit,
         "insecure_dev_srs": record.insecure_dev_srs,
         "unsplit_runtime_bytes": record.unsplit_runtime_bytes,
@@ -206,6 +211,7 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
         solc: solc::VERSION.into(),
         solc_settings: solc::settings(),
         calldata_bytes: program.calldata_bytes,
+        scalar_words: program.scalar_words.iter().map(|run| [run.start, run.end]).collect(),
         code_size_limit: split::CODE_SIZE_LIMIT,
         insecure_dev_srs: !crate::insecure_srs::insecure_host_files(std::slice::from_ref(&key)).is_empty(),
         unsplit_runtime_bytes: unsplit_runtime.as_ref().map(Vec::len),
@@ -296,10 +302,31 @@ pub fn load_record(path: &Path) -> Result<EvmVerifierRecord> {
     let text = std::fs::read(path).with_context(|| {
         format!("cannot read {}: run `cargo xtask evm-verifier` for that key first", path.display())
     })?;
-    let record: EvmVerifierRecord =
-        serde_json::from_slice(&text).with_context(|| format!("{} is not an EVM verifier record", path.display()))?;
-    if record.kind != RECORD_KIND || record.version != RECORD_VERSION {
-        bail!("{} is {} v{}; expected {RECORD_KIND} v{RECORD_VERSION}", path.display(), record.kind, record.version);
+    let not_a_record = || format!("{} is not an EVM verifier record", path.display());
+    let header: serde_json::Value = serde_json::from_slice(&text).with_context(not_a_record)?;
+    let (kind, version) = (header["kind"].as_str().unwrap_or("?"), header["version"].as_u64().unwrap_or(0));
+    if kind != RECORD_KIND || version != u64::from(RECORD_VERSION) {
+        bail!(
+            "{} is {kind} v{version}; expected {RECORD_KIND} v{RECORD_VERSION}: run `cargo xtask evm-verifier` for that key again",
+            path.display()
+        );
     }
+    let record: EvmVerifierRecord = serde_json::from_value(header).with_context(not_a_record)?;
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_of_another_version_says_to_remake_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("header-chain-1.evm.json");
+        std::fs::write(&path, format!(r#"{{"kind": "{RECORD_KIND}", "version": 1, "key_id": "ab"}}"#)).unwrap();
+        let e = format!("{:#}", load_record(&path).unwrap_err());
+        assert!(e.contains("v1; expected") && e.contains("run `cargo xtask evm-verifier`"), "{e}");
+        std::fs::write(&path, "not json").unwrap();
+        assert!(format!("{:#}", load_record(&path).unwrap_err()).contains("is not an EVM verifier record"));
+    }
 }

@@ -34,9 +34,13 @@ pub struct Program {
     pub statements: Vec<Statement>,
     /// Exactly the calldata the verifier reads: instances, then the proof.
     pub calldata_bytes: usize,
-    /// Calldata offsets of the public instances (read as
-    /// `mod(calldataload(X), f_q)`: reduced, not checked, by the generated code).
+    /// Calldata offsets of the public instances.
     pub instance_offsets: Vec<usize>,
+    /// The calldata the generated code reads as scalars,
+    /// `mod(calldataload(X), f_q)`: reduced, not checked, so `x + r` would
+    /// pass for `x`. Runs of 32-byte words, in order; the instances are the
+    /// first run.
+    pub scalar_words: Vec<std::ops::Range<usize>>,
     /// The scalar field's modulus (`f_q`), as written in the prelude.
     pub scalar_modulus: String,
 }
@@ -48,6 +52,8 @@ pub struct Statement {
     pub memory_end: usize,
     /// The calldata offsets it reads (`calldataload`).
     pub calldata_offsets: Vec<usize>,
+    /// Those it reads as scalars, `mod(calldataload(X), f_q)`.
+    pub scalar_offsets: Vec<usize>,
     /// It checks a point read from the proof (`validate_ec_point`).
     pub reads_point: bool,
 }
@@ -126,6 +132,7 @@ pub fn parse(solidity: &str) -> Result<Program> {
             statements.push(Statement {
                 memory_end: touched.memory_end,
                 calldata_offsets: touched.calldata_offsets,
+                scalar_offsets: touched.scalar_offsets,
                 reads_point: touched.reads_point,
                 text,
             });
@@ -169,13 +176,33 @@ pub fn parse(solidity: &str) -> Result<Program> {
     {
         bail!("the generated verifier's public instances are not the words before the proof ({instance_offsets:?}, proof at {first_point:#x}); it cannot be split safely");
     }
-    Ok(Program { prelude, functions, statements, calldata_bytes, instance_offsets, scalar_modulus })
+    let mut scalar_offsets: Vec<usize> = statements.iter().flat_map(|s| s.scalar_offsets.iter().copied()).collect();
+    scalar_offsets.sort_unstable();
+    scalar_offsets.dedup();
+    if !instance_offsets.iter().all(|o| scalar_offsets.binary_search(o).is_ok()) {
+        bail!("the generated verifier does not read every public instance as a scalar; it cannot be split safely");
+    }
+    let scalar_words = word_runs(&scalar_offsets);
+    Ok(Program { prelude, functions, statements, calldata_bytes, instance_offsets, scalar_words, scalar_modulus })
+}
+
+/// Sorted word offsets merged into runs of adjacent words.
+fn word_runs(offsets: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for &offset in offsets {
+        match runs.last_mut() {
+            Some(run) if run.end == offset => run.end = offset + 32,
+            _ => runs.push(offset..offset + 32),
+        }
+    }
+    runs
 }
 
 #[derive(Default)]
 struct Touched {
     memory_end: usize,
     calldata_offsets: Vec<usize>,
+    scalar_offsets: Vec<usize>,
     reads_point: bool,
 }
 
@@ -205,6 +232,12 @@ fn accesses(code: &str) -> Result<Touched> {
         };
         let end = |at: usize, len: usize| at.checked_add(len).context("address overflows");
         touched.reads_point |= name == "validate_ec_point";
+        if name == "mod" && args.get(1) == Some(&"f_q") {
+            if let Some(inner) = args[0].strip_prefix("calldataload") {
+                let offset = arguments(inner).and_then(|a| a.first().and_then(|o| literal_value(o)));
+                touched.scalar_offsets.push(offset.context("calldataload at a computed address")?);
+            }
+        }
         let reach = match name {
             "mload" | "mstore" => end(literal(0)?, 32)?,
             "mstore8" => end(literal(0)?, 1)?,
@@ -346,24 +379,24 @@ pub fn verifier_source(program: &Program, parts: &[(usize, [u8; 32])], key_id: &
             ));
         }
     }
-    // snark-verifier reduces instances modulo r; require them canonical, so
-    // that exactly one calldata encodes each statement.
-    let canonical: String = program
-        .instance_offsets
-        .iter()
-        .map(|offset| {
-            format!(
-                "            if iszero(lt(calldataload({offset:#x}), {})) {{ revert(0, 0) }}\n",
-                program.scalar_modulus
-            )
-        })
-        .collect();
+    // snark-verifier reduces the scalars it reads (instances and the proof's
+    // evaluations) modulo r; require them canonical, so that exactly one
+    // calldata encodes each statement and each proof (points are already
+    // checked canonical by validate_ec_point).
+    let mut canonical = format!("            let r := {}\n", program.scalar_modulus);
+    for run in &program.scalar_words {
+        canonical.push_str(&format!(
+            "            for {{ let o := {:#x} }} lt(o, {:#x}) {{ o := add(o, 0x20) }} {{\n                if iszero(lt(calldataload(o), r)) {{ revert(0, 0) }}\n            }}\n",
+            run.start, run.end
+        ));
+    }
     format!(
         "{PRAGMA}
 // The header-chain verifier for key {key_id}, in {count} parts (EIP-170).
 // Calldata: the 6 public instances (32 bytes each, big-endian), then the
-// proof: {calldata} bytes exactly; each instance below the scalar field's
-// modulus. Returns nothing when the proof verifies; reverts otherwise.
+// proof: {calldata} bytes exactly; each instance, and each scalar of the
+// proof, below the scalar field's modulus. Returns nothing when the proof
+// verifies; reverts otherwise.
 contract {VERIFIER_NAME} {{
     // The parts' runtime code hashes, fixed when this contract was compiled.
     constructor(address[] memory parts) {{
@@ -424,6 +457,8 @@ contract Halo2Verifier {
                 let x := calldataload(0x20)
                 mstore(0xc0, x)
                 success := and(validate_ec_point(x, x), success)
+                mstore(0xc0, mod(calldataload(0x60), f_q))
+                mstore(0xc0, mod(calldataload(0x80), f_q))
             }
             mstore(0x100, keccak256(0xa0, 64))
             success := and(eq(staticcall(gas(), 0x8, 0x100, 0x180, 0x300, 0x20), 1), success)
@@ -444,8 +479,9 @@ contract Halo2Verifier {
         let p = parse(GENERATED).unwrap();
         assert_eq!(p.prelude.len(), 3);
         assert_eq!(p.functions.len(), 1);
-        assert_eq!(p.calldata_bytes, 0x40);
+        assert_eq!(p.calldata_bytes, 0xa0);
         assert_eq!((p.instance_offsets.clone(), p.scalar_modulus.as_str()), (vec![0], "0x31"));
+        assert_eq!(p.scalar_words, vec![0..0x20, 0x60..0xa0]);
         let ends: Vec<usize> = p.statements.iter().map(|s| s.memory_end).collect();
         // mstore(0xa0) → 0xc0; the block's mstore(0xc0) → 0xe0; keccak256(0xa0, 64)
         // and mstore(0x100) → 0x120; staticcall's input 0x100 + 0x180 = 0x280,
@@ -463,6 +499,10 @@ contract Halo2Verifier {
         assert!(parse(&stack).unwrap_err().to_string().contains("on the stack"));
         let unknown = GENERATED.replace("mstore(0x100, keccak256(0xa0, 64))", "mstore(0x100, extcodesize(0x1))");
         assert!(parse(&unknown).unwrap_err().to_string().contains("extcodesize"));
+        let computed_scalar = GENERATED.replace("mod(calldataload(0x60), f_q)", "mod(calldataload(add(0x60, 0)), f_q)");
+        assert!(parse(&computed_scalar).unwrap_err().to_string().contains("computed address"));
+        let unread_instance = GENERATED.replace("mod(calldataload(0x0), f_q)", "calldataload(0x0)");
+        assert!(parse(&unread_instance).unwrap_err().to_string().contains("every public instance as a scalar"));
     }
 
     #[test]
@@ -470,16 +510,19 @@ contract Halo2Verifier {
         let p = parse(GENERATED).unwrap();
         let ranges = group(&p, 60);
         let first = part_source(&p, &ranges[0], 0, 4, "k");
-        assert!(first.contains("calldatacopy(0, 0x40, 0xc0)"), "{first}");
+        assert!(first.contains("calldatacopy(0, 0xa0, 0xc0)"), "{first}");
         assert!(first.contains("return(0, 0xc0)"));
         assert!(first.contains("let f_q := 0x31") && first.contains("function validate_ec_point"));
         let last = part_source(&p, &ranges[3], 3, 4, "k");
         assert!(last.contains("return(0, 0)\n") && !last.contains("return(0, 0x"));
         let verifier = verifier_source(&p, &[(0xc0, [1; 32]), (0x320, [2; 32])], "k");
-        assert!(verifier.contains("if iszero(eq(calldatasize(), 0x40))"));
-        assert!(verifier.contains("if iszero(lt(calldataload(0x0), 0x31)) { revert(0, 0) }"), "{verifier}");
-        assert!(verifier.contains("staticcall(gas(), sload(0), 0, 0x100, 0x40, 0xc0)"), "{verifier}");
-        assert!(verifier.contains("staticcall(gas(), sload(1), 0, 0x360, 0, 0)"), "{verifier}");
+        assert!(verifier.contains("if iszero(eq(calldatasize(), 0xa0))"));
+        assert!(verifier.contains("let r := 0x31\n"), "{verifier}");
+        assert!(verifier.contains("for { let o := 0x0 } lt(o, 0x20) { o := add(o, 0x20) } {"), "{verifier}");
+        assert!(verifier.contains("for { let o := 0x60 } lt(o, 0xa0) { o := add(o, 0x20) } {"), "{verifier}");
+        assert!(verifier.contains("if iszero(lt(calldataload(o), r)) { revert(0, 0) }"), "{verifier}");
+        assert!(verifier.contains("staticcall(gas(), sload(0), 0, 0x160, 0xa0, 0xc0)"), "{verifier}");
+        assert!(verifier.contains("staticcall(gas(), sload(1), 0, 0x3c0, 0, 0)"), "{verifier}");
         assert!(verifier.contains(&format!("bytes32(0x{})", "02".repeat(32))));
     }
 }

@@ -200,7 +200,15 @@ fn record_for_code(project: &Project, code: &[u8]) -> Result<Option<EvmVerifierR
     for entry in entries.flatten() {
         let path = entry.path();
         if path.to_string_lossy().ends_with(".evm.json") {
-            let record = load_record(&path)?;
+            // A stale or foreign record describes some other build: say so
+            // and go on, rather than refuse to ask about this contract.
+            let record = match load_record(&path) {
+                Ok(record) => record,
+                Err(e) => {
+                    eprintln!("note: not using {} for the key check: {e:#}", path.display());
+                    continue;
+                }
+            };
             if record.verifier.runtime_sha256 == sha {
                 return Ok(Some(record));
             }
