@@ -44,7 +44,8 @@ pub struct ContractRecord {
     pub runtime_sha256: String,
     /// keccak256 of the runtime code: what `EXTCODEHASH` reports.
     pub codehash: String,
-    /// Memory the part receives and returns (parts only).
+    /// Memory the part receives and returns: its windows of the
+    /// verifier's memory (parts only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<usize>,
     pub creation_code: String,
@@ -183,11 +184,8 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
 
     let program = split::parse(&unsplit).context("splitting the generated verifier")?;
     let (parts, part_sources) = compile_parts(sh, &solc_js, &program, &key_id)?;
-    let hashes: Vec<(usize, [u8; 32])> = parts
-        .iter()
-        .map(|p| (p.memory_bytes.expect("parts have memory"), hex::decode(&p.codehash).unwrap().try_into().unwrap()))
-        .collect();
-    let verifier_source = split::verifier_source(&program, &hashes, &key_id);
+    let layouts: Vec<(split::PartLayout, [u8; 32])> = parts.iter().map(|p| (p.layout.clone(), p.codehash)).collect();
+    let verifier_source = split::verifier_source(&program, &layouts, &key_id);
     let file = format!("{}.sol", split::VERIFIER_NAME);
     let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([(file.clone(), verifier_source.clone())]))?;
     let verifier = compiled.get(&(file.clone(), split::VERIFIER_NAME.to_string())).context("solc made no verifier")?;
@@ -216,7 +214,7 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
         insecure_dev_srs: !crate::insecure_srs::insecure_host_files(std::slice::from_ref(&key)).is_empty(),
         unsplit_runtime_bytes: unsplit_runtime.as_ref().map(Vec::len),
         unsplit_runtime_sha256: unsplit_runtime.as_ref().map(|code| hex::encode(Sha256::digest(code))),
-        parts,
+        parts: parts.into_iter().map(|p| p.record).collect(),
         verifier,
     };
     atomic_write::write_json_atomic(&record_path(project, headers), &record)?;
@@ -227,6 +225,12 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
 /// verifier (299,624 B of runtime from 1.19 MB of statements), unoptimised.
 const CODE_PER_SOURCE_BYTE: f64 = 0.25;
 
+struct CompiledPart {
+    record: ContractRecord,
+    layout: split::PartLayout,
+    codehash: [u8; 32],
+}
+
 /// Splits into parts sized by the expected code per source byte, smaller
 /// until every part fits.
 fn compile_parts(
@@ -234,33 +238,41 @@ fn compile_parts(
     solc_js: &Path,
     program: &split::Program,
     key_id: &str,
-) -> Result<(Vec<ContractRecord>, BTreeMap<String, String>)> {
+) -> Result<(Vec<CompiledPart>, BTreeMap<String, String>)> {
     // Aim at 85% of the limit: the parts' own prologue and epilogue cost bytes too.
     let mut max_source = (split::CODE_SIZE_LIMIT as f64 * 0.85 / CODE_PER_SOURCE_BYTE) as usize;
     for _attempt in 0..6 {
         let ranges = split::group(program, max_source);
         let count = ranges.len();
+        let layouts: Vec<split::PartLayout> = ranges.iter().map(|r| split::layout(program, r)).collect();
         let sources: BTreeMap<String, String> = ranges
             .iter()
+            .zip(&layouts)
             .enumerate()
-            .map(|(i, r)| (format!("{}.sol", split::part_name(i)), split::part_source(program, r, i, count, key_id)))
-            .collect();
+            .map(|(i, (r, layout))| {
+                Ok((format!("{}.sol", split::part_name(i)), split::part_source(program, r, layout, i, count, key_id)?))
+            })
+            .collect::<Result<_>>()?;
         let spinner = crate::progress::units(&format!("compiling the verifier as {count} parts"));
         let compiled = solc::compile_in_batches(sh, solc_js, &sources);
         spinner.finish_and_clear();
         let compiled = compiled?;
         let largest = compiled.values().map(|c| c.runtime.len()).max().unwrap_or(0);
         if largest <= split::CODE_SIZE_LIMIT {
-            let records = ranges
-                .iter()
+            let parts = layouts
+                .into_iter()
                 .enumerate()
-                .map(|(i, r)| {
+                .map(|(i, layout)| {
                     let name = split::part_name(i);
                     let c = &compiled[&(format!("{name}.sol"), name.clone())];
-                    contract_record(&name, c, Some(split::memory_end(program, r)))
+                    CompiledPart {
+                        record: contract_record(&name, c, Some(layout.bytes)),
+                        codehash: Keccak256::digest(&c.runtime).into(),
+                        layout,
+                    }
                 })
                 .collect();
-            return Ok((records, sources));
+            return Ok((parts, sources));
         }
         max_source = max_source * 8 / 10;
     }

@@ -5,19 +5,26 @@
 //! (`success`, the moduli `f_p`/`f_q`, `validate_ec_point`) every top-level
 //! statement passes values on only through memory at literal addresses and
 //! through `success`. So the statements can be cut into parts, each a
-//! contract that receives the verifier's calldata followed by memory
-//! `[0, hi)` as the parts before it left it (`hi`: past the highest byte the
-//! part touches), runs its statements, reverts if `success` is false, and
-//! returns memory `[0, hi)`. The verifier contract checks the calldata
-//! length, calls the parts in order with `staticcall`, and keeps the memory
-//! they return; the last part ends as the original does. The parts'
-//! addresses are given to the verifier's constructor, which refuses any
-//! whose code hash is not the one compiled here, so the deployed verifier's
-//! behaviour is fixed by its own code.
+//! contract that receives the verifier's calldata followed by the windows
+//! of memory its statements touch (packed from address 0, every literal
+//! address rewritten to match: [`PartLayout`]), runs its statements,
+//! reverts if `success` is false, and returns those windows. The verifier
+//! contract checks the calldata, keeps the memory at the generated code's
+//! addresses, and for each part in order copies its windows in, calls it
+//! with `staticcall`, and copies them back; the last part ends as the
+//! original does. Packing matters: memory expansion is paid again in every
+//! call frame and grows with the square of the highest address, so passing
+//! each part all memory up to its highest address cost 5 M gas of the 9 M
+//! (8 headers); windows cost about 1 M. The parts' addresses are given to
+//! the verifier's constructor, which refuses any whose code hash is not the
+//! one compiled here, so the deployed verifier's behaviour is fixed by its
+//! own code.
 //!
 //! Anything this does not recognise (a top-level `let` beyond the
 //! prologue's, a memory access at a computed address, an opcode outside the
 //! list below) is an error, never a silently wrong split.
+
+use std::ops::Range;
 
 use anyhow::{bail, Context, Result};
 
@@ -50,6 +57,8 @@ pub struct Statement {
     pub text: String,
     /// One past the highest memory byte the statement touches.
     pub memory_end: usize,
+    /// The memory ranges it reads or writes.
+    pub memory: Vec<Range<usize>>,
     /// The calldata offsets it reads (`calldataload`).
     pub calldata_offsets: Vec<usize>,
     /// Those it reads as scalars, `mod(calldataload(X), f_q)`.
@@ -117,6 +126,12 @@ pub fn parse(solidity: &str) -> Result<Program> {
         let text = std::mem::take(&mut current);
         let trimmed = text.trim();
         if trimmed.starts_with("function ") {
+            let touched = accesses(trimmed)?;
+            if !touched.memory.is_empty() || !touched.calldata_offsets.is_empty() {
+                bail!(
+                    "a function of the generated verifier reads memory or calldata ({trimmed:.60}); it cannot be split"
+                );
+            }
             functions.push(text);
         } else if trimmed.starts_with("let data := mload(0x40)") || trimmed.starts_with("if iszero(eq(data, 0x80))") {
             // Solidity's memory-layout check; the parts run on memory they are given.
@@ -131,6 +146,7 @@ pub fn parse(solidity: &str) -> Result<Program> {
             calldata_bytes = calldata_bytes.max(touched.calldata_offsets.iter().map(|o| o + 32).max().unwrap_or(0));
             statements.push(Statement {
                 memory_end: touched.memory_end,
+                memory: touched.memory,
                 calldata_offsets: touched.calldata_offsets,
                 scalar_offsets: touched.scalar_offsets,
                 reads_point: touched.reads_point,
@@ -201,6 +217,7 @@ fn word_runs(offsets: &[usize]) -> Vec<std::ops::Range<usize>> {
 #[derive(Default)]
 struct Touched {
     memory_end: usize,
+    memory: Vec<Range<usize>>,
     calldata_offsets: Vec<usize>,
     scalar_offsets: Vec<usize>,
     reads_point: bool,
@@ -209,6 +226,53 @@ struct Touched {
 /// Every call in `code` and the memory and calldata it reaches.
 fn accesses(code: &str) -> Result<Touched> {
     let mut touched = Touched::default();
+    each_call(code, |name, args| {
+        touched.reads_point |= name == "validate_ec_point";
+        if name == "mod" && args.get(1) == Some(&"f_q") {
+            if let Some(inner) = args[0].strip_prefix("calldataload") {
+                let offset = arguments(inner).and_then(|a| a.first().and_then(|o| literal_value(o)));
+                touched.scalar_offsets.push(offset.context("calldataload at a computed address")?);
+            }
+        }
+        if name == "calldataload" {
+            touched.calldata_offsets.push(literal(name, args, 0)?);
+        } else if let Some(ranges) = memory_arguments(name, args)? {
+            for (k, len) in ranges {
+                let at = literal(name, args, k)?;
+                touched.memory.push(at..at.checked_add(len).context("address overflows")?);
+            }
+        } else if !PURE.contains(&name) {
+            bail!("the generated verifier uses `{name}`, which the splitter does not know");
+        }
+        Ok(())
+    })?;
+    touched.memory_end = touched.memory.iter().map(|r| r.end).max().unwrap_or(0);
+    Ok(touched)
+}
+
+/// The memory a call reaches: (index of an address argument, bytes from
+/// it) for each range; `None` when it reaches none.
+fn memory_arguments(name: &str, args: &[&str]) -> Result<Option<Vec<(usize, usize)>>> {
+    Ok(Some(match name {
+        "mload" | "mstore" => vec![(0, 32)],
+        "mstore8" => vec![(0, 1)],
+        "keccak256" => vec![(0, literal(name, args, 1)?)],
+        // staticcall(gas, address, in, in_len, out, out_len)
+        "staticcall" => vec![(2, literal(name, args, 3)?), (4, literal(name, args, 5)?)],
+        _ => return Ok(None),
+    }))
+}
+
+/// Argument `k` of a call, which must be a literal.
+fn literal(name: &str, args: &[&str], k: usize) -> Result<usize> {
+    args.get(k)
+        .and_then(|a| literal_value(a))
+        .with_context(|| format!("{name} at a computed address ({:?}); the verifier cannot be split", args.get(k)))
+}
+
+/// Calls `visit(name, arguments)` for every call in `code`, nested ones
+/// included, in text order. The arguments are slices of `code`.
+fn each_call<'a>(code: &'a str, mut visit: impl FnMut(&'a str, &[&'a str]) -> Result<()>) -> Result<()> {
     let bytes = code.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -225,35 +289,9 @@ fn accesses(code: &str) -> Result<Touched> {
             continue;
         }
         let args = arguments(&code[i..]).with_context(|| format!("unbalanced call to {name}"))?;
-        let literal = |k: usize| -> Result<usize> {
-            args.get(k).and_then(|a| literal_value(a)).with_context(|| {
-                format!("{name} at a computed address ({:?}); the verifier cannot be split", args.get(k))
-            })
-        };
-        let end = |at: usize, len: usize| at.checked_add(len).context("address overflows");
-        touched.reads_point |= name == "validate_ec_point";
-        if name == "mod" && args.get(1) == Some(&"f_q") {
-            if let Some(inner) = args[0].strip_prefix("calldataload") {
-                let offset = arguments(inner).and_then(|a| a.first().and_then(|o| literal_value(o)));
-                touched.scalar_offsets.push(offset.context("calldataload at a computed address")?);
-            }
-        }
-        let reach = match name {
-            "mload" | "mstore" => end(literal(0)?, 32)?,
-            "mstore8" => end(literal(0)?, 1)?,
-            "keccak256" => end(literal(0)?, literal(1)?)?,
-            // staticcall(gas, address, in, in_len, out, out_len)
-            "staticcall" => end(literal(2)?, literal(3)?)?.max(end(literal(4)?, literal(5)?)?),
-            "calldataload" => {
-                touched.calldata_offsets.push(literal(0)?);
-                0
-            }
-            _ if PURE.contains(&name) => 0,
-            _ => bail!("the generated verifier uses `{name}`, which the splitter does not know"),
-        };
-        touched.memory_end = touched.memory_end.max(reach);
+        visit(name, &args)?;
     }
-    Ok(touched)
+    Ok(())
 }
 
 fn is_ident(b: u8) -> bool {
@@ -308,39 +346,133 @@ pub fn group(program: &Program, max_source_bytes: usize) -> Vec<std::ops::Range<
     parts
 }
 
-/// One past the highest memory byte any statement in `range` touches.
-pub fn memory_end(program: &Program, range: &std::ops::Range<usize>) -> usize {
-    program.statements[range.clone()].iter().map(|s| s.memory_end).max().unwrap_or(0).next_multiple_of(32)
+/// Where a part keeps the verifier's memory: the windows of it that its
+/// statements touch, packed one after another from address 0. A part's
+/// memory is then tens of kilobytes, not the verifier's full half megabyte:
+/// memory expansion is paid again in every call frame, and grows with the
+/// square of the highest address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartLayout {
+    pub windows: Vec<Window>,
+    /// The part's memory: the windows' total size.
+    pub bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// Where the window is in the verifier's memory (the original addresses).
+    pub global: Range<usize>,
+    /// Where it starts in the part's memory.
+    pub local: usize,
+}
+
+/// Touched ranges closer than this share a window: each window costs the
+/// verifier two copies (an identity-precompile call, ~150 gas, each), a gap
+/// only 3 gas per word per copy.
+const WINDOW_GAP: usize = 512;
+
+/// The windows the statements in `range` touch (word-aligned, merged when
+/// within [`WINDOW_GAP`]), and where each goes in the part's memory.
+pub fn layout(program: &Program, range: &Range<usize>) -> PartLayout {
+    let mut touched: Vec<Range<usize>> = program.statements[range.clone()]
+        .iter()
+        .flat_map(|s| s.memory.iter())
+        .filter(|r| !r.is_empty())
+        .map(|r| r.start / 32 * 32..r.end.next_multiple_of(32))
+        .collect();
+    touched.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for r in touched {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end + WINDOW_GAP => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    let mut bytes = 0;
+    let windows = merged
+        .into_iter()
+        .map(|global| {
+            let window = Window { local: bytes, global: global.clone() };
+            bytes += global.len();
+            window
+        })
+        .collect();
+    PartLayout { windows, bytes }
+}
+
+impl PartLayout {
+    /// Where `len` bytes at verifier address `at` are in the part's memory.
+    pub fn local(&self, at: usize, len: usize) -> Option<usize> {
+        if len == 0 {
+            // Nothing is read or written: any address will do.
+            return Some(0);
+        }
+        let end = at.checked_add(len)?;
+        self.windows
+            .iter()
+            .find(|w| w.global.start <= at && end <= w.global.end)
+            .map(|w| w.local + (at - w.global.start))
+    }
+}
+
+/// `code` with every memory address moved to its place in `layout`.
+fn relocate(code: &str, layout: &PartLayout) -> Result<String> {
+    let mut edits: Vec<(Range<usize>, usize)> = Vec::new();
+    each_call(code, |name, args| {
+        for (k, len) in memory_arguments(name, args)?.unwrap_or_default() {
+            let at = literal(name, args, k)?;
+            let local = layout
+                .local(at, len)
+                .with_context(|| format!("{name} at {at:#x} ({len} bytes) is outside the part's memory windows"))?;
+            // The argument is a slice of `code`: its offset is where it sits.
+            let start = args[k].as_ptr() as usize - code.as_ptr() as usize;
+            edits.push((start..start + args[k].len(), local));
+        }
+        Ok(())
+    })?;
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(code.len());
+    let mut from = 0;
+    for (r, local) in edits {
+        out.push_str(&code[from..r.start]);
+        out.push_str(&format!("{local:#x}"));
+        from = r.end;
+    }
+    out.push_str(&code[from..]);
+    Ok(out)
 }
 
 pub const PRAGMA: &str = "// SPDX-License-Identifier: MIT\npragma solidity 0.8.19;\n";
 
-/// The Solidity of part `index` (of `count`) covering `range`.
+/// The Solidity of part `index` (of `count`) covering `range`, its memory
+/// laid out as `layout`.
 pub fn part_source(
     program: &Program,
-    range: &std::ops::Range<usize>,
+    range: &Range<usize>,
+    layout: &PartLayout,
     index: usize,
     count: usize,
     key_id: &str,
-) -> String {
+) -> Result<String> {
     let calldata = program.calldata_bytes;
-    let hi = memory_end(program, range);
+    let size = layout.bytes;
     let last = index + 1 == count;
     let mut body = String::new();
     for line in program.prelude.iter().chain(&program.functions) {
         body.push_str(line);
     }
-    body.push_str(&format!("calldatacopy(0, {calldata:#x}, {hi:#x})\n"));
+    body.push_str(&format!("calldatacopy(0, {calldata:#x}, {size:#x})\n"));
     for statement in &program.statements[range.clone()] {
-        body.push_str(&statement.text);
+        body.push_str(&relocate(&statement.text, layout)?);
     }
     body.push_str("if iszero(success) { revert(0, 0) }\n");
-    body.push_str(&if last { "return(0, 0)\n".to_string() } else { format!("return(0, {hi:#x})\n") });
-    format!(
+    body.push_str(&if last { "return(0, 0)\n".to_string() } else { format!("return(0, {size:#x})\n") });
+    Ok(format!(
         "{PRAGMA}
 // Part {n} of {count} of the header-chain verifier for key {key_id}.
 // Called by that verifier only: calldata is the verifier's calldata
-// ({calldata} bytes), then memory [0, {hi:#x}) as the parts before left it.
+// ({calldata} bytes), then the {windows} windows of the verifier's memory this
+// part uses ({size} bytes), packed in address order.
 contract {name} {{
     fallback(bytes calldata) external returns (bytes memory) {{
         assembly {{
@@ -349,8 +481,9 @@ contract {name} {{
 }}
 ",
         n = index + 1,
+        windows = layout.windows.len(),
         name = part_name(index),
-    )
+    ))
 }
 
 pub fn part_name(index: usize) -> String {
@@ -359,26 +492,44 @@ pub fn part_name(index: usize) -> String {
 
 pub const VERIFIER_NAME: &str = "HeaderChainVerifier";
 
-/// The verifier contract: checks the calldata length, runs the parts in
-/// order, passing memory along. `parts` are (memory end, runtime code hash).
-pub fn verifier_source(program: &Program, parts: &[(usize, [u8; 32])], key_id: &str) -> String {
+/// One table entry per window: verifier offset, part offset, length (4
+/// bytes each, big-endian).
+const WINDOW_ENTRY_BYTES: usize = 12;
+
+/// The verifier contract: checks the calldata, then runs the parts in order,
+/// copying each its memory windows and copying them back after. `parts`
+/// are (layout, runtime code hash).
+pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_id: &str) -> String {
     let calldata = program.calldata_bytes;
     let count = parts.len();
     let hashes = parts.iter().map(|(_, h)| format!("            bytes32(0x{})", hex::encode(h))).collect::<Vec<_>>();
+    let memory = parts.iter().flat_map(|(l, _)| l.windows.iter().map(|w| w.global.end)).max().unwrap_or(0);
+    let staging = parts.iter().map(|(l, _)| l.bytes).max().unwrap_or(0);
+    let mut table = String::new();
     let mut calls = String::new();
-    for (i, (hi, _)) in parts.iter().enumerate() {
+    let mut first = 0;
+    for (i, (layout, _)) in parts.iter().enumerate() {
+        for w in &layout.windows {
+            for field in [w.global.start, w.local, w.global.len()] {
+                table.push_str(&format!("{:08x}", field as u32));
+            }
+        }
+        let (n, size) = (layout.windows.len(), layout.bytes);
+        calls.push_str(&format!("            windows(entries, original, staging, {first}, {n}, 0)\n"));
         if i + 1 == count {
             calls.push_str(&format!(
-                "            if iszero(staticcall(gas(), sload({i}), 0, {total:#x}, 0, 0)) {{ revert(0, 0) }}\n",
-                total = calldata + hi
+                "            if iszero(staticcall(gas(), sload({i}), input, {total:#x}, 0, 0)) {{ revert(0, 0) }}\n",
+                total = calldata + size
             ));
         } else {
             calls.push_str(&format!(
-                "            if iszero(staticcall(gas(), sload({i}), 0, {total:#x}, {calldata:#x}, {hi:#x})) {{ revert(0, 0) }}\n            if iszero(eq(returndatasize(), {hi:#x})) {{ revert(0, 0) }}\n",
-                total = calldata + hi
+                "            if iszero(staticcall(gas(), sload({i}), input, {total:#x}, staging, {size:#x})) {{ revert(0, 0) }}\n            if iszero(eq(returndatasize(), {size:#x})) {{ revert(0, 0) }}\n            windows(entries, original, staging, {first}, {n}, 1)\n",
+                total = calldata + size
             ));
         }
+        first += n;
     }
+    debug_assert!(table.len() / 2 == first * WINDOW_ENTRY_BYTES);
     // snark-verifier reduces the scalars it reads (instances and the proof's
     // evaluations) modulo r; require them canonical, so that exactly one
     // calldata encodes each statement and each proof (points are already
@@ -414,9 +565,38 @@ contract {VERIFIER_NAME} {{
     }}
 
     fallback(bytes calldata) external returns (bytes memory) {{
+        // Each part's windows of the verifier's memory, in call order:
+        // (verifier offset, part offset, length), 4 bytes each.
+        bytes memory table = hex\"{table}\";
         assembly {{
+            // Memory past the table: `input` holds the calldata, then the
+            // part's memory (`staging`, {staging} bytes at most); `original`
+            // the verifier's memory at the generated code's addresses
+            // ({memory} bytes).
+            let entries := add(table, 0x20)
+            let input := and(add(add(entries, mload(table)), 0x1f), not(0x1f))
+            let staging := add(input, {calldata:#x})
+            let original := add(staging, {staging:#x})
+            // Copies windows [first, first + n) of the table into the part's
+            // memory (back = 0) or back out of it (back = 1), with the
+            // identity precompile.
+            function windows(table_entries, original_memory, part_memory, first, n, back) {{
+                for {{ let k := first }} lt(k, add(first, n)) {{ k := add(k, 1) }} {{
+                    let entry := mload(add(table_entries, mul(k, {WINDOW_ENTRY_BYTES})))
+                    let at := add(original_memory, shr(224, entry))
+                    let part_at := add(part_memory, and(shr(192, entry), 0xffffffff))
+                    let len := and(shr(160, entry), 0xffffffff)
+                    let from := at
+                    let to := part_at
+                    if back {{
+                        from := part_at
+                        to := at
+                    }}
+                    if iszero(staticcall(gas(), 0x4, from, len, to, len)) {{ revert(0, 0) }}
+                }}
+            }}
             if iszero(eq(calldatasize(), {calldata:#x})) {{ revert(0, 0) }}
-{canonical}            calldatacopy(0, 0, {calldata:#x})
+{canonical}            calldatacopy(input, 0, {calldata:#x})
 {calls}            return(0, 0)
         }}
     }}
@@ -501,28 +681,71 @@ contract Halo2Verifier {
         assert!(parse(&unknown).unwrap_err().to_string().contains("extcodesize"));
         let computed_scalar = GENERATED.replace("mod(calldataload(0x60), f_q)", "mod(calldataload(add(0x60, 0)), f_q)");
         assert!(parse(&computed_scalar).unwrap_err().to_string().contains("computed address"));
+        let impure = GENERATED.replace("valid := lt(x, 0x30)", "valid := lt(x, mload(0x30))");
+        assert!(parse(&impure).unwrap_err().to_string().contains("reads memory or calldata"));
         let unread_instance = GENERATED.replace("mod(calldataload(0x0), f_q)", "calldataload(0x0)");
         assert!(parse(&unread_instance).unwrap_err().to_string().contains("every public instance as a scalar"));
+    }
+
+    #[test]
+    fn a_part_gets_only_the_windows_it_touches_packed_from_zero() {
+        let p = parse(GENERATED).unwrap();
+        let ranges = group(&p, 60);
+        // keccak256(0xa0, 64) and mstore(0x100): two ranges 0x20 apart, one window.
+        let keccak = layout(&p, &ranges[2]);
+        assert_eq!(keccak.windows, vec![Window { global: 0xa0..0x120, local: 0 }]);
+        // The staticcall's input and output, 0x80 apart: one window.
+        let call = layout(&p, &ranges[3]);
+        assert_eq!((call.windows.len(), call.bytes), (1, 0x220));
+        // Further apart than WINDOW_GAP: two windows, packed.
+        let far = parse(&GENERATED.replace("0x300, 0x20)", "0x3000, 0x20)")).unwrap();
+        let two = layout(&far, &ranges[3]);
+        assert_eq!(
+            two.windows,
+            vec![Window { global: 0x100..0x280, local: 0 }, Window { global: 0x3000..0x3020, local: 0x180 }]
+        );
+        assert_eq!((two.bytes, two.local(0x3000, 0x20), two.local(0x3010, 0x20)), (0x1a0, Some(0x180), None));
+        let source = part_source(&far, &ranges[3], &two, 3, 4, "k").unwrap();
+        assert!(source.contains("staticcall(gas(), 0x8, 0x0, 0x180, 0x180, 0x20)"), "{source}");
+        assert!(source.contains("calldatacopy(0, 0xa0, 0x1a0)"), "{source}");
+        let keccak_source = part_source(&p, &ranges[2], &keccak, 2, 4, "k").unwrap();
+        assert!(keccak_source.contains("mstore(0x60, keccak256(0x0, 64))"), "{keccak_source}");
+        // An address outside the layout is an error, not a silent miss.
+        let e = relocate("mstore(0x4000, 1)", &two).unwrap_err();
+        assert!(e.to_string().contains("outside the part's memory windows"), "{e}");
     }
 
     #[test]
     fn parts_pass_memory_on_and_the_verifier_calls_them_in_order() {
         let p = parse(GENERATED).unwrap();
         let ranges = group(&p, 60);
-        let first = part_source(&p, &ranges[0], 0, 4, "k");
-        assert!(first.contains("calldatacopy(0, 0xa0, 0xc0)"), "{first}");
-        assert!(first.contains("return(0, 0xc0)"));
+        let layouts: Vec<PartLayout> = ranges.iter().map(|r| layout(&p, r)).collect();
+        let first = part_source(&p, &ranges[0], &layouts[0], 0, 4, "k").unwrap();
+        assert!(first.contains("calldatacopy(0, 0xa0, 0x20)"), "{first}");
+        assert!(first.contains("mstore(0x0, mod(calldataload(0x0), f_q))"), "{first}");
+        assert!(first.contains("return(0, 0x20)"));
         assert!(first.contains("let f_q := 0x31") && first.contains("function validate_ec_point"));
-        let last = part_source(&p, &ranges[3], 3, 4, "k");
+        let last = part_source(&p, &ranges[3], &layouts[3], 3, 4, "k").unwrap();
         assert!(last.contains("return(0, 0)\n") && !last.contains("return(0, 0x"));
-        let verifier = verifier_source(&p, &[(0xc0, [1; 32]), (0x320, [2; 32])], "k");
+        let verifier = verifier_source(&p, &[(layouts[0].clone(), [1; 32]), (layouts[3].clone(), [2; 32])], "k");
         assert!(verifier.contains("if iszero(eq(calldatasize(), 0xa0))"));
         assert!(verifier.contains("let r := 0x31\n"), "{verifier}");
         assert!(verifier.contains("for { let o := 0x0 } lt(o, 0x20) { o := add(o, 0x20) } {"), "{verifier}");
         assert!(verifier.contains("for { let o := 0x60 } lt(o, 0xa0) { o := add(o, 0x20) } {"), "{verifier}");
         assert!(verifier.contains("if iszero(lt(calldataload(o), r)) { revert(0, 0) }"), "{verifier}");
-        assert!(verifier.contains("staticcall(gas(), sload(0), 0, 0x160, 0xa0, 0xc0)"), "{verifier}");
-        assert!(verifier.contains("staticcall(gas(), sload(1), 0, 0x3c0, 0, 0)"), "{verifier}");
+        // The table: (verifier offset, part offset, length) per window.
+        assert!(verifier.contains("hex\"000000a00000000000000020000001000000000000000220\""), "{verifier}");
+        let calls = [
+            "windows(entries, original, staging, 0, 1, 0)",
+            "staticcall(gas(), sload(0), input, 0xc0, staging, 0x20)",
+            "if iszero(eq(returndatasize(), 0x20))",
+            "windows(entries, original, staging, 0, 1, 1)",
+            "windows(entries, original, staging, 1, 1, 0)",
+            "staticcall(gas(), sload(1), input, 0x2c0, 0, 0)",
+        ];
+        let at: Vec<usize> =
+            calls.iter().map(|c| verifier.find(c).unwrap_or_else(|| panic!("{c}: {verifier}"))).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "calls out of order: {verifier}");
         assert!(verifier.contains(&format!("bytes32(0x{})", "02".repeat(32))));
     }
 }
