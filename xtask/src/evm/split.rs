@@ -511,7 +511,8 @@ pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_
     for (i, (layout, _)) in parts.iter().enumerate() {
         for w in &layout.windows {
             for field in [w.global.start, w.local, w.global.len()] {
-                table.push_str(&format!("{:08x}", field as u32));
+                let field = u32::try_from(field).expect("EVM memory offsets fit in 32 bits");
+                table.push_str(&format!("{field:08x}"));
             }
         }
         let (n, size) = (layout.windows.len(), layout.bytes);
