@@ -47,7 +47,7 @@ pub struct Program {
     /// `mod(calldataload(X), f_q)`: reduced, not checked, so `x + r` would
     /// pass for `x`. Runs of 32-byte words, in order; the instances are the
     /// first run.
-    pub scalar_words: Vec<std::ops::Range<usize>>,
+    pub scalar_words: Vec<Range<usize>>,
     /// The scalar field's modulus (`f_q`), as written in the prelude.
     pub scalar_modulus: String,
 }
@@ -55,8 +55,6 @@ pub struct Program {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub text: String,
-    /// One past the highest memory byte the statement touches.
-    pub memory_end: usize,
     /// The memory ranges it reads or writes.
     pub memory: Vec<Range<usize>>,
     /// The calldata offsets it reads (`calldataload`).
@@ -145,7 +143,6 @@ pub fn parse(solidity: &str) -> Result<Program> {
             let touched = accesses(trimmed)?;
             calldata_bytes = calldata_bytes.max(touched.calldata_offsets.iter().map(|o| o + 32).max().unwrap_or(0));
             statements.push(Statement {
-                memory_end: touched.memory_end,
                 memory: touched.memory,
                 calldata_offsets: touched.calldata_offsets,
                 scalar_offsets: touched.scalar_offsets,
@@ -203,8 +200,8 @@ pub fn parse(solidity: &str) -> Result<Program> {
 }
 
 /// Sorted word offsets merged into runs of adjacent words.
-fn word_runs(offsets: &[usize]) -> Vec<std::ops::Range<usize>> {
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+fn word_runs(offsets: &[usize]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
     for &offset in offsets {
         match runs.last_mut() {
             Some(run) if run.end == offset => run.end = offset + 32,
@@ -216,7 +213,6 @@ fn word_runs(offsets: &[usize]) -> Vec<std::ops::Range<usize>> {
 
 #[derive(Default)]
 struct Touched {
-    memory_end: usize,
     memory: Vec<Range<usize>>,
     calldata_offsets: Vec<usize>,
     scalar_offsets: Vec<usize>,
@@ -246,7 +242,6 @@ fn accesses(code: &str) -> Result<Touched> {
         }
         Ok(())
     })?;
-    touched.memory_end = touched.memory.iter().map(|r| r.end).max().unwrap_or(0);
     Ok(touched)
 }
 
@@ -332,7 +327,7 @@ fn literal_value(text: &str) -> Option<usize> {
 
 /// The statements cut into runs whose source is at most `max_source_bytes`
 /// (a part's code size follows its source size closely).
-pub fn group(program: &Program, max_source_bytes: usize) -> Vec<std::ops::Range<usize>> {
+pub fn group(program: &Program, max_source_bytes: usize) -> Vec<Range<usize>> {
     let mut parts = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (i, statement) in program.statements.iter().enumerate() {
@@ -663,7 +658,7 @@ contract Halo2Verifier {
         assert_eq!(p.calldata_bytes, 0xa0);
         assert_eq!((p.instance_offsets.clone(), p.scalar_modulus.as_str()), (vec![0], "0x31"));
         assert_eq!(p.scalar_words, vec![0..0x20, 0x60..0xa0]);
-        let ends: Vec<usize> = p.statements.iter().map(|s| s.memory_end).collect();
+        let ends: Vec<usize> = p.statements.iter().map(|s| s.memory.iter().map(|r| r.end).max().unwrap_or(0)).collect();
         // mstore(0xa0) → 0xc0; the block's mstore(0xc0) → 0xe0; keccak256(0xa0, 64)
         // and mstore(0x100) → 0x120; staticcall's input 0x100 + 0x180 = 0x280,
         // output 0x300 + 0x20 = 0x320.
