@@ -23,6 +23,11 @@ pub enum Behaviour {
     Unavailable,
     /// Answer every GetTask empty (no task yet, forever).
     NeverATask,
+    /// Hand out the task once, then take the result and never answer it
+    /// nor record it: a node gone quiet. The program waits until its own
+    /// timeout or until it is killed, whatever the machine's speed, so a
+    /// test can reach a time limit deterministically.
+    NeverAnswerResult,
 }
 
 /// The task to serve.
@@ -51,6 +56,8 @@ struct Node {
     behaviour: Behaviour,
     task: TaskSpec,
     state: Arc<Mutex<State>>,
+    /// Becomes true when the node is dropped: ends calls held open.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 #[tonic::async_trait]
@@ -59,7 +66,7 @@ impl VmService for Node {
         let result = match self.behaviour {
             Behaviour::Unavailable => Some(task_response::Result::Error(TaskError::Unavailable as i32)),
             Behaviour::NeverATask => None,
-            Behaviour::Serve => {
+            Behaviour::Serve | Behaviour::NeverAnswerResult => {
                 let mut state = self.state.lock().expect("node state");
                 if state.handed_out {
                     None
@@ -78,6 +85,12 @@ impl VmService for Node {
     }
 
     async fn submit_result(&self, request: Request<TaskResultRequest>) -> Result<Response<TaskResultResponse>, Status> {
+        if self.behaviour == Behaviour::NeverAnswerResult {
+            // Until the node stops (a server's graceful shutdown waits for its calls).
+            let mut stopping = self.stopping.clone();
+            let _ = stopping.wait_for(|stop| *stop).await;
+            return Err(Status::unavailable("the node stopped"));
+        }
         let request = request.into_inner();
         let submission = match request.result {
             Some(task_result_request::Result::Task(r)) => {
@@ -103,6 +116,7 @@ pub struct LocalNode {
     addr: Option<SocketAddr>,
     state: Arc<Mutex<State>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    stopping: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -136,7 +150,8 @@ impl LocalNode {
         behaviour: Behaviour,
     ) -> std::io::Result<Self> {
         let state = Arc::new(Mutex::new(State::default()));
-        let node = Node { behaviour, task, state: state.clone() };
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let node = Node { behaviour, task, state: state.clone(), stopping: stopping_rx };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
@@ -161,7 +176,7 @@ impl LocalNode {
                 };
             });
         });
-        Ok(Self { addr, state, shutdown: Some(tx), thread: Some(thread) })
+        Ok(Self { addr, state, shutdown: Some(tx), stopping, thread: Some(thread) })
     }
 
     /// The URL a VM program is given in `GEVULOT_SHIM_ENDPOINT`.
@@ -195,6 +210,7 @@ impl LocalNode {
 
 impl Drop for LocalNode {
     fn drop(&mut self) {
+        let _ = self.stopping.send(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -215,6 +231,8 @@ pub struct ProgramRun<'a> {
     pub task: TaskSpec,
     /// The node kills a VM after 1800 s.
     pub timeout: Duration,
+    /// How the node answers (`Serve`, as a node does).
+    pub behaviour: Behaviour,
 }
 
 /// A successful run: the program submitted a result whose files all exist
@@ -247,7 +265,7 @@ pub enum RunError {
 /// it (bounded), and checks every result file's BLAKE3 checksum.
 pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let node = LocalNode::start(run.task, Behaviour::Serve)
+    let node = LocalNode::start(run.task, run.behaviour)
         .map_err(|e| RunError::Spawn { program: "the local node".into(), detail: e.to_string() })?;
     let mut command = std::process::Command::new(run.program);
     command

@@ -92,7 +92,8 @@ fn no_task_ever_arrives() {
     let started = Instant::now();
     let err = run_with(&config(node.endpoint(), ws.path()), |_, _| Ok(TaskOutput::default())).unwrap_err();
     assert!(matches!(err, ShimError::NoTask(_)), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // The node answers "no task" forever: only the client's own wait ends the call.
+    assert!(started.elapsed() >= config(String::new(), ws.path()).task_wait, "it gave up before its wait");
 }
 
 #[test]
@@ -110,7 +111,9 @@ fn a_node_that_never_answers() {
     let started = Instant::now();
     let err = run_with(&config(format!("http://{addr}"), ws.path()), |_, _| Ok(TaskOutput::default())).unwrap_err();
     assert!(matches!(err, ShimError::Rpc { call: "GetTask", .. } | ShimError::Connect { .. }), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(15), "the wait was not bounded");
+    // The peer never says anything: returning at all means the client's own
+    // timeout ended the call, and not before it was due.
+    assert!(started.elapsed() >= config(String::new(), ws.path()).rpc_timeout, "it gave up before its timeout");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use end_to_end::workspace_binary;
-use gevulot_shim::node::{run_program, ProgramRun, RunError, RunReport, TaskSpec};
+use gevulot_shim::node::{run_program, Behaviour, ProgramRun, RunError, RunReport, TaskSpec};
 use header_chain::srs;
 
 struct Fixture {
@@ -79,9 +79,20 @@ fn run(
     task: TaskSpec,
     timeout: Duration,
 ) -> Result<RunReport, RunError> {
+    run_as(bin, env, ws, task, timeout, Behaviour::Serve)
+}
+
+fn run_as(
+    bin: &str,
+    env: &[(String, String)],
+    ws: &Path,
+    task: TaskSpec,
+    timeout: Duration,
+    behaviour: Behaviour,
+) -> Result<RunReport, RunError> {
     let program = workspace_binary(bin);
     let args = vec!["gevulot".to_string()];
-    run_program(ProgramRun { program: &program, args: &args, env, workspace: ws, task, timeout })
+    run_program(ProgramRun { program: &program, args: &args, env, workspace: ws, task, timeout, behaviour })
 }
 
 const PROVE: &[&str] = &["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"];
@@ -201,12 +212,24 @@ fn prover_task_then_verifier_task_and_the_faults() {
     .unwrap_err();
     assert!(matches!(e, RunError::Failed { .. }), "{e}");
 
-    // The prover killed mid-task: no result recorded, the workspace stays.
+    // The prover killed at its limit: no result recorded, the workspace
+    // stays. The node never answers the result call, so the program cannot
+    // finish before the limit however fast the machine is.
     let ws = workspace(&f, "killed");
     std::fs::copy(&f.witness, ws.join("witness.json")).unwrap();
-    let e = run("prover", &f.env_prover, &ws, task(PROVE, &["/workspace/witness.json"]), Duration::from_millis(1500))
-        .unwrap_err();
+    let e = run_as(
+        "prover",
+        &f.env_prover,
+        &ws,
+        task(PROVE, &["/workspace/witness.json"]),
+        Duration::from_millis(1500),
+        Behaviour::NeverAnswerResult,
+    )
+    .unwrap_err();
     assert!(matches!(e, RunError::Timeout(_)), "{e}");
     assert!(ws.join("witness.json").is_file());
-    assert!(!ws.join("proof.json").exists(), "a killed prover left a proof");
+    // Killed wherever it was: a proof is whole or absent, never half-written.
+    if let Ok(bytes) = std::fs::read(ws.join("proof.json")) {
+        serde_json::from_slice::<serde_json::Value>(&bytes).expect("a killed prover left a partial proof");
+    }
 }

@@ -84,6 +84,7 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
                         workspace: &ws,
                         serial_log: &log,
                         task,
+                        node_answer: Default::default(),
                         accel,
                         task_timeout: Duration::from_secs(1800),
                         start_timeout: Duration::from_secs(60),

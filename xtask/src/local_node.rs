@@ -139,6 +139,18 @@ pub fn run_program(
     })
 }
 
+/// How a served node answers the VM's result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NodeAnswer {
+    /// Records the result and answers, as a Gevulot node does.
+    #[default]
+    Answers,
+    /// Hands out the task, then holds the result call unanswered: a node
+    /// gone quiet. The VM can then only end at a limit or an interrupt,
+    /// whatever the machine's speed (the boot tests' limit cases use it).
+    NeverAnswers,
+}
+
 #[derive(Default)]
 struct ServeState {
     handed_out: bool,
@@ -156,10 +168,22 @@ pub struct ServedTask {
 
 impl ServedTask {
     /// Starts serving `task` on `socket`; returns once the socket listens.
-    pub fn start(node: &Path, socket: &Path, task: &TaskSpec, workspace: &Path, dir: &Path) -> Result<Self> {
+    pub fn start(
+        node: &Path,
+        socket: &Path,
+        task: &TaskSpec,
+        answer: NodeAnswer,
+        workspace: &Path,
+        dir: &Path,
+    ) -> Result<Self> {
         let task = task_file(dir, task)?;
-        let mut child = Command::new(node)
-            .arg("serve")
+        let mut command = Command::new(node);
+        if answer == NodeAnswer::NeverAnswers {
+            command.arg("serve").arg("--never-answer-result");
+        } else {
+            command.arg("serve");
+        }
+        let mut child = command
             .arg("--unix")
             .arg(socket)
             .arg("--task")

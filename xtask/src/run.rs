@@ -269,6 +269,7 @@ impl RunFlags {
                     workspace: ws,
                     serial_log: &serial_log,
                     task,
+                    node_answer: Default::default(),
                     accel: self.accel,
                     task_timeout: Duration::from_secs(self.timeout),
                     start_timeout: Duration::from_secs(self.start_timeout),

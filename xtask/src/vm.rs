@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::local_node::{workspace_path, ServedTask, Submission, TaskSpec};
+use crate::local_node::{workspace_path, NodeAnswer, ServedTask, Submission, TaskSpec};
 use anyhow::{bail, Context, Result};
 
 /// The guest CID the VM gets (any value ≥ 3; one VM at a time).
@@ -97,6 +97,8 @@ pub struct VmRun<'a> {
     /// The serial console is saved here.
     pub serial_log: &'a Path,
     pub task: TaskSpec,
+    /// How the node answers the result (`Answers`, as a node does).
+    pub node_answer: NodeAnswer,
     pub accel: Accel,
     /// The node kills a VM after 1800 s.
     pub task_timeout: Duration,
@@ -299,6 +301,7 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
         &tools.local_node,
         &uds.with_file_name(format!("vm.sock_{SERVICE_PORT}")),
         &run.task,
+        run.node_answer,
         run.workspace,
         sockets.path(),
     )
@@ -483,6 +486,7 @@ mod tests {
             workspace: Path::new("/w"),
             serial_log: Path::new("/l"),
             task: TaskSpec { tx_hash: "t".into(), name: "v".into(), args: vec![], files: vec![] },
+            node_answer: NodeAnswer::Answers,
             accel: Accel::Tcg,
             task_timeout: Duration::from_secs(1800),
             start_timeout: Duration::from_secs(60),

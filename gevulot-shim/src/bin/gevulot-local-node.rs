@@ -12,7 +12,8 @@
 //!   prints `{"listening": SOCKET}`, `{"task_handed_out": true}`, then
 //!   `{"submission": {"result": {...}}}`, `{"submission": {"failed": true}}`
 //!   or `{"submission": {"invalid": "..."}}`, and exits. It stops when its
-//!   standard input closes.
+//!   standard input closes. `--never-answer-result` makes it a node gone
+//!   quiet: it hands out the task and holds the result call unanswered.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -55,6 +56,10 @@ enum Command {
         task: PathBuf,
         #[arg(long)]
         workspace: PathBuf,
+        /// Hand out the task, then hold the result call unanswered (a node
+        /// gone quiet: the VM runs until a limit stops it).
+        #[arg(long)]
+        never_answer_result: bool,
     },
 }
 
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
                 workspace: &workspace,
                 task,
                 timeout: Duration::from_secs(timeout),
+                behaviour: Behaviour::Serve,
             };
             let report = run_program(run).map_err(|e| e.to_string())?;
             emit(json!({ "report": {
@@ -107,7 +113,10 @@ fn main() -> ExitCode {
             }}));
             Ok(())
         }),
-        Command::Serve { unix, task, workspace } => load_task(&task).and_then(|task| serve(&unix, task, workspace)),
+        Command::Serve { unix, task, workspace, never_answer_result } => {
+            let behaviour = if never_answer_result { Behaviour::NeverAnswerResult } else { Behaviour::Serve };
+            load_task(&task).and_then(|task| serve(&unix, task, behaviour, workspace))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,8 +127,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(socket: &std::path::Path, task: TaskSpec, workspace: PathBuf) -> Result<(), String> {
-    let node = LocalNode::start_unix(task, Behaviour::Serve, socket)
+fn serve(socket: &std::path::Path, task: TaskSpec, behaviour: Behaviour, workspace: PathBuf) -> Result<(), String> {
+    let node = LocalNode::start_unix(task, behaviour, socket)
         .map_err(|e| format!("cannot serve on {}: {e}", socket.display()))?;
     emit(json!({ "listening": socket }));
     // The caller ends the service by closing our standard input (or killing us).
