@@ -39,6 +39,49 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     target_dir().join("debug").join(name)
 }
 
+/// How long [`fake_json_rpc`] holds a request it does not answer: far
+/// beyond any timeout a client is given, so only the client ends the wait.
+pub const NEVER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A loopback HTTP server (one request per connection) answering each
+/// JSON-RPC request with `respond(request)`, or holding it for [`NEVER`]
+/// when that is `None`. Returns its URL.
+pub fn fake_json_rpc(respond: impl Fn(&serde_json::Value) -> Option<String> + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(read_half) = stream.try_clone() else { continue };
+            let mut reader = BufReader::new(read_half);
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            match respond(&request) {
+                Some(text) => {
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+                }
+                None => std::thread::sleep(NEVER),
+            }
+        }
+    });
+    url
+}
+
 /// The workspace root.
 pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace")

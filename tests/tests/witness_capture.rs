@@ -3,21 +3,16 @@
 //! errors or malformed JSON, a missing block, a header that does not hash to
 //! its hash, a broken chain. Nothing is written when capture fails.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use end_to_end::workspace_binary;
+use end_to_end::{fake_json_rpc as fake_node, workspace_binary, NEVER};
 use header_chain::circuit::HeaderChainCircuit;
 use header_chain::halo2_proofs::dev::MockProver;
 use header_chain::witness::WitnessFile;
 use serde_json::{json, Value};
-
-/// How long a fake node that never answers holds a request: far beyond
-/// any timeout the client is given, so only the client can end the wait.
-const NEVER: Duration = Duration::from_secs(3600);
 
 fn prover(args: &[&str]) -> Output {
     Command::new(workspace_binary("prover")).args(args).output().expect("prover runs")
@@ -118,41 +113,6 @@ fn an_unreachable_node() {
         stderr(&o)
     );
     assert!(!out.exists());
-}
-
-/// A loopback HTTP server answering every request with `respond(body)`.
-fn fake_node(respond: impl Fn(&Value) -> Option<String> + Send + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            match respond(&request) {
-                Some(text) => {
-                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
-                }
-                None => std::thread::sleep(NEVER), // a node that never answers
-            }
-        }
-    });
-    url
 }
 
 #[test]

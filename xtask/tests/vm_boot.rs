@@ -143,7 +143,8 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
         };
         (run_vm(&tools, &run), ws, log)
     };
-    let boot = |name: &str, proof_bytes: &[u8], task: TaskSpec| boot_with(name, proof_bytes, task, 600, NodeAnswer::Answers);
+    let boot =
+        |name: &str, proof_bytes: &[u8], task: TaskSpec| boot_with(name, proof_bytes, task, 600, NodeAnswer::Answers);
     let proof_bytes = std::fs::read(&proof).unwrap();
 
     // A valid proof: valid, with the report as a checksummed result file.

@@ -80,11 +80,13 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
             ],
         )?;
         let deployment = deploy::deploy_record(&rpc, chain_id, anvil_harness::DEV_ACCOUNT_0, &record)?;
-        let (calldata, _, _) = submit::calldata(&proof)?;
-        let gas = submit::ask(&rpc, &deployment.verifier, &calldata)?
+        let calldata = submit::calldata(&proof)?.calldata;
+        submit::check_parts_on_chain(&rpc, &deployment.verifier, &record)?;
+        let success = hex::decode(super::split::success_word(&record.key_id)?.trim_start_matches("0x"))?;
+        let gas = submit::ask(&rpc, &deployment.verifier, &calldata, &success)?
             .map_err(|reason| anyhow::anyhow!("the contract rejected an honest proof: {reason}"))
             .context("bench evm")?;
-        let unsplit = unsplit_gas(sh, &project, &unlimited_rpc, n as usize, &calldata)?;
+        let unsplit = unsplit_gas(&project, &unlimited_rpc, n as usize, &calldata)?;
         let (unsplit_deploy, unsplit_verify) = match unsplit {
             Some((deploy, verify)) => (deploy.to_string(), verify.to_string()),
             None => ("-".into(), "-".into()),
@@ -109,26 +111,19 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
 }
 
 /// Deploy and verify gas of the unsplit contract on a node without the
-/// code size limit; `None` when solc cannot compile it in one piece.
-fn unsplit_gas(
-    sh: &Shell,
-    project: &Project,
-    node: &Node,
-    headers: usize,
-    calldata: &[u8],
-) -> Result<Option<(u64, u64)>> {
-    let source = contract::sources_dir(project, headers).join("Halo2Verifier.sol");
-    let sources =
-        std::collections::BTreeMap::from([("Halo2Verifier.sol".to_string(), std::fs::read_to_string(&source)?)]);
-    let Ok(compiled) = super::solc::compile(sh, &super::solc::entry(project), &sources) else { return Ok(None) };
-    let code = compiled.into_values().next().context("solc compiled no contract")?.creation;
+/// code size limit; `None` when solc could not compile it in one piece.
+fn unsplit_gas(project: &Project, node: &Node, headers: usize, calldata: &[u8]) -> Result<Option<(u64, u64)>> {
+    let saved = contract::sources_dir(project, headers).join(contract::UNSPLIT_CREATION_FILE);
+    let Ok(text) = std::fs::read_to_string(&saved) else { return Ok(None) };
+    let code = hex::decode(text.trim()).with_context(|| format!("{} is not hex", saved.display()))?;
     let receipt = node.send_and_wait(serde_json::json!({
         "from": anvil_harness::DEV_ACCOUNT_0,
         "data": super::rpc::hex_data(&code),
         "gas": "0x8f0d180",
     }))?;
     let address = receipt["contractAddress"].as_str().context("no contract address")?;
-    let verify = submit::ask(node, address, calldata)?
+    // snark-verifier's own contract returns nothing on success.
+    let verify = submit::ask(node, address, calldata, &[])?
         .map_err(|reason| anyhow::anyhow!("the unsplit contract rejected an honest proof: {reason}"))?;
     Ok(Some((super::rpc::quantity(&receipt["gasUsed"])?, verify)))
 }

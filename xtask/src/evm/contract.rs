@@ -20,7 +20,7 @@ use crate::programs;
 use crate::project::Project;
 
 pub const RECORD_KIND: &str = "header-chain-evm-verifier";
-pub const RECORD_VERSION: u32 = 2;
+pub const RECORD_VERSION: u32 = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct EvmVerifierFlags {
@@ -83,6 +83,9 @@ pub struct EvmVerifierRecord {
 pub fn record_path(project: &Project, headers: usize) -> PathBuf {
     project.target_dir.join("keys").join(format!("header-chain-{headers}.evm.json"))
 }
+
+/// snark-verifier's unsplit contract's creation code (hex), beside the sources.
+pub const UNSPLIT_CREATION_FILE: &str = "Halo2Verifier.creation.hex";
 
 pub fn sources_dir(project: &Project, headers: usize) -> PathBuf {
     project.target_dir.join("evm").join(format!("header-chain-{headers}"))
@@ -171,8 +174,8 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
     spinner.finish_and_clear();
     // Only a measurement: soljson runs out of wasm memory on the largest
     // (1.5 MB) sources, and the parts are what gets deployed.
-    let unsplit_runtime: Option<Vec<u8>> = match compiled {
-        Ok(contracts) => contracts.into_values().next().map(|c| c.runtime),
+    let unsplit_compiled: Option<solc::Compiled> = match compiled {
+        Ok(contracts) => contracts.into_values().next(),
         Err(e) => {
             eprintln!(
                 "note: solc could not compile the unsplit contract ({}); compiling the parts only",
@@ -182,10 +185,20 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
         }
     };
 
+    // Kept for comparing verdicts with the split verifier (where the size
+    // limit is lifted: `bench evm`, the differential test).
+    let unsplit_creation = dir.join(UNSPLIT_CREATION_FILE);
+    match &unsplit_compiled {
+        Some(c) => atomic_write::write_atomic(&unsplit_creation, |w| w.write_all(hex::encode(&c.creation).as_bytes()))?,
+        None => {
+            let _ = std::fs::remove_file(&unsplit_creation);
+        }
+    }
+    let unsplit_runtime = unsplit_compiled.map(|c| c.runtime);
     let program = split::parse(&unsplit).context("splitting the generated verifier")?;
     let (parts, part_sources) = compile_parts(sh, &solc_js, &program, &key_id)?;
     let layouts: Vec<(split::PartLayout, [u8; 32])> = parts.iter().map(|p| (p.layout.clone(), p.codehash)).collect();
-    let verifier_source = split::verifier_source(&program, &layouts, &key_id);
+    let verifier_source = split::verifier_source(&program, &layouts, &key_id)?;
     let file = format!("{}.sol", split::VERIFIER_NAME);
     let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([(file.clone(), verifier_source.clone())]))?;
     let verifier = compiled.get(&(file.clone(), split::VERIFIER_NAME.to_string())).context("solc made no verifier")?;

@@ -103,9 +103,12 @@ pub fn deploy_record(node: &Node, chain_id: u64, from: &str, record: &EvmVerifie
         parts.push(address);
         bar.set_message(format!("deployed {} of {} parts", parts.len(), record.parts.len()));
     }
+    // Its constructor checks each part's code and binds the part to itself.
     let (verifier, gas) = deploy(node, from, &record.verifier, &constructor_arguments(&parts)?)?;
     gas_used += gas;
     bar.finish_and_clear();
+    super::submit::check_parts_on_chain(node, &verifier, record)
+        .with_context(|| format!("the verifier deployed at {verifier} is not whole"))?;
     Ok(Deployment { chain_id, key_id: record.key_id.clone(), verifier, parts, gas_used })
 }
 

@@ -11,13 +11,23 @@ pub struct Node {
     agent: ureq::Agent,
 }
 
-/// A call the node answered with a JSON-RPC error (a revert, for `eth_call`).
+/// A call the node answered with a JSON-RPC error.
 #[derive(Debug, thiserror::Error)]
-#[error("{method}: {message}")]
+#[error("{method}: {message} (code {code})")]
 pub struct RpcError {
     pub method: String,
+    pub code: i64,
     pub message: String,
     pub data: Option<String>,
+}
+
+impl RpcError {
+    /// The call ran and the contract reverted (EIP-1474's code 3, or the
+    /// "execution reverted" message nodes use without it). Any other error
+    /// (rate limit, gas cap, a node fault) says nothing about the contract.
+    pub fn is_revert(&self) -> bool {
+        self.code == 3 || self.message.to_ascii_lowercase().contains("execution reverted")
+    }
 }
 
 impl Node {
@@ -41,6 +51,7 @@ impl Node {
         if let Some(e) = answer.get("error") {
             return Err(RpcError {
                 method: method.into(),
+                code: e["code"].as_i64().unwrap_or(0),
                 message: e["message"].as_str().unwrap_or("error").to_string(),
                 data: e.get("data").map(|d| d.to_string()),
             }
@@ -52,6 +63,17 @@ impl Node {
     /// The runtime code at `address` (empty: no contract there).
     pub fn code(&self, address: &str) -> Result<Vec<u8>> {
         bytes(&self.call("eth_getCode", json!([address, "latest"]))?)
+    }
+
+    /// Storage slot `slot` of `address`, as 32 bytes.
+    pub fn storage(&self, address: &str, slot: u64) -> Result<[u8; 32]> {
+        let value = bytes(&self.call("eth_getStorageAt", json!([address, format!("0x{slot:x}"), "latest"]))?)?;
+        let mut word = [0u8; 32];
+        if value.len() > 32 {
+            bail!("{} answered eth_getStorageAt with {} bytes, not a 32-byte word", self.url, value.len());
+        }
+        word[32 - value.len()..].copy_from_slice(&value);
+        Ok(word)
     }
 
     /// Sends a transaction from an account the node holds (anvil's dev

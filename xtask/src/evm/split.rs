@@ -87,8 +87,6 @@ const PURE: &[&str] = &[
     "byte",
     "gas",
     "validate_ec_point",
-    "revert",
-    "return",
 ];
 
 /// Parses the Solidity snark-verifier writes (one contract, one fallback
@@ -196,6 +194,14 @@ pub fn parse(solidity: &str) -> Result<Program> {
         bail!("the generated verifier does not read every public instance as a scalar; it cannot be split safely");
     }
     let scalar_words = word_runs(&scalar_offsets);
+    // Every calldata word is read: an unread word could be anything, and
+    // the same proof would have many encodings.
+    let mut read: Vec<usize> = statements.iter().flat_map(|s| s.calldata_offsets.iter().copied()).collect();
+    read.sort_unstable();
+    read.dedup();
+    if let Some(unread) = (0..calldata_bytes).step_by(32).find(|o| read.binary_search(o).is_err()) {
+        bail!("the generated verifier never reads the calldata word at {unread:#x}; it cannot be split safely");
+    }
     Ok(Program { prelude, functions, statements, calldata_bytes, instance_offsets, scalar_words, scalar_modulus })
 }
 
@@ -219,11 +225,19 @@ struct Touched {
     reads_point: bool,
 }
 
-/// Every call in `code` and the memory and calldata it reaches.
+/// Every call in `code` and the memory and calldata it reaches. Every
+/// calldata word it reads must be a scalar (`mod(calldataload(X), f_q)`,
+/// which the verifier requires below r) or a coordinate bound by
+/// `let NAME := calldataload(X)` and passed to `validate_ec_point` in the
+/// same statement; any other read is refused.
 fn accesses(code: &str) -> Result<Touched> {
     let mut touched = Touched::default();
+    let mut validated: Vec<&str> = Vec::new();
     each_call(code, |name, args| {
-        touched.reads_point |= name == "validate_ec_point";
+        if name == "validate_ec_point" {
+            touched.reads_point = true;
+            validated.extend(args.iter().copied());
+        }
         if name == "mod" && args.get(1) == Some(&"f_q") {
             if let Some(inner) = args[0].strip_prefix("calldataload") {
                 let offset = arguments(inner).and_then(|a| a.first().and_then(|o| literal_value(o)));
@@ -242,7 +256,38 @@ fn accesses(code: &str) -> Result<Touched> {
         }
         Ok(())
     })?;
+    for offset in &touched.calldata_offsets {
+        if touched.scalar_offsets.contains(offset) {
+            continue;
+        }
+        let bound = point_coordinates(code).into_iter().find(|(_, at)| at == offset).map(|(name, _)| name);
+        if !bound.is_some_and(|name| validated.contains(&name)) {
+            bail!(
+                "the generated verifier reads calldata at {offset:#x} neither as a scalar nor as a point it validates; it cannot be split safely"
+            );
+        }
+    }
     Ok(touched)
+}
+
+/// `let NAME := calldataload(X)` in `code`: (NAME, X).
+fn point_coordinates(code: &str) -> Vec<(&str, usize)> {
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("let ") {
+        let after = &rest[at + 4..];
+        rest = after;
+        let Some((name, value)) = after.split_once(":=") else { continue };
+        let name = name.trim();
+        let value = value.trim_start();
+        let Some(call) = value.strip_prefix("calldataload") else { continue };
+        if name.bytes().all(is_ident) {
+            if let Some(offset) = arguments(call.trim_start()).and_then(|a| a.first().and_then(|o| literal_value(o))) {
+                found.push((name, offset));
+            }
+        }
+    }
+    found
 }
 
 /// The memory a call reaches: (index of an address argument, bytes from
@@ -254,6 +299,7 @@ fn memory_arguments(name: &str, args: &[&str]) -> Result<Option<Vec<(usize, usiz
         "keccak256" => vec![(0, literal(name, args, 1)?)],
         // staticcall(gas, address, in, in_len, out, out_len)
         "staticcall" => vec![(2, literal(name, args, 3)?), (4, literal(name, args, 5)?)],
+        "return" | "revert" => vec![(0, literal(name, args, 1)?)],
         _ => return Ok(None),
     }))
 }
@@ -280,10 +326,15 @@ fn each_call<'a>(code: &'a str, mut visit: impl FnMut(&'a str, &[&'a str]) -> Re
             i += 1;
         }
         let name = &code[start..i];
-        if bytes.get(i) != Some(&b'(') {
+        // Yul allows space between a function's name and its arguments.
+        let mut open = i;
+        while open < bytes.len() && bytes[open].is_ascii_whitespace() {
+            open += 1;
+        }
+        if bytes.get(open) != Some(&b'(') {
             continue;
         }
-        let args = arguments(&code[i..]).with_context(|| format!("unbalanced call to {name}"))?;
+        let args = arguments(&code[open..]).with_context(|| format!("unbalanced call to {name}"))?;
         visit(name, &args)?;
     }
     Ok(())
@@ -412,35 +463,88 @@ impl PartLayout {
 
 /// `code` with every memory address moved to its place in `layout`.
 fn relocate(code: &str, layout: &PartLayout) -> Result<String> {
+    rewrite_addresses(code, |name, at, len| {
+        layout
+            .local(at, len)
+            .with_context(|| format!("{name} at {at:#x} ({len} bytes) is outside the part's memory windows"))
+    })
+}
+
+/// A part's statement read back through its windows: its addresses in the
+/// verifier's memory.
+fn restore(code: &str, layout: &PartLayout) -> Result<String> {
+    rewrite_addresses(code, |name, at, len| {
+        let end = at.checked_add(len).context("address overflows")?;
+        layout
+            .windows
+            .iter()
+            .find(|w| w.local <= at && end <= w.local + w.global.len())
+            .map(|w| w.global.start + (at - w.local))
+            .with_context(|| format!("{name} at part address {at:#x} ({len} bytes) is in none of its windows"))
+    })
+}
+
+/// `code` with each memory address argument replaced by `place(at, len)`,
+/// written in hex (an address of a zero-length access, which touches
+/// nothing, as 0).
+fn rewrite_addresses(code: &str, place: impl Fn(&str, usize, usize) -> Result<usize>) -> Result<String> {
     let mut edits: Vec<(Range<usize>, usize)> = Vec::new();
     each_call(code, |name, args| {
         for (k, len) in memory_arguments(name, args)?.unwrap_or_default() {
             let at = literal(name, args, k)?;
-            let local = layout
-                .local(at, len)
-                .with_context(|| format!("{name} at {at:#x} ({len} bytes) is outside the part's memory windows"))?;
+            let placed = if len == 0 { 0 } else { place(name, at, len)? };
             // The argument is a slice of `code`: its offset is where it sits.
             let start = args[k].as_ptr() as usize - code.as_ptr() as usize;
-            edits.push((start..start + args[k].len(), local));
+            edits.push((start..start + args[k].len(), placed));
         }
         Ok(())
     })?;
     edits.sort_by_key(|(r, _)| r.start);
     let mut out = String::with_capacity(code.len());
     let mut from = 0;
-    for (r, local) in edits {
+    for (r, placed) in edits {
         out.push_str(&code[from..r.start]);
-        out.push_str(&format!("{local:#x}"));
+        out.push_str(&format!("{placed:#x}"));
         from = r.end;
     }
     out.push_str(&code[from..]);
     Ok(out)
 }
 
+/// `statement` relocated into `layout`, required to read back as the
+/// original program through the same windows: what the verifier copies in
+/// and out is exactly what the statement uses.
+fn relocate_checked(statement: &str, layout: &PartLayout) -> Result<String> {
+    let relocated = relocate(statement, layout)?;
+    let original = rewrite_addresses(statement, |_, at, _| Ok(at))?;
+    if restore(&relocated, layout)? != original {
+        bail!("a part's statement does not read back as the original through its memory windows ({statement:.60})");
+    }
+    Ok(relocated)
+}
+
 pub const PRAGMA: &str = "// SPDX-License-Identifier: MIT\npragma solidity 0.8.19;\n";
+
+/// The 4-byte calldata with which a verifier's constructor binds a part to
+/// itself ("bind"). A part's real calldata is never 4 bytes long.
+pub const BIND_CALL: u32 = 0x6269_6e64;
+
+/// The word a verifier (and its last part) returns when a proof verifies:
+/// the key id, as 32 bytes. Callers require exactly this answer.
+pub fn success_word(key_id: &str) -> Result<String> {
+    let bytes = hex::decode(key_id).ok().filter(|b| b.len() == 32);
+    let bytes = bytes.with_context(|| format!("key id {key_id:?} is not 32 bytes of hex"))?;
+    Ok(format!("0x{}", hex::encode(bytes)))
+}
 
 /// The Solidity of part `index` (of `count`) covering `range`, its memory
 /// laid out as `layout`.
+///
+/// A part answers only the verifier it is bound to (its constructor calls
+/// the part once with [`BIND_CALL`]; the part keeps the caller in storage
+/// slot 0, so its code, and code hash, do not depend on the verifier), and
+/// only calldata of exactly the length the verifier sends. The last part
+/// returns [`success_word`], which the verifier requires.
 pub fn part_source(
     program: &Program,
     range: &Range<usize>,
@@ -452,22 +556,38 @@ pub fn part_source(
     let calldata = program.calldata_bytes;
     let size = layout.bytes;
     let last = index + 1 == count;
-    let mut body = String::new();
+    let mut body = format!(
+        "if eq(calldatasize(), 4) {{
+    if iszero(eq(shr(224, calldataload(0)), {BIND_CALL:#x})) {{ revert(0, 0) }}
+    if sload(0) {{ revert(0, 0) }}
+    sstore(0, caller())
+    return(0, 0)
+}}
+if iszero(eq(caller(), sload(0))) {{ revert(0, 0) }}
+if iszero(eq(calldatasize(), {total:#x})) {{ revert(0, 0) }}
+",
+        total = calldata + size
+    );
     for line in program.prelude.iter().chain(&program.functions) {
         body.push_str(line);
     }
     body.push_str(&format!("calldatacopy(0, {calldata:#x}, {size:#x})\n"));
     for statement in &program.statements[range.clone()] {
-        body.push_str(&relocate(&statement.text, layout)?);
+        body.push_str(&relocate_checked(&statement.text, layout)?);
     }
     body.push_str("if iszero(success) { revert(0, 0) }\n");
-    body.push_str(&if last { "return(0, 0)\n".to_string() } else { format!("return(0, {size:#x})\n") });
+    body.push_str(&if last {
+        format!("mstore(0, {})\nreturn(0, 0x20)\n", success_word(key_id)?)
+    } else {
+        format!("return(0, {size:#x})\n")
+    });
     Ok(format!(
         "{PRAGMA}
 // Part {n} of {count} of the header-chain verifier for key {key_id}.
-// Called by that verifier only: calldata is the verifier's calldata
-// ({calldata} bytes), then the {windows} windows of the verifier's memory this
-// part uses ({size} bytes), packed in address order.
+// Bound once to the verifier deployed with it, and called by that verifier
+// only: calldata is the verifier's calldata ({calldata} bytes), then the
+// {windows} windows of the verifier's memory this part uses ({size} bytes),
+// packed in address order. Anything else reverts.
 contract {name} {{
     fallback(bytes calldata) external returns (bytes memory) {{
         assembly {{
@@ -494,8 +614,9 @@ const WINDOW_ENTRY_BYTES: usize = 12;
 /// The verifier contract: checks the calldata, then runs the parts in order,
 /// copying each its memory windows and copying them back after. `parts`
 /// are (layout, runtime code hash).
-pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_id: &str) -> String {
+pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_id: &str) -> Result<String> {
     let calldata = program.calldata_bytes;
+    let success = success_word(key_id)?;
     let count = parts.len();
     let hashes = parts.iter().map(|(_, h)| format!("            bytes32(0x{})", hex::encode(h))).collect::<Vec<_>>();
     let memory = parts.iter().flat_map(|(l, _)| l.windows.iter().map(|w| w.global.end)).max().unwrap_or(0);
@@ -503,7 +624,7 @@ pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_
     let mut table = String::new();
     let mut calls = String::new();
     let mut first = 0;
-    for (i, (layout, _)) in parts.iter().enumerate() {
+    for (i, (layout, codehash)) in parts.iter().enumerate() {
         for w in &layout.windows {
             for field in [w.global.start, w.local, w.global.len()] {
                 let field = u32::try_from(field).expect("EVM memory offsets fit in 32 bits");
@@ -511,16 +632,20 @@ pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_
             }
         }
         let (n, size) = (layout.windows.len(), layout.bytes);
-        calls.push_str(&format!("            windows(entries, original, staging, {first}, {n}, 0)\n"));
+        let total = calldata + size;
+        // The part's code is checked on every call, against a hash in this
+        // contract's own code: its runtime code fixes what it runs.
+        calls.push_str(&format!(
+            "            {{\n                let part := sload({i})\n                if iszero(eq(extcodehash(part), 0x{hash})) {{ revert(0, 0) }}\n                windows(entries, original, staging, {first}, {n}, 0)\n",
+            hash = hex::encode(codehash)
+        ));
         if i + 1 == count {
             calls.push_str(&format!(
-                "            if iszero(staticcall(gas(), sload({i}), input, {total:#x}, 0, 0)) {{ revert(0, 0) }}\n",
-                total = calldata + size
+                "                if iszero(staticcall(gas(), part, input, {total:#x}, staging, 0x20)) {{ revert(0, 0) }}\n                if iszero(eq(returndatasize(), 0x20)) {{ revert(0, 0) }}\n                if iszero(eq(mload(staging), {success})) {{ revert(0, 0) }}\n            }}\n"
             ));
         } else {
             calls.push_str(&format!(
-                "            if iszero(staticcall(gas(), sload({i}), input, {total:#x}, staging, {size:#x})) {{ revert(0, 0) }}\n            if iszero(eq(returndatasize(), {size:#x})) {{ revert(0, 0) }}\n            windows(entries, original, staging, {first}, {n}, 1)\n",
-                total = calldata + size
+                "                if iszero(staticcall(gas(), part, input, {total:#x}, staging, {size:#x})) {{ revert(0, 0) }}\n                if iszero(eq(returndatasize(), {size:#x})) {{ revert(0, 0) }}\n                windows(entries, original, staging, {first}, {n}, 1)\n            }}\n"
             ));
         }
         first += n;
@@ -537,15 +662,16 @@ pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_
             run.start, run.end
         ));
     }
-    format!(
+    Ok(format!(
         "{PRAGMA}
 // The header-chain verifier for key {key_id}, in {count} parts (EIP-170).
 // Calldata: the 6 public instances (32 bytes each, big-endian), then the
 // proof: {calldata} bytes exactly; each instance, and each scalar of the
-// proof, below the scalar field's modulus. Returns nothing when the proof
-// verifies; reverts otherwise.
+// proof, below the scalar field's modulus. Returns the key id (32 bytes)
+// when the proof verifies; reverts otherwise.
 contract {VERIFIER_NAME} {{
-    // The parts' runtime code hashes, fixed when this contract was compiled.
+    // The parts' runtime code hashes, fixed when this contract was compiled;
+    // each part is bound to this contract, which alone may call it.
     constructor(address[] memory parts) {{
         bytes32[{count}] memory expected = [
 {hashes}
@@ -553,6 +679,8 @@ contract {VERIFIER_NAME} {{
         require(parts.length == {count}, \"expected {count} part addresses\");
         for (uint256 i = 0; i < {count}; i++) {{
             require(parts[i].codehash == expected[i], \"a part's code is not the one this verifier was compiled with\");
+            (bool bound, ) = parts[i].call(hex\"{BIND_CALL:08x}\");
+            require(bound, \"a part is bound to another verifier already: deploy the parts again\");
             address part = parts[i];
             assembly {{
                 sstore(i, part)
@@ -593,18 +721,21 @@ contract {VERIFIER_NAME} {{
             }}
             if iszero(eq(calldatasize(), {calldata:#x})) {{ revert(0, 0) }}
 {canonical}            calldatacopy(input, 0, {calldata:#x})
-{calls}            return(0, 0)
+{calls}            mstore(0, {success})
+            return(0, 0x20)
         }}
     }}
 }}
 ",
         hashes = hashes.join(",\n"),
-    )
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
     const GENERATED: &str = r#"
 // SPDX-License-Identifier: MIT
@@ -632,7 +763,8 @@ contract Halo2Verifier {
             {
                 let x := calldataload(0x20)
                 mstore(0xc0, x)
-                success := and(validate_ec_point(x, x), success)
+                let y := calldataload(0x40)
+                success := and(validate_ec_point(x, y), success)
                 mstore(0xc0, mod(calldataload(0x60), f_q))
                 mstore(0xc0, mod(calldataload(0x80), f_q))
             }
@@ -680,7 +812,55 @@ contract Halo2Verifier {
         let impure = GENERATED.replace("valid := lt(x, 0x30)", "valid := lt(x, mload(0x30))");
         assert!(parse(&impure).unwrap_err().to_string().contains("reads memory or calldata"));
         let unread_instance = GENERATED.replace("mod(calldataload(0x0), f_q)", "calldataload(0x0)");
-        assert!(parse(&unread_instance).unwrap_err().to_string().contains("every public instance as a scalar"));
+        let e = parse(&unread_instance).unwrap_err().to_string();
+        assert!(e.contains("neither as a scalar nor as a point"), "{e}");
+        // Any spacing: a call written `mload (…)` is still a memory access.
+        let spaced =
+            GENERATED.replace("mstore(0x100, keccak256(0xa0, 64))", "mstore (0x100, keccak256 (add(0xa0, 1), 64))");
+        assert!(parse(&spaced).unwrap_err().to_string().contains("computed address"));
+        // A coordinate read but not validated, and a calldata word never read.
+        let unvalidated = GENERATED.replace("validate_ec_point(x, y)", "validate_ec_point(x, x)");
+        let e = parse(&unvalidated).unwrap_err().to_string();
+        assert!(e.contains("at 0x40 neither as a scalar nor as a point"), "{e}");
+        let unread = GENERATED.replace("mod(calldataload(0x60), f_q)", "mod(calldataload(0x80), f_q)");
+        assert!(parse(&unread).unwrap_err().to_string().contains("never reads the calldata word at 0x60"));
+        // Memory-touching builtins the splitter does not model.
+        for builtin in ["mcopy(0x0, 0x20, 0x20)", "calldatacopy(0x0, 0x0, 0x20)", "log0(0x0, 0x20)"] {
+            let other = GENERATED.replace("mstore(0x100, keccak256(0xa0, 64))", builtin);
+            assert!(parse(&other).unwrap_err().to_string().contains("which the splitter does not know"), "{builtin}");
+        }
+    }
+
+    #[test]
+    fn return_and_revert_touch_memory_and_are_relocated() {
+        let with_return = GENERATED.replace(
+            "mstore(0x100, keccak256(0xa0, 64))",
+            "mstore(0x100, keccak256(0xa0, 64))\n            if iszero(success) { revert(0x100, 0x20) }",
+        );
+        let p = parse(&with_return).unwrap();
+        assert_eq!(p.statements[3].memory, vec![0x100..0x120], "{:?}", p.statements[3]);
+        let l = layout(&p, &(2..4));
+        assert!(relocate(&p.statements[3].text, &l).unwrap().contains("revert(0x60, 0x20)"));
+        // A zero-length return touches nothing and may stay anywhere.
+        assert_eq!(relocate("return(0x4000, 0)", &l).unwrap(), "return(0x0, 0)");
+    }
+
+    #[test]
+    fn parts_read_back_as_the_original_through_their_windows() {
+        let p = parse(GENERATED).unwrap();
+        for range in group(&p, 60) {
+            let l = layout(&p, &range);
+            for statement in &p.statements[range] {
+                relocate_checked(&statement.text, &l).unwrap();
+            }
+        }
+        // A layout whose windows overlap in the part's memory does not read back.
+        let l = layout(&p, &(2..3));
+        let mut bad = l.clone();
+        bad.windows.push(Window { global: 0x2000..0x2040, local: 0 });
+        bad.windows.rotate_right(1);
+        let e = relocate_checked("mstore(0x2000, keccak256(0xa0, 64))", &bad).unwrap_err().to_string();
+        assert!(e.contains("does not read back as the original"), "{e}");
     }
 
     #[test]
@@ -701,10 +881,10 @@ contract Halo2Verifier {
             vec![Window { global: 0x100..0x280, local: 0 }, Window { global: 0x3000..0x3020, local: 0x180 }]
         );
         assert_eq!((two.bytes, two.local(0x3000, 0x20), two.local(0x3010, 0x20)), (0x1a0, Some(0x180), None));
-        let source = part_source(&far, &ranges[3], &two, 3, 4, "k").unwrap();
+        let source = part_source(&far, &ranges[3], &two, 3, 4, KEY).unwrap();
         assert!(source.contains("staticcall(gas(), 0x8, 0x0, 0x180, 0x180, 0x20)"), "{source}");
         assert!(source.contains("calldatacopy(0, 0xa0, 0x1a0)"), "{source}");
-        let keccak_source = part_source(&p, &ranges[2], &keccak, 2, 4, "k").unwrap();
+        let keccak_source = part_source(&p, &ranges[2], &keccak, 2, 4, KEY).unwrap();
         assert!(keccak_source.contains("mstore(0x60, keccak256(0x0, 64))"), "{keccak_source}");
         // An address outside the layout is an error, not a silent miss.
         let e = relocate("mstore(0x4000, 1)", &two).unwrap_err();
@@ -716,14 +896,20 @@ contract Halo2Verifier {
         let p = parse(GENERATED).unwrap();
         let ranges = group(&p, 60);
         let layouts: Vec<PartLayout> = ranges.iter().map(|r| layout(&p, r)).collect();
-        let first = part_source(&p, &ranges[0], &layouts[0], 0, 4, "k").unwrap();
+        let first = part_source(&p, &ranges[0], &layouts[0], 0, 4, KEY).unwrap();
         assert!(first.contains("calldatacopy(0, 0xa0, 0x20)"), "{first}");
         assert!(first.contains("mstore(0x0, mod(calldataload(0x0), f_q))"), "{first}");
         assert!(first.contains("return(0, 0x20)"));
         assert!(first.contains("let f_q := 0x31") && first.contains("function validate_ec_point"));
-        let last = part_source(&p, &ranges[3], &layouts[3], 3, 4, "k").unwrap();
-        assert!(last.contains("return(0, 0)\n") && !last.contains("return(0, 0x"));
-        let verifier = verifier_source(&p, &[(layouts[0].clone(), [1; 32]), (layouts[3].clone(), [2; 32])], "k");
+        // Bound once to its verifier, then answering only it, with exactly its calldata.
+        assert!(first.contains("if iszero(eq(shr(224, calldataload(0)), 0x62696e64))"), "{first}");
+        assert!(first.contains("if sload(0) { revert(0, 0) }\n    sstore(0, caller())"), "{first}");
+        assert!(first.contains("if iszero(eq(caller(), sload(0))) { revert(0, 0) }"), "{first}");
+        assert!(first.contains("if iszero(eq(calldatasize(), 0xc0)) { revert(0, 0) }"), "{first}");
+        let last = part_source(&p, &ranges[3], &layouts[3], 3, 4, KEY).unwrap();
+        assert!(last.contains(&format!("mstore(0, 0x{KEY})\nreturn(0, 0x20)\n")), "{last}");
+        let verifier =
+            verifier_source(&p, &[(layouts[0].clone(), [1; 32]), (layouts[3].clone(), [2; 32])], KEY).unwrap();
         assert!(verifier.contains("if iszero(eq(calldatasize(), 0xa0))"));
         assert!(verifier.contains("let r := 0x31\n"), "{verifier}");
         assert!(verifier.contains("for { let o := 0x0 } lt(o, 0x20) { o := add(o, 0x20) } {"), "{verifier}");
@@ -731,17 +917,29 @@ contract Halo2Verifier {
         assert!(verifier.contains("if iszero(lt(calldataload(o), r)) { revert(0, 0) }"), "{verifier}");
         // The table: (verifier offset, part offset, length) per window.
         assert!(verifier.contains("hex\"000000a00000000000000020000001000000000000000220\""), "{verifier}");
+        let first_hash = format!("if iszero(eq(extcodehash(part), 0x{})) {{ revert(0, 0) }}", "01".repeat(32));
+        let last_hash = format!("if iszero(eq(extcodehash(part), 0x{})) {{ revert(0, 0) }}", "02".repeat(32));
+        let success = format!("if iszero(eq(mload(staging), 0x{KEY})) {{ revert(0, 0) }}");
+        let answer = format!("mstore(0, 0x{KEY})\n            return(0, 0x20)");
         let calls = [
+            "let part := sload(0)",
+            &first_hash,
             "windows(entries, original, staging, 0, 1, 0)",
-            "staticcall(gas(), sload(0), input, 0xc0, staging, 0x20)",
+            "staticcall(gas(), part, input, 0xc0, staging, 0x20)",
             "if iszero(eq(returndatasize(), 0x20))",
             "windows(entries, original, staging, 0, 1, 1)",
+            "let part := sload(1)",
+            &last_hash,
             "windows(entries, original, staging, 1, 1, 0)",
-            "staticcall(gas(), sload(1), input, 0x2c0, 0, 0)",
+            "staticcall(gas(), part, input, 0x2c0, staging, 0x20)",
+            &success,
+            &answer,
         ];
         let at: Vec<usize> =
             calls.iter().map(|c| verifier.find(c).unwrap_or_else(|| panic!("{c}: {verifier}"))).collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "calls out of order: {verifier}");
         assert!(verifier.contains(&format!("bytes32(0x{})", "02".repeat(32))));
+        assert!(verifier.contains("parts[i].call(hex\"62696e64\")"), "{verifier}");
+        assert!(success_word("k").is_err(), "a key id that is not 32 bytes is refused");
     }
 }

@@ -2,21 +2,28 @@
 //! over JSON-RPC (`eth_call`: nothing is signed or sent) and reports its
 //! verdict and the gas a transaction would use (`eth_estimateGas`).
 //!
-//! Before asking, it refuses what the contract could only answer "no" to
-//! without saying why: a proof of the Blake2b flavour, an address with no
-//! code, and, when the contract's code is one `evm-verifier` made here, a
-//! proof made for another key.
+//! ACCEPTED means: the contract at the address is a verifier this checkout
+//! made (its runtime code is a record's, and each of its parts, read from
+//! its storage, runs the record's code and is bound to it), the proof
+//! file's statement is the one its public instances encode, and the call
+//! succeeded returning exactly the verifier's success word (the key id).
+//! REJECTED (exit 1) means the contract reverted or answered anything else.
+//! Everything that prevents asking, or an answer that is not the
+//! contract's (an RPC error other than a revert, a malformed result), is
+//! an error with exit 2.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sha3::Keccak256;
 use xshell::Shell;
 
 use super::contract::{load_record, EvmVerifierRecord};
 use super::rpc::{self, Node, RpcError};
+use super::split;
 use crate::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -33,13 +40,17 @@ pub struct EvmSubmitFlags {
     /// Ask the contract even if its code is one this checkout made for another key.
     #[arg(long)]
     pub skip_key_check: bool,
+    /// Ask a contract whose code no `evm-verifier` record here describes;
+    /// ACCEPTED then means only that it returned the proof's key id.
+    #[arg(long)]
+    pub unrecognised_contract: bool,
     #[arg(long)]
     pub json: bool,
 }
 
 /// The contract's answer was "no" (exit code 1; other failures exit 2).
 #[derive(Debug, thiserror::Error)]
-#[error("REJECTED: the contract at {address} reverted ({reason})")]
+#[error("REJECTED: the contract at {address} {reason}")]
 pub struct Rejected {
     pub address: String,
     pub reason: String,
@@ -52,14 +63,25 @@ struct ProofFields {
     key_id: String,
     #[serde(default)]
     transcript: Option<String>,
-    statement: serde_json::Value,
+    statement: Value,
     instances: Vec<String>,
     proof: String,
 }
 
+/// A proof file as the contract sees it.
+pub struct Submission {
+    /// Instances (32 bytes each, big-endian), then the proof.
+    pub calldata: Vec<u8>,
+    pub key_id: String,
+    /// The statement decoded from the instances sent (the file's own
+    /// `statement` is required equal to it).
+    pub statement: Value,
+}
+
 /// The contract's calldata for a proof (the layout header-chain's `evm`
 /// module documents): each instance as 32 bytes big-endian, then the proof.
-pub fn calldata(path: &Path) -> Result<(Vec<u8>, String, serde_json::Value)> {
+/// The file's `statement` must be what its instances encode.
+pub fn calldata(path: &Path) -> Result<Submission> {
     let text = std::fs::read(path).with_context(|| format!("cannot read proof {}", path.display()))?;
     let proof: ProofFields = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a header-chain proof file", path.display()))?;
@@ -73,16 +95,51 @@ pub fn calldata(path: &Path) -> Result<(Vec<u8>, String, serde_json::Value)> {
             path.display()
         );
     }
-    let mut data = Vec::new();
+    let mut words = Vec::new();
     for (i, instance) in proof.instances.iter().enumerate() {
-        let bytes = hex::decode(instance.trim_start_matches("0x")).ok().filter(|b| b.len() == 32);
-        let Some(bytes) = bytes else {
+        let bytes = hex::decode(instance.strip_prefix("0x").unwrap_or(instance)).ok();
+        let Some(word) = bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
             bail!("{}: instance {i} ({instance:?}) is not 32 bytes of hex", path.display())
         };
-        data.extend(bytes);
+        words.push(word);
     }
-    data.extend(rpc::bytes(&json!(proof.proof)).with_context(|| format!("{}: the proof bytes", path.display()))?);
-    Ok((data, proof.key_id, proof.statement))
+    let statement = statement_of(&words).with_context(|| format!("{}: the public instances", path.display()))?;
+    if statement != proof.statement {
+        bail!(
+            "{}: the file's statement {} is not the one its instances encode, {statement}: the contract checks the instances; the file was edited or is corrupt",
+            path.display(),
+            proof.statement
+        );
+    }
+    let mut calldata: Vec<u8> = words.concat();
+    calldata.extend(rpc::bytes(&json!(proof.proof)).with_context(|| format!("{}: the proof bytes", path.display()))?);
+    Ok(Submission { calldata, key_id: proof.key_id, statement })
+}
+
+/// The statement six instances encode: first parent hash (high, low
+/// 128-bit halves), first number, last hash (high, low), last number.
+fn statement_of(words: &[[u8; 32]]) -> Result<Value> {
+    let [parent_hi, parent_lo, first, last_hi, last_lo, last] = words else {
+        bail!("{} instances; a header-chain proof has 6", words.len())
+    };
+    let hash = |hi: &[u8; 32], lo: &[u8; 32], what: &str| -> Result<String> {
+        if hi[..16].iter().chain(&lo[..16]).any(|b| *b != 0) {
+            bail!("the {what} halves do not fit 128 bits");
+        }
+        Ok(format!("0x{}{}", hex::encode(&hi[16..]), hex::encode(&lo[16..])))
+    };
+    let number = |w: &[u8; 32], what: &str| -> Result<u64> {
+        if w[..24].iter().any(|b| *b != 0) {
+            bail!("the {what} does not fit 64 bits");
+        }
+        Ok(u64::from_be_bytes(w[24..].try_into().expect("8 bytes")))
+    };
+    Ok(json!({
+        "first_parent_hash": hash(parent_hi, parent_lo, "first parent hash")?,
+        "first_number": number(first, "first block number")?,
+        "last_hash": hash(last_hi, last_lo, "last hash")?,
+        "last_number": number(last, "last block number")?,
+    }))
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -91,82 +148,84 @@ pub struct Verdict {
     pub chain_id: u64,
     pub address: String,
     pub key_id: String,
+    /// The contract's code is a record's, with its parts checked on chain.
+    pub recognised: bool,
     /// `eth_estimateGas` for a transaction making this call (accepted only):
     /// 21,000 intrinsic and the calldata included.
     pub gas: Option<u64>,
     pub calldata_bytes: usize,
     pub reason: Option<String>,
-    pub statement: serde_json::Value,
+    /// Decoded from the instances sent.
+    pub statement: Value,
 }
 
 impl EvmSubmitFlags {
     pub fn run(self, _sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
         let address = rpc::address(&self.address)?;
-        let (data, key_id, statement) = calldata(&self.proof)?;
+        let submission = calldata(&self.proof)?;
         let (node, chain_id) = Node::connect(&self.rpc)?;
         let code = node.code(&address)?;
         if code.is_empty() {
             bail!("there is no contract at {address} on chain {chain_id} (node {}): check --address, or deploy with `cargo xtask evm-deploy`", self.rpc);
         }
-        if !self.skip_key_check {
-            if let Some(record) = record_for_code(&project, &code)? {
-                if record.key_id != key_id {
-                    bail!(
-                        "the contract at {address} verifies key {} ({} headers); {} was made for key {key_id}: use that key's verifier, or pass --skip-key-check to ask anyway",
-                        record.key_id,
-                        record.headers,
-                        self.proof.display()
-                    );
-                }
-                if data.len() != record.calldata_bytes {
-                    bail!(
-                        "{} makes {} bytes of calldata; the contract takes exactly {}",
-                        self.proof.display(),
-                        data.len(),
-                        record.calldata_bytes
-                    );
+        let record = record_for_code(&project, &code)?;
+        match &record {
+            None if !self.unrecognised_contract => bail!(
+                "the code at {address} is not a verifier any record in {} describes (a part, another contract, or a verifier made elsewhere): use the address `evm-deploy` printed as `verifier`, run `cargo xtask evm-verifier` for its key here, or pass --unrecognised-contract to ask it anyway",
+                project.show(&project.target_dir.join("keys"))
+            ),
+            None => eprintln!(
+                "warning: {address} is not a verifier this checkout recognises (--unrecognised-contract): its answer is only as good as its code"
+            ),
+            Some(record) => {
+                check_parts_on_chain(&node, &address, record)?;
+                if !self.skip_key_check {
+                    if record.key_id != submission.key_id {
+                        bail!(
+                            "the contract at {address} verifies key {} ({} headers); {} was made for key {}: use that key's verifier, or pass --skip-key-check to ask anyway",
+                            record.key_id,
+                            record.headers,
+                            self.proof.display(),
+                            submission.key_id
+                        );
+                    }
+                    if submission.calldata.len() != record.calldata_bytes {
+                        bail!(
+                            "{} makes {} bytes of calldata; the contract takes exactly {}",
+                            self.proof.display(),
+                            submission.calldata.len(),
+                            record.calldata_bytes
+                        );
+                    }
                 }
             }
         }
-        let call = json!({ "to": address, "data": rpc::hex_data(&data) });
-        let verdict = match node.call("eth_call", json!([call, "latest"])) {
-            Ok(_) => {
-                let gas = rpc::quantity(&node.call("eth_estimateGas", json!([call]))?)?;
-                Verdict {
-                    accepted: true,
-                    chain_id,
-                    address,
-                    key_id,
-                    gas: Some(gas),
-                    calldata_bytes: data.len(),
-                    reason: None,
-                    statement,
-                }
-            }
-            Err(e) => match e.downcast::<RpcError>() {
-                Ok(revert) => Verdict {
-                    accepted: false,
-                    chain_id,
-                    address,
-                    key_id,
-                    gas: None,
-                    calldata_bytes: data.len(),
-                    reason: Some(revert.message),
-                    statement,
-                },
-                Err(other) => return Err(other),
-            },
+        // What the verifier returns on success: its key id.
+        let key_id = record.as_ref().map_or(submission.key_id.as_str(), |r| r.key_id.as_str());
+        let success = hex::decode(split::success_word(key_id)?.trim_start_matches("0x"))?;
+        let answer = ask(&node, &address, &submission.calldata, &success)?;
+        let verdict = Verdict {
+            accepted: answer.is_ok(),
+            chain_id,
+            address,
+            key_id: key_id.to_string(),
+            recognised: record.is_some(),
+            gas: answer.as_ref().ok().copied(),
+            calldata_bytes: submission.calldata.len(),
+            reason: answer.err(),
+            statement: submission.statement,
         };
         if self.json {
             println!("{}", serde_json::to_string_pretty(&verdict)?);
         } else if verdict.accepted {
             println!(
-                "ACCEPTED by {} on chain {}: blocks {}..={}, last hash {}; {} gas ({} bytes of calldata)",
+                "ACCEPTED by {} on chain {}: blocks {}..={}, first parent hash {}, last hash {}; {} gas ({} bytes of calldata)",
                 verdict.address,
                 verdict.chain_id,
                 verdict.statement["first_number"],
                 verdict.statement["last_number"],
+                verdict.statement["first_parent_hash"].as_str().unwrap_or("?"),
                 verdict.statement["last_hash"].as_str().unwrap_or("?"),
                 verdict.gas.unwrap_or(0),
                 verdict.calldata_bytes
@@ -179,17 +238,67 @@ impl EvmSubmitFlags {
     }
 }
 
-/// Asks the contract at `address` about `calldata`: `Ok(gas)` when it
-/// accepts (`eth_estimateGas` of the same call), `Err(reason)` when it reverts.
-pub fn ask(node: &Node, address: &str, calldata: &[u8]) -> Result<std::result::Result<u64, String>> {
+/// Asks the contract at `address` about `calldata`. `Ok(Ok(gas))` only when
+/// the call succeeds and returns exactly `success` (`eth_estimateGas` of the
+/// same call); `Ok(Err(reason))` when it reverts or returns anything else;
+/// `Err` when the node's answer says nothing about the contract (an RPC
+/// error that is not a revert, a result that is not hex data).
+pub fn ask(node: &Node, address: &str, calldata: &[u8], success: &[u8]) -> Result<std::result::Result<u64, String>> {
     let call = json!({ "to": address, "data": rpc::hex_data(calldata) });
-    match node.call("eth_call", json!([call, "latest"])) {
-        Ok(_) => Ok(Ok(rpc::quantity(&node.call("eth_estimateGas", json!([call]))?)?)),
-        Err(e) => match e.downcast::<RpcError>() {
-            Ok(revert) => Ok(Err(revert.message)),
-            Err(other) => Err(other),
-        },
+    let returned = match node.call("eth_call", json!([call, "latest"])) {
+        Ok(result) => rpc::bytes(&result).with_context(|| {
+            format!("could not ask: {} answered eth_call with a result that is not hex data", node.url)
+        })?,
+        Err(e) => {
+            return match e.downcast::<RpcError>() {
+                Ok(error) if error.is_revert() => Ok(Err(format!("reverted ({})", error.message))),
+                Ok(error) => Err(anyhow::anyhow!(
+                    "could not ask: {} answered eth_call with an error that is not a revert ({error}); the contract's verdict is unknown",
+                    node.url
+                )),
+                Err(other) => Err(other.context("could not ask")),
+            };
+        }
+    };
+    if returned != success {
+        return Ok(Err(format!(
+            "returned {} instead of the verifier's success word {}",
+            rpc::hex_data(&returned),
+            rpc::hex_data(success)
+        )));
     }
+    let gas = node.call("eth_estimateGas", json!([call])).context("could not ask for the gas of an accepted call")?;
+    Ok(Ok(rpc::quantity(&gas)?))
+}
+
+/// Requires the verifier at `address` to be the record's whole verifier on
+/// chain: each part its storage names runs the record's code and is bound
+/// to this verifier.
+pub fn check_parts_on_chain(node: &Node, address: &str, record: &EvmVerifierRecord) -> Result<()> {
+    let verifier = hex::decode(address.trim_start_matches("0x")).context("address")?;
+    for (i, part) in record.parts.iter().enumerate() {
+        let slot = node.storage(address, i as u64)?;
+        if slot[..12].iter().any(|b| *b != 0) {
+            bail!(
+                "the verifier at {address} holds no address for part {} (slot {i}): it is not one `evm-deploy` made",
+                i + 1
+            );
+        }
+        let at = rpc::hex_data(&slot[12..]);
+        let code = node.code(&at)?;
+        if hex::encode(Keccak256::digest(&code)) != part.codehash {
+            bail!(
+                "part {} of the verifier at {address} ({at}) does not run {}'s code: this is not the verifier of the record for key {}",
+                i + 1,
+                part.name,
+                &record.key_id[..16]
+            );
+        }
+        if node.storage(&at, 0)?[12..] != verifier[..] {
+            bail!("part {} ({at}) is not bound to the verifier at {address}: it answers another contract", i + 1);
+        }
+    }
+    Ok(())
 }
 
 /// The record whose verifier has exactly this runtime code, if any.
@@ -205,7 +314,7 @@ fn record_for_code(project: &Project, code: &[u8]) -> Result<Option<EvmVerifierR
             let record = match load_record(&path) {
                 Ok(record) => record,
                 Err(e) => {
-                    eprintln!("note: not using {} for the key check: {e:#}", path.display());
+                    eprintln!("note: not using {} to recognise the contract: {e:#}", path.display());
                     continue;
                 }
             };
@@ -215,4 +324,46 @@ fn record_for_code(project: &Project, code: &[u8]) -> Result<Option<EvmVerifierR
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(hex_tail: &str) -> [u8; 32] {
+        let mut w = [0u8; 32];
+        let bytes = hex::decode(hex_tail).unwrap();
+        w[32 - bytes.len()..].copy_from_slice(&bytes);
+        w
+    }
+
+    #[test]
+    fn the_statement_is_decoded_from_the_instances() {
+        let hi = "11".repeat(16);
+        let lo = "22".repeat(16);
+        let words = [word(&hi), word(&lo), word("01"), word(&"33".repeat(16)), word(&"44".repeat(16)), word("08")];
+        let statement = statement_of(&words).unwrap();
+        assert_eq!(statement["first_parent_hash"], format!("0x{hi}{lo}"));
+        assert_eq!(statement["last_hash"], format!("0x{}{}", "33".repeat(16), "44".repeat(16)));
+        assert_eq!((statement["first_number"].as_u64(), statement["last_number"].as_u64()), (Some(1), Some(8)));
+        // A limb over 128 bits, a number over 64 bits, or a wrong count: not a statement.
+        let mut wide = words;
+        wide[1][15] = 1;
+        assert!(statement_of(&wide).unwrap_err().to_string().contains("128 bits"));
+        let mut big = words;
+        big[5][23] = 1;
+        assert!(statement_of(&big).unwrap_err().to_string().contains("64 bits"));
+        assert!(statement_of(&words[..5]).is_err());
+    }
+
+    #[test]
+    fn only_a_revert_is_a_rejection() {
+        let error =
+            |code, message: &str| RpcError { method: "eth_call".into(), code, message: message.into(), data: None };
+        assert!(error(3, "execution reverted").is_revert());
+        assert!(error(-32000, "execution reverted").is_revert());
+        assert!(!error(-32005, "rate limit exceeded").is_revert());
+        assert!(!error(-32000, "gas required exceeds allowance (30000000)").is_revert());
+        assert!(!error(-32603, "internal error").is_revert());
+    }
 }
