@@ -177,11 +177,16 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
         bytes[evaluation..evaluation + 32].copy_from_slice(&shifted);
         p["proof"] = format!("0x{}", hex::encode(bytes)).into();
     });
-    for bad in [&tampered_proof, &tampered_input, &non_canonical, &non_canonical_proof] {
+    for bad in [&tampered_proof, &tampered_input, &non_canonical_proof] {
         let o = submit(bad, &[]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(text(&o).contains("REJECTED"), "{}", text(&o));
     }
+    // An instance + r encodes no statement: evm-submit refuses to send it
+    // (the contract's own refusal is checked below, called directly).
+    let o = submit(&non_canonical, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("does not fit 64 bits"), "{}", text(&o));
 
     // A proof for another key (a 1-header chain): refused before asking,
     // and rejected by the contract when asked anyway.
@@ -232,6 +237,8 @@ fn an_anvil_chain_proven_for_the_evm_is_accepted_by_the_generated_contract() {
     call(&format!("0x{honest}")).expect("the honest calldata verifies");
     assert!(call(&format!("0x{honest}00")).is_err(), "a longer calldata is refused");
     assert!(call(&format!("0x{}", &honest[..honest.len() - 64])).is_err(), "a shorter calldata is refused");
+    let plus_r_instance = calldata(&serde_json::from_slice(&std::fs::read(&non_canonical).unwrap()).unwrap());
+    assert!(call(&format!("0x{plus_r_instance}")).is_err(), "an instance + r is refused");
     // ...and a verifier given parts other than its own refuses to deploy.
     let record: Value =
         serde_json::from_slice(&std::fs::read(target_dir().join("keys/header-chain-8.evm.json")).unwrap()).unwrap();
