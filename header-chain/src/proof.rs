@@ -6,7 +6,9 @@
 //! keys and SHPLONK opening, with challenges drawn from Blake2b (native) or
 //! from Keccak-256 the way snark-verifier's EVM verifier replays it.
 
+use std::cell::Cell;
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::keccak_transcript::{KeccakChallenge, KeccakTranscript};
 use alloy_primitives::Bytes;
@@ -93,7 +95,7 @@ pub enum KeyError {
     Kind { path: String, kind: String, version: u32, circuit: String },
     #[error("verifier key holds an unreadable verifying key: {0}")]
     VerifyingKey(std::io::Error),
-    #[error("the key's verifier points are malformed")]
+    #[error("the key's verifier points are malformed, or its g[0] and g2 are not the BN254 generators every KZG setup uses (a scaled g2 disguises a known secret): make the key again from a ceremony SRS")]
     Points,
 }
 
@@ -272,6 +274,8 @@ pub enum Rejection {
     StatementMismatch,
     #[error("the proof does not verify against the pinned key and instances (as a {0}-transcript proof)")]
     Invalid(Transcript),
+    #[error("the proof has {0} bytes after what the verifier reads: a proof is exactly its transcript")]
+    TrailingBytes(usize),
 }
 
 /// A verifier key made ready once: its id, verifying key and verifier-only
@@ -324,24 +328,43 @@ pub fn verify(pinned: &[PinnedKey], proof: &ProofFile) -> Result<(), Rejection> 
     if instances != proof.statement.instances() {
         return Err(Rejection::StatementMismatch);
     }
+    let read = Rc::new(Cell::new(0));
+    let reader = Counted { bytes: &proof.proof, read: read.clone() };
     let checked = match proof.transcript {
-        Transcript::Blake2b => {
-            check::<Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(key, &instances, &proof.proof)
-        }
-        Transcript::Keccak => check::<KeccakChallenge, KeccakTranscript<_>>(key, &instances, &proof.proof),
+        Transcript::Blake2b => check::<Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(key, &instances, reader),
+        Transcript::Keccak => check::<KeccakChallenge, KeccakTranscript<_>>(key, &instances, reader),
     };
-    checked.map_err(|_| Rejection::Invalid(proof.transcript))
+    checked.map_err(|_| Rejection::Invalid(proof.transcript))?;
+    // Bytes the verifier never read would give one proof many encodings.
+    match proof.proof.len() - read.get() {
+        0 => Ok(()),
+        extra => Err(Rejection::TrailingBytes(extra)),
+    }
+}
+
+/// A proof's bytes, counting what the transcript reads of them.
+struct Counted<'a> {
+    bytes: &'a [u8],
+    read: Rc<Cell<usize>>,
+}
+
+impl std::io::Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.bytes.read(buf)?;
+        self.read.set(self.read.get() + n);
+        Ok(n)
+    }
 }
 
 /// One SHPLONK verification through the transcript `T`.
 fn check<'a, E, T>(
     key: &PinnedKey,
     instances: &[Fr],
-    proof: &'a [u8],
+    proof: Counted<'a>,
 ) -> Result<(), halo2_base::halo2_proofs::plonk::Error>
 where
     E: EncodedChallenge<G1Affine>,
-    T: TranscriptReadBuffer<&'a [u8], G1Affine, E>,
+    T: TranscriptReadBuffer<Counted<'a>, G1Affine, E>,
 {
     let mut transcript = T::init(proof);
     verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, E, _, _>(

@@ -70,6 +70,8 @@ pub enum PointError {
     Read(#[from] std::io::Error),
     #[error("{what} at byte {offset} is not a point of {group}")]
     NotOnCurve { what: String, offset: u64, group: &'static str },
+    #[error("{what} at byte {offset} is not the {group} generator every KZG setup starts from (a scaled setup disguises its secret)")]
+    NotTheGenerator { what: &'static str, offset: u64, group: &'static str },
 }
 
 /// Reads and checks the header and size of a raw SRS file; returns k.
@@ -122,6 +124,9 @@ pub fn check_points(reader: &mut impl Read, k: u32) -> Result<(), PointError> {
         if !on_curve(x, y, G1Affine::b()) {
             return Err(bad());
         }
+        if i == 0 && g1[..] != G1Affine::generator().to_raw_bytes()[..] {
+            return Err(PointError::NotTheGenerator { what: "g[0]", offset, group: "G1" });
+        }
     }
     let mut g2 = [0u8; G2_BYTES as usize];
     for (j, name) in ["g2", "s_g2"].iter().enumerate() {
@@ -132,6 +137,9 @@ pub fn check_points(reader: &mut impl Read, k: u32) -> Result<(), PointError> {
         let y = Fq2::from_raw_bytes(&g2[64..]).ok_or_else(bad)?;
         if !on_curve(x, y, G2Affine::b()) {
             return Err(bad());
+        }
+        if j == 0 && g2[..] != G2Affine::generator().to_raw_bytes()[..] {
+            return Err(PointError::NotTheGenerator { what: "g2", offset, group: "G2" });
         }
     }
     Ok(())
@@ -169,22 +177,42 @@ pub fn generate_insecure_dev(k: u32) -> ParamsKZG<Bn256> {
 /// dev seed shares its secret s whatever its k (and so does any file
 /// downsized from one): a file, or a verifier key, whose s_g2 equals this
 /// can be forged against by anyone. The xtask recognises it by these bytes
-/// (`DEV_S_G2_HEX` in xtask/src/insecure_srs.rs; the test below keeps the two equal).
+/// (`INSECURE_S_G2` in xtask/src/insecure_srs.rs, with the others of
+/// [`known_insecure_s_g2_raw`]).
 pub fn insecure_dev_s_g2_raw() -> Vec<u8> {
     generate_insecure_dev(1).s_g2().to_raw_bytes()
+}
+
+/// Seed of halo2-base's (and snark-verifier-sdk's) `gen_srs`: ChaCha20 with
+/// an all-zero seed, the most common development SRS in the halo2-lib world.
+const HALO2_BASE_GEN_SRS_SEED: [u8; 32] = [0; 32];
+
+/// Every development SRS whose secret is public that this workspace or
+/// halo2-base makes, by name, with its s·G2 (raw bytes; the same at every
+/// k, since `ParamsKZG::setup` draws s first). The xtask recognises each
+/// (`INSECURE_S_G2` in xtask/src/insecure_srs.rs; the test below keeps them equal).
+pub fn known_insecure_s_g2_raw() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("header-chain's development SRS", insecure_dev_s_g2_raw()),
+        (
+            "halo2-base's gen_srs (ChaCha20, all-zero seed)",
+            ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed(HALO2_BASE_GEN_SRS_SEED)).s_g2().to_raw_bytes(),
+        ),
+    ]
 }
 
 #[cfg(test)]
 mod dev_secret_tests {
     #[test]
-    fn the_xtask_knows_the_dev_secret() {
+    fn the_xtask_knows_every_dev_secret() {
         let xtask = include_str!("../../xtask/src/insecure_srs.rs");
-        let constant = xtask.split("DEV_S_G2_HEX: &str = \"").nth(1).and_then(|r| r.split('"').next()).unwrap();
-        assert_eq!(
-            hex::encode(super::insecure_dev_s_g2_raw()),
-            constant,
-            "update DEV_S_G2_HEX in xtask/src/insecure_srs.rs"
-        );
+        for (name, raw) in super::known_insecure_s_g2_raw() {
+            let hex = hex::encode(raw);
+            assert!(
+                xtask.contains(&format!("\"{hex}\"")),
+                "add {name}'s s_g2 {hex} to INSECURE_S_G2 in xtask/src/insecure_srs.rs"
+            );
+        }
     }
 }
 
@@ -214,11 +242,14 @@ impl VerifierPoints {
         }
         let (g0, rest) = bytes.split_at(G1_BYTES as usize);
         let (g2, s_g2) = rest.split_at(G2_BYTES as usize);
-        Some(Self {
+        let points = Self {
             g0: G1Affine::from_raw_bytes(g0)?,
             g2: G2Affine::from_raw_bytes(g2)?,
             s_g2: G2Affine::from_raw_bytes(s_g2)?,
-        })
+        };
+        // Every KZG setup uses the generators: a g2 scaled by c (and s_g2
+        // with it) is the same secret in disguise, and hides a known one.
+        (points.g0 == G1Affine::generator() && points.g2 == G2Affine::generator()).then_some(points)
     }
 
     /// Verifier-only parameters for a circuit of degree `k`: the verifier
@@ -283,6 +314,9 @@ pub fn downsize(source: &Path, k: u32, mut progress: impl FnMut(u64)) -> Result<
         }
     }
     progress(4 + n as u64 * G1_BYTES);
+    if g[0] != G1Affine::generator() {
+        return Err(point_error(PointError::NotTheGenerator { what: "g[0]", offset: 4, group: "G1" }));
+    }
     let template = VerifierPoints { g0: g[0], g2, s_g2 }.params(0);
     Ok(template.from_parts(k, g, None, g2, s_g2))
 }
@@ -301,7 +335,11 @@ fn parse_g2_pair(tail: &[u8], offset: u64) -> Result<(G2Affine, G2Affine), Point
         let y = Fq2::from_raw_bytes(&raw[64..]).ok_or_else(bad)?;
         on_curve(x, y, G2Affine::b()).then(|| G2Affine::from_raw_bytes_unchecked(raw)).ok_or_else(bad)
     };
-    Ok((one(&tail[..G2_BYTES as usize], "g2", offset)?, one(&tail[G2_BYTES as usize..], "s_g2", offset + G2_BYTES)?))
+    let g2 = one(&tail[..G2_BYTES as usize], "g2", offset)?;
+    if g2 != G2Affine::generator() {
+        return Err(PointError::NotTheGenerator { what: "g2", offset, group: "G2" });
+    }
+    Ok((g2, one(&tail[G2_BYTES as usize..], "s_g2", offset + G2_BYTES)?))
 }
 
 /// What `verify_file` found.

@@ -58,6 +58,12 @@ fn prove_verify_and_reject_tampering() {
     .unwrap();
     assert_eq!((keccak.transcript, &keccak.key_id), (Transcript::Keccak, &proved.proof.key_id));
     verify(pinned, &keccak).expect("an honest keccak-transcript proof verifies");
+    // Bytes after the transcript: one proof would have many encodings.
+    for (honest, extra) in [(&proved.proof, &[0u8][..]), (&keccak, &[1, 2, 3][..])] {
+        let mut longer = honest.clone();
+        longer.proof = [&honest.proof[..], extra].concat().into();
+        assert_eq!(verify(pinned, &longer), Err(Rejection::TrailingBytes(extra.len())));
+    }
     let mut relabelled = keccak.clone();
     relabelled.transcript = Transcript::Blake2b;
     assert_eq!(verify(pinned, &relabelled), Err(Rejection::Invalid(Transcript::Blake2b)));

@@ -192,6 +192,11 @@ fn deploy_then_exec_and_the_faults() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.matches("poll failed").count(), 1, "one line per distinct error: {stderr}");
     assert!(stderr.contains("repeated 2 times"), "{stderr}");
+    // Deployed with --allow-insecure-srs: the verdict says so.
+    assert!(
+        stderr.contains("carries the INSECURE development SRS") && stderr.contains("VALID only against the INSECURE"),
+        "{stderr}"
+    );
     // Five polls answered "no root tx found": one line while waiting, not five.
     assert_eq!(stderr.matches("no root tx found").count(), 1, "a repeated state is shown once: {stderr}");
     assert_eq!(std::fs::read(out.join("proof.json")).unwrap(), proof_file, "the proof file was not downloaded");
@@ -217,6 +222,30 @@ fn deploy_then_exec_and_the_faults() {
     assert!(text(&o).contains("DISAGREEMENT") && text(&o).contains("not valid on this machine"), "{}", text(&o));
     let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((outcome["valid"].as_bool(), outcome["node_valid"].as_bool()), (Some(false), Some(true)));
+
+    // A node that answers with a valid proof of another chain (a fresh anvil's
+    // blocks 1..=8, under the same key): the host's check against the
+    // witness says not valid, and the disagreement is loud.
+    let node = end_to_end::start_anvil(None).unwrap();
+    node.mine_with_transactions(8).unwrap();
+    let (other_witness, other_proof) = (e.dir.path().join("other-witness.json"), e.dir.path().join("other-proof.json"));
+    let prover = |args: &[&str]| {
+        let o = Command::new(end_to_end::workspace_binary("prover")).args(args).current_dir(root()).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    prover(&["witness-capture", "-r", &node.url, "--from", "1", "--to", "8", "-w", other_witness.to_str().unwrap()]);
+    prover(&[
+        "prove",
+        "-w",
+        other_witness.to_str().unwrap(),
+        "-k",
+        srs.to_str().unwrap(),
+        "-p",
+        other_proof.to_str().unwrap(),
+    ]);
+    let o = exec_with(&std::fs::read(&other_proof).unwrap(), true, &[], &e.dir.path().join("exec-other-chain"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("DISAGREEMENT") && text(&o).contains("another chain than the witness"), "{}", text(&o));
 
     // A node that never produces the verification: a bounded wait that names the run.
     let o = exec(witness, &["--poll", "1", "--wait", "2", "--jsonurl", "http://192.0.2.1:9944"], &[]);

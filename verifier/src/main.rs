@@ -105,6 +105,8 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
         "reason": verdict.as_ref().err().map(|e| e.to_string()),
         "statement": proof_file.statement,
         "key_id": proof_file.key_id,
+        // Names the proof judged (Gevulot's checksum of it): a host check requires it.
+        "proof_blake3": blake3::hash(&bytes).to_hex().to_string(),
         "headers": proof_file.shape.num_headers,
         "timings_ms": { "load": loaded.as_secs_f64() * 1e3, "verify": verify_time.as_secs_f64() * 1e3 },
     });
@@ -199,15 +201,29 @@ fn pinned_key_paths() -> Result<Vec<PathBuf>, String> {
     let value = std::env::var("HEADER_CHAIN_KEYS").map_err(|_| {
         "HEADER_CHAIN_KEYS is not set: the verifier image must pin its keys in its environment".to_string()
     })?;
+    pinned_paths(&value)
+}
+
+/// `HEADER_CHAIN_KEYS`'s paths: absolute, without `..`, outside the workspace
+/// (a relative path or `..` could resolve into it whatever it looks like).
+fn pinned_paths(value: &str) -> Result<Vec<PathBuf>, String> {
     let paths: Vec<PathBuf> = value.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
     if paths.is_empty() {
         return Err("HEADER_CHAIN_KEYS names no key file".into());
     }
-    if let Some(p) = paths.iter().find(|p| p.starts_with(gevulot_shim::WORKSPACE)) {
-        return Err(format!(
-            "pinned key {} is inside the task workspace, which a task controls; bake keys into the image",
-            p.display()
-        ));
+    for p in &paths {
+        if !p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(format!(
+                "pinned key {} in HEADER_CHAIN_KEYS is not an absolute path without `..`: name each key by its absolute path in the image",
+                p.display()
+            ));
+        }
+        if p.starts_with(gevulot_shim::WORKSPACE) {
+            return Err(format!(
+                "pinned key {} is inside the task workspace, which a task controls; bake keys into the image",
+                p.display()
+            ));
+        }
     }
     Ok(paths)
 }
@@ -265,6 +281,17 @@ mod tests {
         let mut other = statement(1, 8);
         other["last_hash"] = hash(3).into();
         assert_eq!(statement_differences(&other, &statement(1, 8)).len(), 1);
+    }
+
+    #[test]
+    fn pinned_keys_are_absolute_image_paths_outside_the_workspace() {
+        assert_eq!(pinned_paths("/keys/a.json,/keys/b.json").unwrap().len(), 2);
+        for bad in ["workspace/k.json", "k.json", "/tmp/../workspace/k.json", "/keys/../k.json"] {
+            let e = pinned_paths(bad).unwrap_err();
+            assert!(e.contains("not an absolute path without `..`"), "{bad}: {e}");
+        }
+        assert!(pinned_paths("/workspace/k.json").unwrap_err().contains("inside the task workspace"));
+        assert!(pinned_paths(",").unwrap_err().contains("names no key file"));
     }
 
     #[test]

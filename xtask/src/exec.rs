@@ -167,6 +167,15 @@ impl ExecFlags {
         if let Some(preflight) = &workflow.preflight {
             host_verify::preflight(workflow, &program_of(preflight.program)?, prover_files, verifier_files, &inputs)?;
         }
+        // A pair deployed with --allow-insecure-srs: every verdict says so.
+        let mut insecure = Vec::new();
+        for (name, file) in [(&deployment.prover.image, &prover_image), (&deployment.verifier.image, &verifier_image)] {
+            let files = crate::insecure_srs::insecure_files_in_image(file)?;
+            if !files.is_empty() {
+                insecure.push(crate::insecure_srs::warning(name, &files));
+            }
+        }
+        insecure.iter().for_each(|w| eprintln!("{w}"));
         let check_program = program_of(workflow.check.program)?;
         let tasks = tasks_json(&deployment, workflow, &local)?;
         if self.print_tasks {
@@ -225,6 +234,9 @@ impl ExecFlags {
             );
             println!("  proof tx {}, verification tx {}", outcome.proof_tx, outcome.verification_tx);
             println!("  saved in {}: {}", project.show(&out), outcome.files.join(", "));
+        }
+        if outcome.valid && !insecure.is_empty() {
+            eprintln!("warning: VALID only against the INSECURE development SRS the deployed pair carries: anyone can forge such a proof");
         }
         if !outcome.valid {
             bail!(

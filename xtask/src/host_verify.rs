@@ -88,16 +88,42 @@ fn check_in(run: &CheckRun<'_>, scratch: &Path) -> Result<HostVerdict> {
     let args = resolve(&run.workflow.check.args, &places)?;
     let output = programs::output(run.program, &args)?;
     let report: Option<Value> = std::fs::read(&report).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let valid = output.status.success() && report.as_ref().is_none_or(|r| r["valid"] != false);
-    let reason = (!valid).then(|| {
-        report.as_ref().and_then(|r| r["reason"].as_str().map(str::to_string)).filter(|r| !r.is_empty()).unwrap_or_else(
-            || {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                let last = stderr.lines().last().unwrap_or("").trim().trim_start_matches("error: ");
-                format!("the check exited with {} {last}", output.status)
-            },
-        )
-    });
+    let stderr_reason = || {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("").trim().trim_start_matches("error: ");
+        format!("the check exited with {} {last}", output.status)
+    };
+    let proof_blake3 = blake3::hash(run.proof).to_hex().to_string();
+    // Valid only when the program exits 0 and its report says `"valid": true`
+    // (a boolean) about this very proof.
+    let problem = match &report {
+        _ if !output.status.success() => Some(
+            report
+                .as_ref()
+                .and_then(|r| r["reason"].as_str().map(str::to_string))
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(stderr_reason),
+        ),
+        None => Some(format!("the check exited 0 but wrote no JSON report at ${{report}} ({})", stderr_reason())),
+        Some(r) => match (&r["valid"], r["proof_blake3"].as_str()) {
+            (Value::Bool(true), Some(named)) if named == proof_blake3 => None,
+            (Value::Bool(true), Some(named)) => {
+                Some(format!("the check's report is about another proof (BLAKE3 {named}, not {proof_blake3})"))
+            }
+            (Value::Bool(true), None) => {
+                Some("the check's report does not name the proof it checked (`proof_blake3`)".to_string())
+            }
+            (Value::Bool(false), _) => Some(
+                r["reason"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("the check's report says not valid")
+                    .to_string(),
+            ),
+            (other, _) => Some(format!("the check's report has `valid` = {other}, not a boolean")),
+        },
+    };
+    let (valid, reason) = (problem.is_none(), problem);
     Ok(HostVerdict { valid, reason, report })
 }
 
@@ -281,24 +307,46 @@ mod tests {
     fn the_exit_status_and_report_decide() {
         let sh = Path::new("/bin/sh");
         let inputs = BTreeMap::from([("witness".to_string(), PathBuf::from("/data/w.json"))]);
-        // The program sees the proof's bytes at ${proof} and the input's host path.
+        let named = blake3::hash(b"PROOF").to_hex().to_string();
+        let report = |json: &str| format!("echo '{json}' > \"$0\"");
+        // The program sees the proof's bytes at ${proof} and the input's host
+        // path; it reports valid about this proof.
         let ok = run_check(
             sh,
-            &["-c", "test \"$(cat \"$0\")\" = PROOF && test \"$1\" = /data/w.json", "${proof}", "${inputs.witness}"],
+            &[
+                "-c",
+                &format!(
+                    "test \"$(cat \"$1\")\" = PROOF && test \"$2\" = /data/w.json && {}",
+                    report(&format!("{{\"valid\": true, \"proof_blake3\": \"{named}\"}}"))
+                ),
+                "${report}",
+                "${proof}",
+                "${inputs.witness}",
+            ],
             &inputs,
         );
         assert!(ok.valid, "{ok:?}");
         // A non-zero exit is invalid; the report's reason is the reason.
         let bad = run_check(
             sh,
-            &["-c", "echo '{\"valid\": false, \"reason\": \"another chain\"}' > \"$0\"; exit 1", "${report}"],
+            &["-c", &format!("{}; exit 1", report("{\"valid\": false, \"reason\": \"another chain\"}")), "${report}"],
             &inputs,
         );
         assert!(!bad.valid && bad.reason.as_deref() == Some("another chain"), "{bad:?}");
         assert_eq!(bad.report.unwrap()["reason"], "another chain");
-        // Exit 0 with a report saying invalid is still invalid.
-        let lying = run_check(sh, &["-c", "echo '{\"valid\": false}' > \"$0\"", "${report}"], &inputs);
-        assert!(!lying.valid, "{lying:?}");
+        // Exit 0 is not enough: the report must say valid, as a boolean, about this proof.
+        for (json, says) in [
+            ("{\"valid\": false}".to_string(), "says not valid"),
+            (format!("{{\"valid\": \"true\", \"proof_blake3\": \"{named}\"}}"), "not a boolean"),
+            (format!("{{\"valid\": \"false\", \"proof_blake3\": \"{named}\"}}"), "not a boolean"),
+            ("{\"valid\": true}".to_string(), "does not name the proof"),
+            (format!("{{\"valid\": true, \"proof_blake3\": \"{}\"}}", "00".repeat(32)), "about another proof"),
+        ] {
+            let v = run_check(sh, &["-c", &report(&json), "${report}"], &inputs);
+            assert!(!v.valid && v.reason.as_deref().unwrap_or_default().contains(says), "{json}: {v:?}");
+        }
+        let silent_ok = run_check(sh, &["-c", "true"], &inputs);
+        assert!(!silent_ok.valid && silent_ok.reason.unwrap().contains("wrote no JSON report"));
         // Without a report, the last stderr line says why.
         let silent = run_check(sh, &["-c", "echo 'error: unusable key' >&2; exit 2"], &inputs);
         assert!(!silent.valid && silent.reason.as_deref().unwrap_or_default().contains("unusable key"), "{silent:?}");

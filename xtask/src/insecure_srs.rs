@@ -1,8 +1,11 @@
-//! Finding the INSECURE development SRS in an image: any SRS file, or any
-//! verifier key, whose s·G2 is the dev seed's (whatever its k, downsized or
-//! not). Anyone can derive that secret and forge proofs, so `deploy`
-//! refuses such images unless told `--allow-insecure-srs`, and `image` and
-//! `run` warn.
+//! Finding an INSECURE development SRS in an image: any SRS file, or any
+//! verifier key, whose s·G2 is one whose secret is public (whatever its k,
+//! downsized or not): header-chain's development SRS, and halo2-base's
+//! `gen_srs` (ChaCha20, all-zero seed; snark-verifier-sdk's too). Anyone can
+//! derive those secrets and forge proofs, so `deploy` refuses such images
+//! unless told `--allow-insecure-srs`, and `image`, `run` and `exec` warn.
+//! Keys and SRS files whose g2 is not the generator are refused by their
+//! loaders (header-chain), so a scaled copy cannot hide a known secret.
 
 use std::path::Path;
 
@@ -11,16 +14,26 @@ use anyhow::{Context, Result};
 use crate::nanos::tfs::EntryKind;
 use crate::srs::{raw_size, MAX_K};
 
-/// s·G2 of the development SRS (header-chain's `generate_insecure_dev`,
-/// public seed), raw: the last 128 bytes of every dev SRS file, whatever its
-/// k, and of every verifier key made from one. A constant here, so the
-/// xtask needs no curve arithmetic; `tests/tests/deploy_exec.rs` checks it
+/// s·G2 of each development SRS whose secret is public, raw: the last 128
+/// bytes of every such SRS file, whatever its k, and of every verifier key
+/// made from one. Constants here, so the xtask needs no curve arithmetic;
+/// header-chain's `known_insecure_s_g2_raw` test keeps them equal to the
+/// setups themselves, and `tests/tests/deploy_exec.rs` checks the first
 /// against the real dev SRS and key the images carry.
-const DEV_S_G2_HEX: &str = "0e9aeb983e5b2e023d13474d1eb09b695111b6f5a59ea8a0c660cb7af2fc4921cf6ae27f512a69f615bac1f788b088765f3b73b33207ae0390ba5e794b6a251384dbcc6ddca0c216a8038534250b9c769917132c90a3b27d3729b59bd7b9d423f57af5b12d6f256d2b66ac60a6b4a050185a31081e74fd1244b69eda4766cb0c";
+const INSECURE_S_G2: &[(&str, &str)] = &[
+    (
+        "header-chain's development SRS",
+        "0e9aeb983e5b2e023d13474d1eb09b695111b6f5a59ea8a0c660cb7af2fc4921cf6ae27f512a69f615bac1f788b088765f3b73b33207ae0390ba5e794b6a251384dbcc6ddca0c216a8038534250b9c769917132c90a3b27d3729b59bd7b9d423f57af5b12d6f256d2b66ac60a6b4a050185a31081e74fd1244b69eda4766cb0c",
+    ),
+    (
+        "halo2-base's gen_srs (all-zero seed)",
+        "c6028acf442000db193bcafb62458dfa8be0661c78d1be3827b86ead1025f604f77752bd0d0f9473b4ffd38b4dad54330c0655ab98caf32abe9786dca00c9f262d6ff2a651a32a8d583df27a8b76fd73043de566a2113970ddd5739de5cb15167c858b5b5a0ef256d3c5e0fb49c6b0f0b083128a5f5c4a42e34f7397d6664515",
+    ),
+];
 const G2_BYTES: u64 = 128;
 
 fn has_insecure_dev_secret(s_g2_raw: &[u8]) -> bool {
-    hex::decode(DEV_S_G2_HEX).expect("a hex constant") == s_g2_raw
+    INSECURE_S_G2.iter().any(|(_, hex)| hex::decode(hex).expect("a hex constant") == s_g2_raw)
 }
 
 /// Key files are small JSON documents; larger files are not read whole.
@@ -34,18 +47,33 @@ struct Scan {
     tail: Vec<u8>,
     /// The whole file, kept only while it can be a key (small, JSON).
     json: Option<Vec<u8>>,
+    /// A byte other than whitespace has been seen.
+    json_started: bool,
 }
 
 impl Scan {
     fn new(length: u64) -> Self {
-        Self { length, head: Vec::new(), tail: Vec::new(), json: (length <= MAX_KEY_FILE).then(Vec::new) }
+        Self {
+            length,
+            head: Vec::new(),
+            tail: Vec::new(),
+            json: (length <= MAX_KEY_FILE).then(Vec::new),
+            json_started: false,
+        }
     }
 
     fn feed(&mut self, bytes: &[u8]) {
         if self.head.len() < 4 {
             self.head.extend_from_slice(&bytes[..bytes.len().min(4 - self.head.len())]);
-            if self.head.first().is_some_and(|b| *b != b'{') {
-                self.json = None;
+        }
+        // JSON may start with any whitespace (the parser allows it); a file
+        // whose first other byte is not `{` is not a key.
+        if !self.json_started {
+            if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+                self.json_started = true;
+                if *first != b'{' {
+                    self.json = None;
+                }
             }
         }
         let g2 = G2_BYTES as usize;
@@ -141,8 +169,28 @@ mod tests {
     }
 
     #[test]
+    fn every_known_secret_is_recognised_in_keys_whatever_the_whitespace() {
+        for (name, hex_s_g2) in INSECURE_S_G2 {
+            let s_g2 = hex::decode(hex_s_g2).unwrap();
+            let points = [vec![0x22; 64 + 128], s_g2.clone()].concat();
+            let key = serde_json::json!({ "verifier_points": format!("0x{}", hex::encode(points)) }).to_string();
+            for text in [key.clone(), format!("\n \t{key}"), format!("{}{key}\n", " ".repeat(5000))] {
+                // Fed in chunks, as images are read: the first chunk may be all whitespace.
+                let mut scan = Scan::new(text.len() as u64);
+                text.as_bytes().chunks(7).for_each(|c| scan.feed(c));
+                assert!(scan.carries_dev_secret(), "{name}, key starting {:?}", &text[..3]);
+            }
+            assert!(is_dev_srs(&14u32.to_le_bytes(), &s_g2, raw_size(14)), "{name}'s SRS file");
+        }
+        // Not JSON after the whitespace: not a key.
+        let mut scan = Scan::new(10);
+        scan.feed(b"  [1, 2]  ");
+        assert!(!scan.carries_dev_secret());
+    }
+
+    #[test]
     fn the_dev_secret_is_recognised_at_any_k_and_nothing_else_is() {
-        let dev_s_g2 = hex::decode(DEV_S_G2_HEX).unwrap();
+        let dev_s_g2 = hex::decode(INSECURE_S_G2[0].1).unwrap();
         let raw = srs_file(3, &dev_s_g2);
         let tail = &raw[raw.len() - G2_BYTES as usize..];
         assert!(is_dev_srs(&raw[..4], tail, raw.len() as u64));

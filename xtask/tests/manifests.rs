@@ -57,7 +57,7 @@ args = ["verify", "--proof", "${prove.proof}"]
 
 [check]
 program = "verifier"
-args = ["check", "--proof", "${proof}", "--witness", "${inputs.witness}", "--key", "${verifier.env.HEADER_CHAIN_KEYS}"]
+args = ["check", "--proof", "${proof}", "--witness", "${inputs.witness}", "--key", "${verifier.env.HEADER_CHAIN_KEYS}", "--report", "${report}"]
 "#;
 
 fn binaries() -> WorkspaceBinaries {

@@ -377,6 +377,16 @@ pub fn validate(
             }
             args.push(arg.get_ref().clone());
         }
+        // The host's verdict needs the check to read the proof and to write a
+        // report naming it (`valid` and `proof_blake3`; host_verify.rs).
+        for needed in ["${proof}", "${report}"].iter().filter(|_| after_proof) {
+            if !args.iter().any(|a| a.contains(needed)) {
+                errors.push((
+                    section.program.span(),
+                    format!("key `{key}.args`: the check must take {needed}: it reads the proof at ${{proof}} and writes a JSON report at ${{report}} with a boolean `valid` and the `proof_blake3` of the proof it checked"),
+                ));
+            }
+        }
         Some(Check { program: program?, args })
     };
     let preflight = sections.preflight.map(|p| host_command("preflight", p.into_inner(), false));
@@ -541,10 +551,11 @@ mod tests {
             "key `check.program`: \"host\" is neither \"prover\" nor \"verifier\"",
             "key `check.args`: placeholder ${verifier.env.KEYS} names nothing it can use",
             "key `check.args`: placeholder ${prover.env.HEADER_CHAIN_KEYS} names nothing",
+            "key `check.args`: the check must take ${report}",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
-        assert_eq!(errors.len(), 10, "{all}");
+        assert_eq!(errors.len(), 11, "{all}");
     }
 
     #[test]
