@@ -10,9 +10,10 @@
 //! Calldata layout (no ABI selector; the contract has only a fallback):
 //! the public instances, each 32 bytes big-endian, in the order of
 //! `ChainStatement::instances` (the proof file's `instances`), then the
-//! proof bytes as the proof file holds them. The call returns nothing and
-//! succeeds when the proof verifies; it reverts otherwise. The xtask's
-//! `evm-submit` builds it.
+//! proof bytes as the proof file holds them. snark-verifier's contract
+//! returns nothing when the proof verifies; the xtask's split verifier
+//! returns the key id (32 bytes). Both revert otherwise. The xtask's
+//! `evm-submit` builds the calldata.
 
 use halo2_base::halo2_proofs::halo2curves::bn256::{G1Affine, G2Affine};
 use serde::{Deserialize, Serialize};
