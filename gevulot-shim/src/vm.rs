@@ -9,7 +9,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::grpc::{CallError, Client};
+use crate::grpc::Client;
 use crate::proto::{
     task_response, task_result_request, File, TaskError, TaskRequest, TaskResponse, TaskResult, TaskResultRequest,
     TaskResultResponse,
@@ -121,9 +121,9 @@ pub fn run_with(
         }
     };
     let request = TaskResultRequest { tx_hash: task.tx_hash.clone(), result: Some(result) };
-    client
-        .unary::<_, TaskResultResponse>(SUBMIT_RESULT, &request)
-        .map_err(|e| ShimError::Rpc { call: "SubmitResult", detail: e.to_string() })?;
+    // The node takes a result once, by task: a second submission after a
+    // lost answer is a no-op there, so resending on a fresh connection is safe.
+    call_reconnecting::<_, TaskResultResponse>(&mut client, config, "SubmitResult", SUBMIT_RESULT, &request)?;
     match failure {
         Some(message) => Err(ShimError::TaskFailed(message)),
         None => Ok(()),
@@ -165,6 +165,15 @@ impl Read for Socket {
     }
 }
 
+impl std::os::fd::AsRawFd for Socket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Vsock(s) => s.as_raw_fd(),
+        }
+    }
+}
+
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
@@ -197,33 +206,43 @@ fn connect(config: &Config) -> Result<Client<Socket>, ShimError> {
                 .ok_or_else(|| fail("the name resolves to no address".into()))?;
             let stream = TcpStream::connect_timeout(&addr, config.connect_timeout).map_err(|e| fail(e.to_string()))?;
             stream.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
-            stream.set_read_timeout(Some(config.rpc_timeout)).map_err(|e| fail(e.to_string()))?;
-            stream.set_write_timeout(Some(config.rpc_timeout)).map_err(|e| fail(e.to_string()))?;
             (Socket::Tcp(stream), authority.to_string())
         }
         None => {
             let stream =
                 vsock::VsockStream::connect_with_cid_port(HOST_CID, NODE_PORT).map_err(|e| fail(e.to_string()))?;
-            // A bound on a silent node where the kernel supports it; the node
-            // itself stops a VM that runs too long, so no timeout is no hang.
-            if let Err(e) = stream
-                .set_read_timeout(Some(config.rpc_timeout))
-                .and_then(|()| stream.set_write_timeout(Some(config.rpc_timeout)))
-            {
-                eprintln!("gevulot: no timeout on the vsock connection ({e}); continuing without");
-            }
             (Socket::Vsock(stream), "vsock.invalid".to_string())
         }
     };
-    Client::handshake(socket, &authority).map_err(|e| fail(e.to_string()))
+    // Every call is bounded by rpc_timeout on a clock (poll on a
+    // non-blocking socket), on vsock as on TCP.
+    Client::handshake(socket, &authority, config.rpc_timeout).map_err(|e| fail(e.to_string()))
+}
+
+/// One call; when the connection is lost before the answer (closed, reset,
+/// GOAWAY, past its deadline), once more on a fresh connection.
+fn call_reconnecting<Req: prost::Message, Resp: prost::Message + Default>(
+    client: &mut Client<Socket>,
+    config: &Config,
+    call: &'static str,
+    path: &str,
+    request: &Req,
+) -> Result<Resp, ShimError> {
+    match client.unary(path, request) {
+        Ok(answer) => Ok(answer),
+        Err(e) if e.connection_lost() => {
+            eprintln!("gevulot: {call} failed ({e}); once more on a new connection");
+            *client = connect(config)?;
+            client.unary(path, request).map_err(|e| ShimError::Rpc { call, detail: e.to_string() })
+        }
+        Err(e) => Err(ShimError::Rpc { call, detail: e.to_string() }),
+    }
 }
 
 fn next_task(client: &mut Client<Socket>, config: &Config) -> Result<Task, ShimError> {
     let deadline = Instant::now() + config.task_wait;
     loop {
-        let response: TaskResponse = client
-            .unary(GET_TASK, &TaskRequest {})
-            .map_err(|e: CallError| ShimError::Rpc { call: "GetTask", detail: e.to_string() })?;
+        let response: TaskResponse = call_reconnecting(client, config, "GetTask", GET_TASK, &TaskRequest {})?;
         match response.result {
             Some(task_response::Result::Task(t)) => {
                 return Ok(Task { tx_hash: t.tx_hash, name: t.name, args: t.args, files: t.files })

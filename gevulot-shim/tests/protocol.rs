@@ -182,7 +182,7 @@ fn the_servers_grpc_status_reaches_the_caller() {
     let addr = node.endpoint().trim_start_matches("http://").to_string();
     let stream = std::net::TcpStream::connect(&addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut client = Client::handshake(stream, &addr).unwrap();
+    let mut client = Client::handshake(stream, &addr, std::time::Duration::from_secs(5)).unwrap();
 
     // A method the service does not have: tonic answers with headers only.
     let err = client.unary::<_, TaskResponse>("/vm_service.VMService/Nope", &TaskRequest {}).unwrap_err();
