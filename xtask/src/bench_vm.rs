@@ -33,7 +33,7 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
     let tools = VmTools::locate(&project)?;
     crate::tools::ensure_static_toolchain(sh)?;
     let binaries = execute(sh, &project, &plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
-    let built = crate::image::ensure_images(sh, &project, &manifests, &images, None)?;
+    let built = crate::image::ensure_images(sh, &project, &manifests, &images, &crate::native::NanosSource::default())?;
     let dir = project.target_dir.join("bench/vm");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

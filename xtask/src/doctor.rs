@@ -202,7 +202,7 @@ fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &cra
     let what = format!("Nanos {} for {}", nanos.version, image.name);
     let (kernel, source) = match &nanos.kernel {
         Some(path) => (project.host(path), format!("the manifest's [nanos] kernel = \"{path}\"")),
-        None => match crate::native::nanos_dir(None, nanos) {
+        None => match crate::native::nanos_dir_offline(project, nanos) {
             Ok((dir, source)) => (dir.join("kernel.img"), format!("{source} ({})", dir.display())),
             Err(e) => return missing(&what, format!("{e:#}"), "set XTASK_NANOS_DIR or HOME"),
         },
@@ -212,12 +212,18 @@ fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &cra
             &what,
             format!("no kernel.img at {} (looked there because of {source})", kernel.display()),
             &format!(
-                "`ops update` (needs network once), or set {} to a directory with kernel.img and boot.img",
+                "`cargo xtask nanos fetch {}` (or the first `cargo xtask image` does it; {} for a mirror), or set {} to a directory with kernel.img and boot.img",
+                nanos.version,
+                crate::nanos_release::URL_ENV,
                 crate::native::NANOS_DIR_ENV
             ),
         );
     }
-    match crate::native::nanos_inputs(project, image, nanos, None) {
+    let offline = crate::native::NanosSource {
+        ops_home: None,
+        fetch: crate::nanos_release::FetchFlags { nanos_url: None, offline: true },
+    };
+    match crate::native::nanos_inputs(project, image, nanos, &offline) {
         Ok(inputs) => found(
             &what,
             format!(

@@ -21,6 +21,7 @@ pub use crate::image_plan::{
     config_json, inputs, load_record, ops_config, staged_name, ImagePlan, ImageRecord, Inputs, OpsConfig, RunConfig,
 };
 use crate::manifest::{Builder, Image};
+use crate::native::NanosSource;
 use crate::project::{home_dir, on_path, Project};
 
 #[derive(clap::Args, Debug, Default)]
@@ -34,6 +35,8 @@ pub struct ImageFlags {
     /// seeded with the pinned kernel from ~/.ops when it is there.
     #[arg(long)]
     pub ops_home: Option<PathBuf>,
+    #[command(flatten)]
+    pub fetch: crate::nanos_release::FetchFlags,
     /// Build with this builder whatever the manifests say.
     #[arg(long, value_enum)]
     pub builder: Option<Builder>,
@@ -329,10 +332,10 @@ fn build_native(
     project: &Project,
     image: &Image,
     plan: &ImagePlan,
-    ops_home: Option<&Path>,
+    source: &NanosSource,
 ) -> Result<(ImageRecord, bool)> {
     let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
-    let found = crate::native::nanos_inputs(project, image, nanos, ops_home)?;
+    let found = crate::native::nanos_inputs(project, image, nanos, source)?;
     let inputs = inputs(plan, found.kernel_sha256.clone(), found.boot_sha256.clone(), crate::native::WRITER_ID.into())?;
     if let Some(record) = up_to_date(plan, &inputs) {
         return Ok((record, false));
@@ -352,7 +355,7 @@ pub fn build_images(
     project: &Project,
     images: &[&Image],
     plans: &[ImagePlan],
-    ops_home: Option<PathBuf>,
+    source: &NanosSource,
     builder: Option<Builder>,
 ) -> Result<Vec<BuiltImage>> {
     let mut ops: Option<PathBuf> = None;
@@ -361,13 +364,13 @@ pub fn build_images(
     for (image, p) in images.iter().zip(plans) {
         let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
         let (record, rebuilt) = match builder.unwrap_or(nanos.builder) {
-            Builder::Native => build_native(project, image, p, ops_home.as_deref())?,
+            Builder::Native => build_native(project, image, p, source)?,
             Builder::Ops => {
                 if ops.is_none() {
                     ops = Some(on_path("ops").context("ops is not on PATH: install NanoVMs ops (curl https://ops.city/get.sh -sSfL | sh), or set `[nanos] builder = \"native\"`; `cargo xtask doctor` checks every prerequisite")?);
                 }
                 let home = OpsHome::prepare(
-                    ops_home.clone().unwrap_or_else(|| home_dir_default.clone()),
+                    source.ops_home.clone().unwrap_or_else(|| home_dir_default.clone()),
                     &p.nanos_version,
                     home_dir(),
                 )?;
@@ -390,13 +393,13 @@ pub fn ensure_images(
     project: &Project,
     manifests: &crate::manifest::Manifests,
     images: &[&Image],
-    ops_home: Option<PathBuf>,
+    source: &NanosSource,
 ) -> Result<Vec<BuiltImage>> {
     let built = execute(sh, project, &build_plan(images, &HostPaths::of(project)), images, &project.root, None)?;
     crate::keys::ensure_verifier_files(project, manifests, images)?;
     let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
     let plans = plan_all(project, images, &programs)?;
-    build_images(sh, project, images, &plans, ops_home, None)
+    build_images(sh, project, images, &plans, source, None)
 }
 
 impl ImageFlags {
@@ -427,7 +430,8 @@ impl ImageFlags {
             }
             return Ok(());
         }
-        let records = build_images(sh, &project, &images, &plans, self.ops_home.clone(), self.builder)?;
+        let source = NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
+        let records = build_images(sh, &project, &images, &plans, &source, self.builder)?;
         if self.json {
             let list: Vec<_> = records
                 .iter()

@@ -23,6 +23,8 @@ pub mod keys;
 pub mod local_node;
 pub mod manifest;
 pub mod nanos;
+pub mod nanos_cmd;
+pub mod nanos_release;
 pub mod native;
 pub mod new_pair;
 pub mod programs;

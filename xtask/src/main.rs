@@ -1,7 +1,9 @@
 //! `cargo xtask`: the command line. The commands live in the library (one
 //! module each, see lib.rs and ARCHITECTURE.md).
 
-use xtask::{bench, build, check, deploy, doctor, evm, exec, image, inspect, keys, new_pair, release, run, srs, test};
+use xtask::{
+    bench, build, check, deploy, doctor, evm, exec, image, inspect, keys, nanos_cmd, new_pair, release, run, srs, test,
+};
 
 use std::process::ExitCode;
 
@@ -19,8 +21,10 @@ struct Cli {
 enum Command {
     /// Static, reproducible release builds of the images' programs.
     Build(build::BuildFlags),
-    /// Nanos images through ops: stage, config.json, ops build, checksums, record.
+    /// Nanos images (native writer, or ops): stage, build, checksums, record.
     Image(image::ImageFlags),
+    /// Nanos releases: fetch one into the cache (checked against the lock), list them.
+    Nanos(nanos_cmd::NanosFlags),
     /// What a Nanos image holds: partitions, manifest, files, content digest.
     Inspect(inspect::InspectFlags),
     /// Reproducible release: every image with the native writer, SHA256SUMS, a release record.
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Build(flags) => flags.run(&sh),
         Command::Check(flags) => flags.run(&sh),
         Command::Image(flags) => flags.run(&sh),
+        Command::Nanos(flags) => flags.run(&sh),
         Command::Inspect(flags) => flags.run(&sh),
         Command::Release(flags) => flags.run(&sh),
         Command::Run(flags) => flags.run(&sh),

@@ -39,21 +39,68 @@ pub struct NanosInputs {
 /// none (before the ops home): a Nanos build, or a copy made for CI.
 pub const NANOS_DIR_ENV: &str = "XTASK_NANOS_DIR";
 
+/// Where Nanos releases may come from: an ops home given on the command
+/// line, and whether (and from where) a release may be fetched.
+#[derive(Clone, Debug, Default)]
+pub struct NanosSource {
+    pub ops_home: Option<PathBuf>,
+    pub fetch: crate::nanos_release::FetchFlags,
+}
+
 /// Where an image's kernel.img and boot.img come from, in order: the
 /// manifest's `[nanos] kernel`/`boot` (see [`nanos_inputs`]), an ops home
 /// given on the command line (`--ops-home`), `$XTASK_NANOS_DIR`, your ops
-/// home's pinned release `~/.ops/VERSION/`. Returns the directory and what
-/// chose it.
-pub fn nanos_dir(ops_home: Option<&Path>, nanos: &NanosSection) -> Result<(PathBuf, &'static str)> {
-    let release = |home: &Path| home.join(".ops").join(nanos.version.as_str());
-    if let Some(home) = ops_home {
+/// home's release `~/.ops/VERSION/` when it is there (checked against the
+/// lock's pin), the xtask's cache, else the release fetched into the cache
+/// (`nanos_release`; never with `--offline`). Returns the directory and
+/// what chose it.
+pub fn nanos_dir(project: &Project, source: &NanosSource, nanos: &NanosSection) -> Result<(PathBuf, &'static str)> {
+    let version = nanos.version.as_str();
+    let release = |home: &Path| home.join(".ops").join(version);
+    if let Some(home) = &source.ops_home {
         return Ok((release(home), "--ops-home"));
     }
     if let Some(dir) = std::env::var_os(NANOS_DIR_ENV) {
         return Ok((PathBuf::from(dir), NANOS_DIR_ENV));
     }
-    let home = crate::project::home_dir().context("HOME is not set: give --ops-home or set XTASK_NANOS_DIR")?;
-    Ok((release(&home), "the ops home ~/.ops"))
+    if let Some(home) = crate::project::home_dir() {
+        let ops = release(&home);
+        if ops.join("kernel.img").is_file() && ops.join("boot.img").is_file() {
+            check_against_pin(project, version, &ops)?;
+            return Ok((ops, "the ops home ~/.ops"));
+        }
+    }
+    let fetched = crate::nanos_release::ensure(project, version, &source.fetch)?;
+    Ok((fetched.dir, if fetched.downloaded { "a fetch into the cache" } else { "the xtask's cache" }))
+}
+
+/// Where `nanos_dir` would look, without fetching (for `doctor`).
+pub fn nanos_dir_offline(project: &Project, nanos: &NanosSection) -> Result<(PathBuf, &'static str)> {
+    let offline =
+        NanosSource { ops_home: None, fetch: crate::nanos_release::FetchFlags { nanos_url: None, offline: true } };
+    nanos_dir(project, &offline, nanos).or_else(|_| {
+        Ok((
+            crate::nanos_release::cache_root()?.join(nanos.version.as_str()),
+            "the xtask's cache (empty: the first build fetches it)",
+        ))
+    })
+}
+
+/// A release directory found elsewhere (ops's home) must hold the files the lock pins.
+fn check_against_pin(project: &Project, version: &str, dir: &Path) -> Result<()> {
+    let Some(pin) = crate::nanos_release::pin(project, version)? else { return Ok(()) };
+    for (file, expected) in [("kernel.img", &pin.kernel_sha256), ("boot.img", &pin.boot_sha256)] {
+        let digest =
+            sha256_file(&dir.join(file)).with_context(|| format!("cannot read {}", dir.join(file).display()))?;
+        if &digest != expected {
+            bail!(
+                "{} has sha256 {digest}, but {} pins {expected} for Nanos {version}: that is not the pinned release; remove it (or set {NANOS_DIR_ENV}) to use the pinned one",
+                dir.join(file).display(),
+                crate::nanos_release::lock_path(project).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Finds kernel.img and boot.img (see [`nanos_dir`]) and checks their pinned digests.
@@ -61,18 +108,26 @@ pub fn nanos_inputs(
     project: &Project,
     image: &Image,
     nanos: &NanosSection,
-    ops_home: Option<&Path>,
+    source: &NanosSource,
 ) -> Result<NanosInputs> {
-    let (release_dir, _) = nanos_dir(ops_home, nanos)?;
+    // Only when the manifest does not name both files is a release needed.
+    let release_dir = match (&nanos.kernel, &nanos.boot) {
+        (Some(_), Some(_)) => None,
+        _ => Some(nanos_dir(project, source, nanos)?.0),
+    };
     let locate = |given: &Option<HostPath>, file: &str, key: &str, pin: Option<&str>| -> Result<(PathBuf, String)> {
-        let path = given.as_ref().map(|p| project.host(p)).unwrap_or_else(|| release_dir.join(file));
+        let path = match (given, &release_dir) {
+            (Some(p), _) => project.host(p),
+            (None, Some(dir)) => dir.join(file),
+            (None, None) => unreachable!("a release directory is found when a file is not given"),
+        };
         if !path.is_file() {
             bail!(
-                "{}: the Nanos {} {file} is missing at {}; fetch the release once with `ops update` / `ops build --nanos-version {}`, point {NANOS_DIR_ENV} at a directory holding kernel.img and boot.img, or set `[nanos] {key} = \"PATH\"`",
+                "{}: the Nanos {} {file} is missing at {}; point {NANOS_DIR_ENV} at a directory holding kernel.img and boot.img, set `[nanos] {key} = \"PATH\"`, or let the xtask fetch the release (without --offline; {} for a mirror)",
                 image.manifest.display(),
                 nanos.version,
                 path.display(),
-                nanos.version
+                crate::nanos_release::URL_ENV
             );
         }
         let digest = sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;

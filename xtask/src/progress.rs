@@ -32,3 +32,17 @@ pub fn bytes_bar(what: &str, total: u64) -> ProgressBar {
     bar.set_prefix(what.to_string());
     bar
 }
+
+/// A download: a byte bar when the size is known, else a byte counter.
+pub fn download(what: &str, total: Option<u64>) -> ProgressBar {
+    let (bar, template) = match total {
+        Some(total) => (ProgressBar::new(total), "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})"),
+        None => (ProgressBar::new_spinner(), "{spinner} {prefix}: {bytes} ({bytes_per_sec})"),
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    bar.set_prefix(what.to_string());
+    if bar.is_hidden() {
+        eprintln!("{what} ...");
+    }
+    bar
+}

@@ -30,6 +30,8 @@ pub struct ReleaseFlags {
     /// DIR/.ops/VERSION/ (default: your home), unless the manifests give paths.
     #[arg(long)]
     pub ops_home: Option<PathBuf>,
+    #[command(flatten)]
+    pub fetch: crate::nanos_release::FetchFlags,
     /// Rebuild the release RECORD describes in a clean checkout and compare.
     #[arg(long, value_name = "RECORD")]
     pub verify: Option<PathBuf>,
@@ -81,7 +83,8 @@ pub struct ReleasedImage {
 impl ReleaseFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let ops_home = self.ops_home.as_deref();
+        let source = crate::native::NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
+        let ops_home = &source;
         if let Some(record) = &self.verify {
             return verify(sh, &project, record, ops_home, self.json);
         }
@@ -119,7 +122,7 @@ pub fn release(
     sh: &Shell,
     project: &Project,
     names: &[String],
-    ops_home: Option<&Path>,
+    ops_home: &crate::native::NanosSource,
     out: &Path,
     url: Option<&str>,
 ) -> Result<ReleaseRecord> {
@@ -259,7 +262,13 @@ fn clean_checkout(sh: &Shell, repo: &Path, commit: &str, to: &Path) -> Result<()
     Ok(())
 }
 
-fn verify(sh: &Shell, project: &Project, record_path: &Path, ops_home: Option<&Path>, json: bool) -> Result<()> {
+fn verify(
+    sh: &Shell,
+    project: &Project,
+    record_path: &Path,
+    ops_home: &crate::native::NanosSource,
+    json: bool,
+) -> Result<()> {
     let recorded: ReleaseRecord = serde_json::from_slice(
         &std::fs::read(record_path).with_context(|| format!("cannot read {}", record_path.display()))?,
     )

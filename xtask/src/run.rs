@@ -58,6 +58,9 @@ pub struct RunFlags {
     /// With --vm: ops's home for kernel.img/boot.img (see `cargo xtask image`).
     #[arg(long, requires = "vm")]
     pub ops_home: Option<PathBuf>,
+    /// With --vm: how the Nanos release may be fetched (see `cargo xtask image`).
+    #[command(flatten)]
+    pub fetch: crate::nanos_release::FetchFlags,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -241,7 +244,8 @@ impl RunFlags {
     ) -> Result<()> {
         let Vms { project, manifests, pair, run_dir, inputs } = vms;
         let tools = crate::vm::VmTools::locate(project)?;
-        let built = crate::image::ensure_images(sh, project, manifests, &[prover, verifier], self.ops_home.clone())?;
+        let source = crate::native::NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
+        let built = crate::image::ensure_images(sh, project, manifests, &[prover, verifier], &source)?;
         let image_file = |i: usize| project.root.join(&built[i].2);
         let (prover_image, verifier_image) = (image_file(0), image_file(1));
         let (prover_files, verifier_files) = (Carried::Image(&prover_image), Carried::Image(&verifier_image));

@@ -63,7 +63,7 @@ fn build(project: &Project) -> anyhow::Result<(xtask::image::ImageRecord, std::p
         project,
         image,
         image.nanos.as_ref().unwrap(),
-        Some(&project.root.join("ops-home")),
+        &xtask::native::NanosSource { ops_home: Some(project.root.join("ops-home")), ..Default::default() },
     )?;
     let inputs = xtask::image::inputs(
         &plan,

@@ -331,6 +331,9 @@ fn a_small_pair_proves_and_verifies_in_vms() {
 
 /// The second pair (scaffolded by `new-pair`) through the same `run` and
 /// `run --vm` code: its tasks from its manifest, its own check on the host.
+/// In VMs as on a fresh machine: an empty HOME, no ops, no kernel directory,
+/// only XTASK_NANOS_URL pointing at a loopback TEST SERVER laid out as
+/// ops's release server; `run --vm` fetches the release itself.
 #[test]
 fn the_blake_chain_pair_runs_natively_and_in_vms() {
     let input = root().join("pairs/blake-chain/example-input.txt");
@@ -339,11 +342,20 @@ fn the_blake_chain_pair_runs_natively_and_in_vms() {
         let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
         c.env("XTASK_IMAGES_DIR", scratch.path().join("images")).args(["run", "blake-chain", "--json", "--input"]);
         c.arg(format!("data={}", input.display()));
-        if let Some(kernel) = vm {
-            c.env("XTASK_NANOS_DIR", kernel).args(["--vm", "--accel", "tcg"]);
+        let server = vm.map(|kernel| {
+            let (archive, escape) = common::fixture_archives(kernel);
+            common::ReleaseServer::start(archive, escape)
+        });
+        if let Some(server) = &server {
+            common::as_fresh_machine(&mut c, scratch.path(), server);
+            c.args(["--vm", "--accel", "tcg"]);
         }
         let o = c.output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
+        if let Some(server) = &server {
+            assert_eq!(server.requests(), 1, "the release was fetched once: {}", text(&o));
+            assert!(scratch.path().join(".cache/gevulot-xtask/nanos/0.1.52/kernel.img").is_file());
+        }
         let outcome: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(outcome["pair"], "blake-chain");
         assert_eq!(outcome["valid"], true, "{outcome}");

@@ -53,3 +53,133 @@ pub fn require<T>(what: Option<T>, missing: &str) -> Option<T> {
     }
     what
 }
+
+/// A loopback HTTP server laid out as ops's release server
+/// (`/VERSION/nanos-release-linux-VERSION.tar.gz`), for the fetch tests. A
+/// TEST SERVER, not Nanos's: its archives are made from the kernel fixture.
+/// How it answers depends on the version asked for: `9.0.404` and `9.0.500`
+/// answer with that status, `9.0.truncated` sends half the archive,
+/// `9.0.stall` never answers, `9.0.escape` holds a `../` path; any other
+/// version gets `archive` (served slowly, so concurrent fetches overlap).
+pub struct ReleaseServer {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ReleaseServer {
+    pub fn start(archive: Vec<u8>, escape: Vec<u8>) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/release", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (archive, escape, counted) = (archive.clone(), escape.clone(), counted.clone());
+                std::thread::spawn(move || {
+                    let mut line = String::new();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                            break;
+                        }
+                    }
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let version = path.trim_start_matches("/release/").split('/').next().unwrap_or("").to_string();
+                    let expected = format!("/release/{version}/nanos-release-linux-{version}.tar.gz");
+                    let send = |stream: &mut std::net::TcpStream, status: &str, body: &[u8], length: usize| {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+                        );
+                        let _ = stream.write_all(body);
+                    };
+                    match version.as_str() {
+                        _ if path != expected => send(&mut stream, "404 Not Found", b"", 0),
+                        "9.0.404" => send(&mut stream, "404 Not Found", b"", 0),
+                        "9.0.500" => send(&mut stream, "500 Internal Server Error", b"", 0),
+                        "9.0.truncated" => send(&mut stream, "200 OK", &archive[..archive.len() / 2], archive.len()),
+                        "9.0.stall" => std::thread::sleep(std::time::Duration::from_secs(3600)),
+                        "9.0.escape" => send(&mut stream, "200 OK", &escape, escape.len()),
+                        _ => {
+                            let _ = write!(
+                                stream,
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                archive.len()
+                            );
+                            for chunk in archive.chunks(archive.len().div_ceil(10)) {
+                                if stream.write_all(chunk).is_err() {
+                                    return;
+                                }
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, requests }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A gzip'd tar of `files` (name, bytes) at the top level, as ops's releases are.
+pub fn release_archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o755);
+        header.set_entry_type(tar::EntryType::Regular);
+        // Raw names: a hostile archive's `../` must get through.
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        builder.append(&header, data.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// The Nanos kernel fixture beside the workspace, if present.
+pub fn nanos_fixture() -> Option<PathBuf> {
+    let candidates =
+        [std::env::var_os("XTASK_NANOS_DIR").map(PathBuf::from), Some(root().join("../shared/nanos/b9c3671"))];
+    candidates.into_iter().flatten().find(|d| d.join("kernel.img").is_file() && d.join("boot.img").is_file())
+}
+
+/// The fixture as ops's release archive, and a hostile copy holding `../`.
+pub fn fixture_archives(fixture: &Path) -> (Vec<u8>, Vec<u8>) {
+    let files: Vec<(&str, Vec<u8>)> = ["kernel.img", "boot.img", "mkfs", "dump"]
+        .iter()
+        .filter(|f| fixture.join(f).is_file())
+        .map(|f| (*f, std::fs::read(fixture.join(f)).unwrap()))
+        .collect();
+    let mut hostile = files.clone();
+    hostile.push(("../escaped", b"outside".to_vec()));
+    (release_archive(&files), release_archive(&hostile))
+}
+
+/// `command` as on a fresh machine: HOME is `home` (no ops, no cache), no
+/// kernel directory, its own lock file, and `server` as the release mirror.
+/// Cargo and rustup keep their real homes (a build must not refetch them).
+pub fn as_fresh_machine(command: &mut Command, home: &Path, server: &ReleaseServer) {
+    let real_home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+    let cargo_home = std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| real_home.join(".cargo"));
+    let rustup_home = std::env::var_os("RUSTUP_HOME").map(PathBuf::from).unwrap_or_else(|| real_home.join(".rustup"));
+    command
+        .env("HOME", home)
+        .env("CARGO_HOME", cargo_home)
+        .env("RUSTUP_HOME", rustup_home)
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("XTASK_NANOS_DIR")
+        .env("XTASK_NANOS_LOCK", home.join("nanos-releases.lock"))
+        .env("XTASK_NANOS_URL", &server.url);
+}
