@@ -202,6 +202,38 @@ pub fn known_insecure_s_g2_raw() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 #[cfg(test)]
+mod scaled_setup_tests {
+    use super::*;
+    use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, group::Curve};
+
+    /// g2 and s_g2 both scaled by c: the same secret s in disguise (the
+    /// pairing check still holds), which hid the dev SRS from its detector.
+    #[test]
+    fn a_scaled_g2_is_refused_in_keys_and_srs_files() {
+        let params = generate_insecure_dev(2);
+        let points = VerifierPoints::of(&params);
+        assert!(VerifierPoints::from_bytes(&points.to_bytes()).is_some());
+        let c = Fr::from(7);
+        let scaled = VerifierPoints {
+            g0: points.g0,
+            g2: (points.g2 * c).to_affine(),
+            s_g2: (points.s_g2 * c).to_affine(),
+        };
+        assert!(VerifierPoints::from_bytes(&scaled.to_bytes()).is_none(), "a key with a scaled g2 loaded");
+
+        let mut raw = Vec::new();
+        params.write_custom(&mut raw, SerdeFormat::RawBytes).unwrap();
+        check_points(&mut raw.as_slice(), 2).expect("the dev SRS itself is well formed");
+        let tail = raw.len() - 2 * G2_BYTES as usize;
+        raw[tail..tail + G2_BYTES as usize].copy_from_slice(&scaled.g2.to_raw_bytes());
+        raw[tail + G2_BYTES as usize..].copy_from_slice(&scaled.s_g2.to_raw_bytes());
+        let e = check_points(&mut raw.as_slice(), 2).unwrap_err();
+        assert!(matches!(e, PointError::NotTheGenerator { what: "g2", .. }), "{e}");
+        assert!(parse_g2_pair(&raw[tail..], tail as u64).is_err(), "the downsizer took a scaled g2");
+    }
+}
+
+#[cfg(test)]
 mod dev_secret_tests {
     #[test]
     fn the_xtask_knows_every_dev_secret() {
