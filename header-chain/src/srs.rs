@@ -214,11 +214,8 @@ mod scaled_setup_tests {
         let points = VerifierPoints::of(&params);
         assert!(VerifierPoints::from_bytes(&points.to_bytes()).is_some());
         let c = Fr::from(7);
-        let scaled = VerifierPoints {
-            g0: points.g0,
-            g2: (points.g2 * c).to_affine(),
-            s_g2: (points.s_g2 * c).to_affine(),
-        };
+        let scaled =
+            VerifierPoints { g0: points.g0, g2: (points.g2 * c).to_affine(), s_g2: (points.s_g2 * c).to_affine() };
         assert!(VerifierPoints::from_bytes(&scaled.to_bytes()).is_none(), "a key with a scaled g2 loaded");
 
         let mut raw = Vec::new();

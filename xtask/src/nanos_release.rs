@@ -316,6 +316,25 @@ fn unpack(archive: &Path, into: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A release archive in ops's layout: `files` (name, bytes) at the top
+/// level of a gzip'd tar, names written as given (`..` included: the tests
+/// make hostile archives with it). For mirrors and tests.
+#[doc(hidden)]
+pub fn pack(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o755);
+        header.set_entry_type(tar::EntryType::Regular);
+        let raw = &mut header.as_gnu_mut().expect("a GNU header").name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        builder.append(&header, data.as_slice()).expect("writing to memory");
+    }
+    builder.into_inner().and_then(|gz| gz.finish()).expect("writing to memory")
+}
+
 /// An exclusive lock on the cache, so that concurrent fetches do not mix
 /// their files. Released when dropped (or when the process dies).
 struct CacheLock {
@@ -347,18 +366,7 @@ mod tests {
     use super::*;
 
     fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-        for (path, data) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_entry_type(tar::EntryType::Regular);
-            // set_path refuses `..`: write the raw name, as a hostile archive would.
-            header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
-            header.set_cksum();
-            builder.append(&header, *data).unwrap();
-        }
-        builder.into_inner().unwrap().finish().unwrap()
+        pack(&entries.iter().map(|(name, data)| (*name, data.to_vec())).collect::<Vec<_>>())
     }
 
     #[test]

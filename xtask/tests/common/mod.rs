@@ -132,22 +132,6 @@ impl ReleaseServer {
     }
 }
 
-/// A gzip'd tar of `files` (name, bytes) at the top level, as ops's releases are.
-pub fn release_archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-    for (name, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o755);
-        header.set_entry_type(tar::EntryType::Regular);
-        // Raw names: a hostile archive's `../` must get through.
-        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_cksum();
-        builder.append(&header, data.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
 /// The Nanos kernel fixture beside the workspace, if present.
 pub fn nanos_fixture() -> Option<PathBuf> {
     let candidates =
@@ -164,7 +148,7 @@ pub fn fixture_archives(fixture: &Path) -> (Vec<u8>, Vec<u8>) {
         .collect();
     let mut hostile = files.clone();
     hostile.push(("../escaped", b"outside".to_vec()));
-    (release_archive(&files), release_archive(&hostile))
+    (xtask::nanos_release::pack(&files), xtask::nanos_release::pack(&hostile))
 }
 
 /// `command` as on a fresh machine: HOME is `home` (no ops, no cache), no
