@@ -223,11 +223,19 @@ fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &cra
         ops_home: None,
         fetch: crate::nanos_release::FetchFlags { nanos_url: None, offline: true },
     };
+    let lock = match crate::nanos_release::pin(project, nanos.version.as_str()) {
+        Ok(Some(pin)) if pin.kernel_sha256 == crate::hashing::sha256_file(&kernel).unwrap_or_default() => {
+            "; the lock's pin matches".to_string()
+        }
+        Ok(Some(_)) => "; NOT the kernel nanos-releases.lock pins".to_string(),
+        Ok(None) => "; not in nanos-releases.lock (the first fetch pins it)".to_string(),
+        Err(e) => format!("; {e:#}"),
+    };
     match crate::native::nanos_inputs(project, image, nanos, &offline) {
         Ok(inputs) => found(
             &what,
             format!(
-                "kernel {} from {source}, sha256 {}{}",
+                "kernel {} from {source}, sha256 {}{}{lock}",
                 project.show(&inputs.kernel),
                 inputs.kernel_sha256,
                 if nanos.kernel_sha256.is_some() && nanos.boot_sha256.is_some() {
