@@ -204,7 +204,18 @@ fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &cra
         Some(path) => (project.host(path), format!("the manifest's [nanos] kernel = \"{path}\"")),
         None => match crate::native::nanos_dir_offline(project, nanos) {
             Ok((dir, source)) => (dir.join("kernel.img"), format!("{source} ({})", dir.display())),
-            Err(e) => return missing(&what, format!("{e:#}"), "set XTASK_NANOS_DIR or HOME"),
+            Err(e) => {
+                return missing(
+                    &what,
+                    format!("{e:#}"),
+                    &format!(
+                        "`cargo xtask nanos fetch {}` (or the first `cargo xtask image` does it; {} for a mirror), or set {} to a directory with kernel.img and boot.img",
+                        nanos.version,
+                        crate::nanos_release::URL_ENV,
+                        crate::native::NANOS_DIR_ENV
+                    ),
+                )
+            }
         },
     };
     if !kernel.is_file() {

@@ -74,15 +74,22 @@ pub fn nanos_dir(project: &Project, source: &NanosSource, nanos: &NanosSection) 
     Ok((fetched.dir, if fetched.downloaded { "a fetch into the cache" } else { "the xtask's cache" }))
 }
 
-/// Where `nanos_dir` would look, without fetching (for `doctor`).
+/// Where `nanos_dir` finds a release without fetching (for `doctor`); the
+/// error names every place it looked.
 pub fn nanos_dir_offline(project: &Project, nanos: &NanosSection) -> Result<(PathBuf, &'static str)> {
     let offline =
         NanosSource { ops_home: None, fetch: crate::nanos_release::FetchFlags { nanos_url: None, offline: true } };
-    nanos_dir(project, &offline, nanos).or_else(|_| {
-        Ok((
-            crate::nanos_release::cache_root()?.join(nanos.version.as_str()),
-            "the xtask's cache (empty: the first build fetches it)",
-        ))
+    nanos_dir(project, &offline, nanos).map_err(|_| {
+        let version = nanos.version.as_str();
+        let ops = crate::project::home_dir()
+            .map(|h| h.join(".ops").join(version).join("kernel.img").display().to_string())
+            .unwrap_or_else(|| "(HOME is not set)".into());
+        let cache = crate::nanos_release::cache_root()
+            .map(|c| c.join(version).display().to_string())
+            .unwrap_or_else(|e| format!("({e:#})"));
+        anyhow::anyhow!(
+            "no Nanos {version} on this machine: {NANOS_DIR_ENV} is not set, the ops home has no {ops}, and the xtask's cache has no {cache}"
+        )
     })
 }
 
@@ -123,7 +130,7 @@ pub fn nanos_inputs(
         };
         if !path.is_file() {
             bail!(
-                "{}: the Nanos {} {file} is missing at {}; point {NANOS_DIR_ENV} at a directory holding kernel.img and boot.img, set `[nanos] {key} = \"PATH\"`, or let the xtask fetch the release (without --offline; {} for a mirror)",
+                "{}: the Nanos {} {file} is missing at {}; without --ops-home and {NANOS_DIR_ENV} the xtask fetches the release itself ({} for a mirror), or fill an ops home with `ops update`, or set `[nanos] {key} = \"PATH\"`",
                 image.manifest.display(),
                 nanos.version,
                 path.display(),

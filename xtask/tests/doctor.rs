@@ -43,7 +43,7 @@ fn one_line_per_prerequisite_and_the_kernel_with_its_source() {
     // No kernel anywhere: said once per image, with where it looked and why.
     let home = dir.path().join("home");
     std::fs::create_dir(&home).unwrap();
-    let o = doctor(&[], &[("HOME", &home)]);
+    let o = doctor(&[], &[("HOME", &home), ("XDG_CACHE_HOME", &home.join(".cache"))]);
     let out = String::from_utf8(o.stdout.clone()).unwrap();
     let kernel_lines: Vec<&str> = out.lines().filter(|l| l.contains("Nanos 0.1.52 for")).collect();
     assert_eq!(kernel_lines.len(), 4, "one per image: {out}");
@@ -51,6 +51,9 @@ fn one_line_per_prerequisite_and_the_kernel_with_its_source() {
         assert!(line.starts_with("MISSING"), "{line}");
         assert!(line.contains(&format!("{}/.ops/0.1.52/kernel.img", home.display())), "{line}");
         assert!(line.contains("ops home") && line.contains("XTASK_NANOS_DIR"), "{line}");
+        // The xtask's own cache too, and how to fill it without ops.
+        assert!(line.contains(&format!("{}/.cache/gevulot-xtask/nanos/0.1.52", home.display())), "{line}");
+        assert!(line.contains("cargo xtask nanos fetch 0.1.52"), "{line}");
     }
 
     // --json: the same findings for scripts.
