@@ -209,8 +209,8 @@ fn env_with_files(carried: Carried<'_>, var: &str, scratch: &Path) -> Result<Str
                 .find(|(k, _)| k.as_str() == var)
                 .map(|(_, v)| v.clone())
                 .with_context(|| format!("{}: the image sets no {var}", image.manifest.display()))?;
-            let paths = crate::run::image_paths(project, image)?;
-            Ok(crate::run::translate(&value, &paths))
+            let paths = crate::image_host_paths::image_paths(project, image)?;
+            Ok(crate::image_host_paths::translate(&value, &paths))
         }
         Carried::Image(file) => {
             let (value, files) = image_env_files(file, var)?;

@@ -16,6 +16,7 @@ pub mod gevulot;
 pub mod hashing;
 pub mod host_verify;
 pub mod image;
+pub mod image_host_paths;
 pub mod image_plan;
 pub mod insecure_srs;
 pub mod inspect;

@@ -20,6 +20,7 @@ use xshell::{cmd, Shell};
 
 use crate::build::{execute, plan, HostPaths};
 use crate::host_verify::{self, Carried, HostVerdict};
+use crate::image_host_paths;
 use crate::manifest::workflow::{substitute, Capture, Role};
 use crate::manifest::{Image, Workflow};
 use crate::project::Project;
@@ -118,7 +119,8 @@ impl RunFlags {
         crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
         // (--vm: the image build warns, reading the images themselves.)
         for image in images.iter().filter(|_| !self.vm) {
-            let carried: Vec<PathBuf> = image_paths(&project, image)?.into_values().map(PathBuf::from).collect();
+            let carried: Vec<PathBuf> =
+                image_host_paths::image_paths(&project, image)?.into_values().map(PathBuf::from).collect();
             let insecure = crate::insecure_srs::insecure_host_files(&carried);
             if !insecure.is_empty() {
                 eprintln!("{}", crate::insecure_srs::warning(image.name.as_str(), &insecure));
@@ -532,37 +534,15 @@ pub(crate) fn run_image(
     task: TaskSpec,
     timeout: u64,
 ) -> Result<crate::local_node::RunReport> {
-    let paths = image_paths(project, image)?;
-    let args: Vec<String> = image.args.iter().map(|a| translate(a, &paths)).collect();
+    let paths = image_host_paths::image_paths(project, image)?;
+    let args: Vec<String> = image.args.iter().map(|a| image_host_paths::translate(a, &paths)).collect();
     let mut env: Vec<(String, String)> =
-        image.env.iter().map(|(k, v)| (k.as_str().to_string(), translate(v, &paths))).collect();
+        image.env.iter().map(|(k, v)| (k.as_str().to_string(), image_host_paths::translate(v, &paths))).collect();
     // Nanos gives the program exactly the image's vCPUs.
     env.push(("RAYON_NUM_THREADS".into(), image.cpus.get().to_string()));
     let node = crate::local_node::program(project)?;
     crate::local_node::run_program(&node, binary, &args, &env, workspace, task, Duration::from_secs(timeout))
         .map_err(|e| anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace)))
-}
-
-/// Image path → host file, for everything the image would carry.
-pub(crate) fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, String>> {
-    let mut paths = BTreeMap::new();
-    if let Some(srs) = &image.srs {
-        let file = crate::srs::srs_for_image(project, image, srs)?;
-        paths.insert(srs.path.to_string(), file.display().to_string());
-    }
-    for f in &image.files {
-        paths.insert(f.path.to_string(), project.host(&f.source).display().to_string());
-    }
-    Ok(paths)
-}
-
-/// Replaces every comma-separated part of `value` that is an image path.
-pub(crate) fn translate(value: &str, paths: &BTreeMap<String, String>) -> String {
-    value
-        .split(',')
-        .map(|part| paths.get(part).cloned().unwrap_or_else(|| part.to_string()))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// target/run/PAIR/N for the next free N: earlier runs stay for inspection.
@@ -612,13 +592,5 @@ mod tests {
         assert!(e.contains("/nonexistent/w.json not found"), "{e}");
         let twice = [given[0].clone(), given[0].clone()];
         assert!(bind_inputs(pair, &twice).unwrap_err().to_string().contains("given twice"));
-    }
-
-    #[test]
-    fn image_paths_are_translated_in_lists_and_values() {
-        let paths = BTreeMap::from([("/keys/a.json".to_string(), "/host/a.json".to_string())]);
-        assert_eq!(translate("/keys/a.json", &paths), "/host/a.json");
-        assert_eq!(translate("/keys/a.json,/keys/b.json", &paths), "/host/a.json,/keys/b.json");
-        assert_eq!(translate("info", &paths), "info");
     }
 }
