@@ -219,15 +219,21 @@ pub fn ensure(project: &Project, version: &str, flags: &FetchFlags) -> Result<Fe
 
 /// A cached release's files against their pins.
 fn check_files(dir: &Path, pin: Option<&Pin>) -> Result<()> {
+    check_release_dir(dir, pin, &format!("delete {} and fetch again", dir.display()))
+}
+
+/// A release directory's kernel.img and boot.img against `pin` (none: any);
+/// `remedy` says what to do on a mismatch.
+pub fn check_release_dir(dir: &Path, pin: Option<&Pin>, remedy: &str) -> Result<()> {
     let Some(pin) = pin else { return Ok(()) };
     for (file, expected) in [("kernel.img", &pin.kernel_sha256), ("boot.img", &pin.boot_sha256)] {
-        let digest = crate::hashing::sha256_file(&dir.join(file))?;
+        let path = dir.join(file);
+        let digest = crate::hashing::sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
         if &digest != expected {
             bail!(
-                "{} has sha256 {digest}, but the lock pins {expected} for Nanos {}: delete {} and fetch again",
-                dir.join(file).display(),
-                pin.version,
-                dir.display()
+                "{} has sha256 {digest}, but the lock pins {expected} for Nanos {}: {remedy}",
+                path.display(),
+                pin.version
             );
         }
     }

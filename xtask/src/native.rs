@@ -95,19 +95,12 @@ pub fn nanos_dir_offline(project: &Project, nanos: &NanosSection) -> Result<(Pat
 
 /// A release directory found elsewhere (ops's home) must hold the files the lock pins.
 fn check_against_pin(project: &Project, version: &str, dir: &Path) -> Result<()> {
-    let Some(pin) = crate::nanos_release::pin(project, version)? else { return Ok(()) };
-    for (file, expected) in [("kernel.img", &pin.kernel_sha256), ("boot.img", &pin.boot_sha256)] {
-        let digest =
-            sha256_file(&dir.join(file)).with_context(|| format!("cannot read {}", dir.join(file).display()))?;
-        if &digest != expected {
-            bail!(
-                "{} has sha256 {digest}, but {} pins {expected} for Nanos {version}: that is not the pinned release; remove it (or set {NANOS_DIR_ENV}) to use the pinned one",
-                dir.join(file).display(),
-                crate::nanos_release::lock_path(project).display()
-            );
-        }
-    }
-    Ok(())
+    let pin = crate::nanos_release::pin(project, version)?;
+    crate::nanos_release::check_release_dir(
+        dir,
+        pin.as_ref(),
+        &format!("that is not the pinned release; remove it (or set {NANOS_DIR_ENV}) to use the pinned one"),
+    )
 }
 
 /// Finds kernel.img and boot.img (see [`nanos_dir`]) and checks their pinned digests.
