@@ -12,6 +12,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// Links the SSE2 `memcpy`/`memmove` in place of musl's (see that crate).
+#[cfg(all(target_env = "musl", not(feature = "musl-libc-memcpy")))]
+use musl_memcpy as _;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -2,11 +2,11 @@
 //! in one run.
 //!
 //! `prover` (default): for chains of 1, 2, 4, 8 (and 32 with `--large`)
-//! headers captured from a local anvil, the static musl prover (mimalloc, as
-//! shipped), the same built without LTO, the static prover on musl's own
-//! malloc, and a glibc build of
-//! the same code, on the same witness and SRS: keygen, prove and verify
-//! times, proof size and peak memory.
+//! headers captured from a local anvil, prover builds (`--builds`: the
+//! shipped static one, variants of it, and a glibc build of the same code)
+//! on the same witness and SRS, in alternating rounds (`--rounds`): keygen,
+//! prove and verify times as min / median / max, each build's speed against
+//! glibc's in the same round, proof size and peak memory.
 //!
 //! `hashing`: sha256 alone, BLAKE3 alone, and both in the one streaming
 //! pass image records use, over a 1 GiB file.
@@ -57,6 +57,12 @@ pub struct BenchFlags {
     /// Also measure 32 headers.
     #[arg(long)]
     pub large: bool,
+    /// `prover`: the builds to compare, each proving every chain once per round.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Build::Shipped, Build::MuslMemcpy, Build::Glibc])]
+    pub builds: Vec<Build>,
+    /// `prover`: alternating rounds (the table gives min / median / max over them).
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
     /// `vm`: the accelerator.
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: crate::vm::Accel,
@@ -95,6 +101,9 @@ impl BenchFlags {
     }
 
     fn prover(&self, sh: &Shell) -> Result<String> {
+        if self.rounds == 0 {
+            bail!("--rounds 0 measures nothing; give at least 1 (4 or more for a ratio to trust)");
+        }
         let project = Project::locate()?;
         let _dir = sh.push_dir(&project.root);
         let manifests = project.manifests()?;
@@ -106,37 +115,31 @@ impl BenchFlags {
 
         let work = project.target_dir.join("bench");
         std::fs::create_dir_all(&work)?;
-        // Four builds of the same prover: static with mimalloc (what the
-        // image ships), the same without whole-program optimisation (the
-        // release profile before LTO), static with musl's malloc, and glibc.
         let mut variants = Vec::new();
-        for (label, features, profile_env) in [
-            ("static musl + mimalloc", None, &[][..]),
-            (
-                "static musl + mimalloc, no LTO",
-                None,
-                &[
-                    ("CARGO_PROFILE_RELEASE_LTO", "off"),
-                    ("CARGO_PROFILE_RELEASE_PANIC", "unwind"),
-                    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
-                ][..],
-            ),
-            ("static musl, musl malloc", Some("prover/musl-system-allocator"), &[][..]),
-        ] {
-            let mut static_plan = plan(&[prover_image], &HostPaths::of(&project));
-            if let Some(f) = features {
-                static_plan.cargo_args.extend(["--features".to_string(), f.to_string()]);
-            }
-            let _profile: Vec<_> = profile_env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
-            let built =
-                project.root.join(&execute(sh, &project, &static_plan, &[prover_image], &project.root, None)?[0].path);
-            let kept = work.join(format!("prover-{}", variants.len()));
-            std::fs::copy(&built, &kept)?;
-            variants.push((label, kept));
+        for &build in &self.builds {
+            let bin = match build.static_variant() {
+                Some((features, profile_env)) => {
+                    let mut static_plan = plan(&[prover_image], &HostPaths::of(&project));
+                    if !features.is_empty() {
+                        static_plan.cargo_args.extend(["--features".to_string(), features.join(",")]);
+                    }
+                    let _profile: Vec<_> = profile_env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
+                    let built = project
+                        .root
+                        .join(&execute(sh, &project, &static_plan, &[prover_image], &project.root, None)?[0].path);
+                    let kept = work.join(format!("prover-{}", build.slug()));
+                    std::fs::copy(&built, &kept)?;
+                    kept
+                }
+                None => {
+                    cmd!(sh, "cargo build --release --locked --quiet --package prover --bin prover").run()?;
+                    project.target_dir.join("release/prover")
+                }
+            };
+            variants.push((build, bin));
         }
-        cmd!(sh, "cargo build --release --locked --quiet --package prover --bin prover").run()?;
-        let glibc_bin = project.target_dir.join("release/prover");
-        variants.push(("glibc", glibc_bin.clone()));
+        // Witnesses are captured by whichever build is first: all read the same files.
+        let capture_bin = variants[0].1.clone();
 
         let mut lengths = self.headers.clone();
         if self.large && !lengths.contains(&32) {
@@ -146,24 +149,99 @@ impl BenchFlags {
         let node = anvil_harness::Anvil::start(&anvil_bin, None)?;
         node.mine_with_transactions(*lengths.iter().max().unwrap_or(&1))?;
 
-        let mut rows = Vec::new();
+        let mut inputs = Vec::new();
         for &n in &lengths {
             let witness = work.join(format!("witness-{n}.json"));
             let (url, last) = (&node.url, n.to_string());
-            cmd!(sh, "{glibc_bin} witness-capture --rpc {url} --from 1 --to {last} --witness {witness}")
+            cmd!(sh, "{capture_bin} witness-capture --rpc {url} --from 1 --to {last} --witness {witness}")
                 .quiet()
                 .ignore_stdout()
                 .run()?;
-            let shape = crate::programs::run_json(&variants[0].1, &crate::os_args!["shape", "--witness", &witness])?;
+            let shape = crate::programs::run_json(&capture_bin, &crate::os_args!["shape", "--witness", &witness])?;
             let k = shape["k"].as_u64().context("the prover printed a shape without k")? as u32;
-            let srs = crate::srs::ensure_dev(&project, k)?;
-            for (label, bin) in &variants {
-                eprintln!("bench: {n} headers, {label}");
-                let m = run_one(sh, bin, &witness, &srs)?;
-                rows.push((*label, m));
+            inputs.push((n, witness, crate::srs::ensure_dev(&project, k)?));
+        }
+        drop(node);
+
+        // Alternating rounds: every build once per round, the order rotated
+        // each round, so a slow spell of the machine lands on all builds.
+        let mut runs: Vec<Vec<Vec<Measurement>>> =
+            lengths.iter().map(|_| variants.iter().map(|_| Vec::new()).collect()).collect();
+        let bar = crate::progress::steps("bench prover", (self.rounds * lengths.len() * variants.len()) as u64);
+        for round in 0..self.rounds {
+            for (li, (n, witness, srs)) in inputs.iter().enumerate() {
+                for step in 0..variants.len() {
+                    let vi = (step + round) % variants.len();
+                    let (build, bin) = &variants[vi];
+                    let step = format!("round {}/{}: {n} headers, {}", round + 1, self.rounds, build.label());
+                    if bar.is_hidden() {
+                        eprintln!("bench: {step}");
+                    }
+                    bar.set_message(step);
+                    runs[li][vi].push(run_one(sh, bin, witness, srs)?);
+                    bar.inc(1);
+                }
             }
         }
-        Ok(render(&rows))
+        bar.finish_and_clear();
+        let labels: Vec<Build> = variants.iter().map(|(b, _)| *b).collect();
+        Ok(render_prover(&labels, &runs, self.rounds))
+    }
+}
+
+/// The prover builds `bench prover` can compare.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// What the images ship: static musl, mimalloc, musl-memcpy, fat LTO.
+    Shipped,
+    /// The same with musl's own memcpy/memmove (before musl-memcpy).
+    MuslMemcpy,
+    /// The same with musl's own malloc.
+    MuslMalloc,
+    /// The same without whole-program optimisation (the release profile before LTO).
+    NoLto,
+    /// A glibc (dynamically linked) release build of the same crate: the reference.
+    Glibc,
+}
+
+impl Build {
+    fn label(self) -> &'static str {
+        match self {
+            Build::Shipped => "static musl (shipped)",
+            Build::MuslMemcpy => "static musl, musl's memcpy",
+            Build::MuslMalloc => "static musl, musl's malloc",
+            Build::NoLto => "static musl, no LTO",
+            Build::Glibc => "glibc",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Build::Shipped => "shipped",
+            Build::MuslMemcpy => "musl-memcpy",
+            Build::MuslMalloc => "musl-malloc",
+            Build::NoLto => "no-lto",
+            Build::Glibc => "glibc",
+        }
+    }
+
+    /// Features and profile overrides of a static build; `None` for glibc.
+    #[allow(clippy::type_complexity)]
+    fn static_variant(self) -> Option<(&'static [&'static str], &'static [(&'static str, &'static str)])> {
+        match self {
+            Build::Shipped => Some((&[], &[])),
+            Build::MuslMemcpy => Some((&["prover/musl-libc-memcpy"], &[])),
+            Build::MuslMalloc => Some((&["prover/musl-system-allocator"], &[])),
+            Build::NoLto => Some((
+                &[],
+                &[
+                    ("CARGO_PROFILE_RELEASE_LTO", "off"),
+                    ("CARGO_PROFILE_RELEASE_PANIC", "unwind"),
+                    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+                ],
+            )),
+            Build::Glibc => None,
+        }
     }
 }
 
@@ -177,23 +255,89 @@ fn run_one(sh: &Shell, bin: &Path, witness: &Path, srs: &Path) -> Result<Measure
     Ok(m)
 }
 
-fn render(rows: &[(&str, Measurement)]) -> String {
-    let mut t = String::from("| headers | build | k | rows/round | keygen (s) | prove (s) | verify (ms) | proof (bytes) | peak RSS (MB) |\n|---|---|---|---|---|---|---|---|---|\n");
-    for (label, m) in rows {
-        t.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |\n",
-            m.headers,
-            label,
-            m.k,
-            m.rows_per_round,
-            m.keygen_s,
-            m.prove_s,
-            m.verify_s * 1e3,
-            m.proof_bytes,
-            m.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "?".into())
-        ));
+/// Minimum, median and maximum (the mean of the middle two for an even count).
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    let median = if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
+    (v[0], median, v[v.len() - 1])
+}
+
+/// One row per chain length and build: times as min / median / max over the
+/// rounds, and each build's speed against glibc's run of the same round
+/// (glibc's prove time ÷ the build's: 1.00 = as fast, below = slower).
+fn render_prover(builds: &[Build], runs: &[Vec<Vec<Measurement>>], rounds: usize) -> String {
+    let glibc = builds.iter().position(|b| *b == Build::Glibc);
+    let mut t = format!(
+        "{rounds} alternating rounds; times min / median / max. Speed vs glibc: glibc's prove time ÷ this build's, per round.\n\n| headers | build | k | rows/round | keygen (s) | prove (s) | speed vs glibc | verify (ms) | proof (bytes) | peak RSS (MB, median) |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    );
+    let triple = |(a, b, c): (f64, f64, f64), digits: usize| format!("{a:.digits$} / **{b:.digits$}** / {c:.digits$}");
+    for per_length in runs {
+        for (bi, ms) in per_length.iter().enumerate() {
+            let first = &ms[0];
+            let col = |f: fn(&Measurement) -> f64| ms.iter().map(f).collect::<Vec<_>>();
+            let ratio = match glibc {
+                Some(g) if g != bi => {
+                    let ratios: Vec<f64> = per_length[g].iter().zip(ms).map(|(g, m)| g.prove_s / m.prove_s).collect();
+                    triple(spread(&ratios), 3)
+                }
+                Some(_) => "1".into(),
+                None => "(no glibc build)".into(),
+            };
+            let rss: Vec<f64> = ms.iter().filter_map(|m| m.peak_rss_bytes.map(|b| b as f64 / 1e6)).collect();
+            t.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {ratio} | {:.1} | {} | {} |\n",
+                first.headers,
+                builds[bi].label(),
+                first.k,
+                first.rows_per_round,
+                triple(spread(&col(|m| m.keygen_s)), 2),
+                triple(spread(&col(|m| m.prove_s)), 2),
+                spread(&col(|m| m.verify_s * 1e3)).1,
+                first.proof_bytes,
+                if rss.is_empty() { "?".into() } else { format!("{:.0}", spread(&rss).1) },
+            ));
+        }
     }
     t
+}
+
+#[cfg(test)]
+mod prover_table_tests {
+    use super::*;
+
+    fn m(prove_s: f64, rss_mb: u64) -> Measurement {
+        Measurement {
+            headers: 8,
+            k: 14,
+            rows_per_round: 16,
+            keygen_s: 1.0,
+            prove_s,
+            verify_s: 0.05,
+            proof_bytes: 58272,
+            peak_rss_bytes: Some(rss_mb * 1_000_000),
+        }
+    }
+
+    #[test]
+    fn spread_takes_the_middle_of_an_even_count() {
+        assert_eq!(spread(&[4.0, 1.0, 3.0, 2.0]), (1.0, 2.5, 4.0));
+        assert_eq!(spread(&[5.0, 1.0, 3.0]), (1.0, 3.0, 5.0));
+    }
+
+    #[test]
+    fn speed_is_paired_by_round_against_glibc() {
+        // Round 1: glibc 10 s, shipped 20 s (0.5); round 2: 12 s vs 12 s (1.0).
+        let runs = vec![vec![vec![m(20.0, 500), m(12.0, 480)], vec![m(10.0, 440), m(12.0, 450)]]];
+        let t = render_prover(&[Build::Shipped, Build::Glibc], &runs, 2);
+        let shipped = t.lines().find(|l| l.contains("static musl (shipped)")).unwrap();
+        assert!(shipped.contains("| 0.500 / **0.750** / 1.000 |"), "{shipped}");
+        assert!(shipped.contains("| 12.00 / **16.00** / 20.00 |"), "{shipped}");
+        assert!(shipped.ends_with("| 490 |"), "{shipped}");
+        let glibc = t.lines().find(|l| l.contains("| glibc |")).unwrap();
+        assert!(glibc.contains("| 1 |"), "{glibc}");
+    }
 }
 
 /// Source and target degrees of the SRS benchmark.

@@ -18,6 +18,18 @@ pub fn units(what: &str) -> ProgressBar {
     bar
 }
 
+/// A bar over a known number of steps (e.g. benchmark runs).
+pub fn steps(what: &str, total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} [{elapsed_precise}] {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
 /// A byte-count bar, shown only for work big enough to wait on (≥ 256 MiB).
 pub fn bytes_bar(what: &str, total: u64) -> ProgressBar {
     if total < 256 << 20 {
