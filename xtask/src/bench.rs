@@ -260,7 +260,7 @@ fn spread(values: &[f64]) -> (f64, f64, f64) {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    let median = if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
+    let median = if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
     (v[0], median, v[v.len() - 1])
 }
 
@@ -476,7 +476,7 @@ fn bench_nanos(project: &Project) -> Result<(PathBuf, PathBuf, &'static str)> {
     let dir = project.target_dir.join("bench/nanos-test-doubles");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("kernel.img"), vec![0x4b; 8 << 20])?;
-    let boot = crate::nanos::mbr::boot_image_test_double(64);
+    let boot = nanos_image::mbr::boot_image_test_double(64);
     std::fs::write(dir.join("boot.img"), boot)?;
     Ok((dir.join("kernel.img"), dir.join("boot.img"), "8 MiB kernel.img and boot.img TEST DOUBLES"))
 }
@@ -494,15 +494,15 @@ fn image_suite(sh: &Shell) -> Result<String> {
     }
     let (kernel, boot, nanos_note) = bench_nanos(&project)?;
     let mut tree = std::collections::BTreeMap::new();
-    crate::nanos::tfs::insert(
+    nanos_image::tfs::insert(
         &mut tree,
         "/payload.bin",
-        crate::nanos::tfs::Node::File(crate::nanos::tfs::Source::Host(payload.clone())),
+        nanos_image::tfs::Node::File(nanos_image::tfs::Source::Host(payload.clone())),
     )?;
-    let spec = crate::nanos::image::ImageSpec {
+    let spec = nanos_image::image::ImageSpec {
         boot: boot.clone(),
         kernel: kernel.clone(),
-        root: crate::nanos::tfs::FsSpec {
+        root: nanos_image::tfs::FsSpec {
             label: String::new(),
             size: None,
             meta: std::collections::BTreeMap::new(),
@@ -551,14 +551,14 @@ fn image_suite(sh: &Shell) -> Result<String> {
         let _ = std::fs::remove_file(&out);
         settle()?;
         let t = Instant::now();
-        crate::nanos::image::write_image(&spec, &out, &|_| {})?;
+        nanos_image::image::write_image(&spec, &out, &|_| {})?;
         write.push(t.elapsed().as_secs_f64());
 
         let _ = std::fs::remove_file(&out);
         settle()?;
         let t = Instant::now();
-        crate::nanos::image::write_image(&spec, &out, &|_| {})?;
-        crate::nanos::inspect::inspect(&std::fs::File::open(&out)?).map_err(anyhow::Error::msg)?;
+        nanos_image::image::write_image(&spec, &out, &|_| {})?;
+        nanos_image::inspect::inspect(&std::fs::File::open(&out)?).map_err(anyhow::Error::msg)?;
         write_check.push(t.elapsed().as_secs_f64());
     }
     let image_bytes = std::fs::metadata(&out)?.len();

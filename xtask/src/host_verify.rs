@@ -15,9 +15,9 @@ use crate::manifest::workflow::substitute;
 #[cfg(test)]
 use crate::manifest::workflow::Role;
 use crate::manifest::{Image, Workflow};
-use crate::nanos::tfs::EntryKind;
 use crate::programs;
 use crate::project::Project;
+use nanos_image::tfs::EntryKind;
 
 /// What the host concluded, for the outcome JSON.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -238,9 +238,9 @@ pub type ImageFile = (String, Vec<u8>);
 /// comma-separated parts name, read out of the image (ops-built or native).
 pub fn image_env_files(image: &Path, var: &str) -> Result<(String, Vec<ImageFile>)> {
     let file = std::fs::File::open(image).with_context(|| format!("cannot open the image {}", image.display()))?;
-    let disk: &dyn crate::nanos::Disk = &file;
-    let bad = |e: crate::nanos::FormatError| anyhow::anyhow!("{}: {e}", image.display());
-    let fs = crate::nanos::inspect::root_filesystem(disk).map_err(bad)?;
+    let disk: &dyn nanos_image::Disk = &file;
+    let bad = |e: nanos_image::FormatError| anyhow::anyhow!("{}: {e}", image.display());
+    let fs = nanos_image::inspect::root_filesystem(disk).map_err(bad)?;
     let value = fs
         .log
         .root

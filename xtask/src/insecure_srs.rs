@@ -11,8 +11,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::nanos::tfs::EntryKind;
 use crate::srs::{raw_size, MAX_K};
+use nanos_image::tfs::EntryKind;
 
 /// s·G2 of each development SRS whose secret is public, raw: the last 128
 /// bytes of every such SRS file, whatever its k, and of every verifier key
@@ -97,8 +97,8 @@ impl Scan {
 /// The paths in `image` that carry the development SRS's secret.
 pub fn insecure_files_in_image(image: &Path) -> Result<Vec<String>> {
     let file = std::fs::File::open(image).with_context(|| format!("cannot open the image {}", image.display()))?;
-    let disk: &dyn crate::nanos::Disk = &file;
-    let fs = crate::nanos::inspect::root_filesystem(disk).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
+    let disk: &dyn nanos_image::Disk = &file;
+    let fs = nanos_image::inspect::root_filesystem(disk).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
     let mut found = Vec::new();
     for (path, kind, node) in fs.entries() {
         let EntryKind::File { length } = kind else { continue };

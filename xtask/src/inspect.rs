@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::nanos::inspect::{inspect, Inspected};
+use nanos_image::inspect::{inspect, Inspected};
 
 #[derive(clap::Args, Debug)]
 pub struct InspectFlags {

@@ -23,7 +23,6 @@ pub mod inspect;
 pub mod keys;
 pub mod local_node;
 pub mod manifest;
-pub mod nanos;
 pub mod nanos_cmd;
 pub mod nanos_release;
 pub mod native;

@@ -1,5 +1,5 @@
 //! The native builder: an image manifest → a Nanos image written by
-//! [`crate::nanos`], byte-reproducible. What goes into the root filesystem
+//! [`nanos_image`], byte-reproducible. What goes into the root filesystem
 //! follows ops (`lepton/image.go`): the program at `/NAME`, `arguments`
 //! (argv[0] is the program name), `environment` (USER, PWD, NANOS_VERSION,
 //! NANOS_ARCH, IMAGE_NAME, then the manifest's), `mounts` `%0` →
@@ -16,10 +16,10 @@ use anyhow::{bail, Context, Result};
 
 use crate::hashing::sha256_file;
 use crate::manifest::{HostPath, Image, NanosSection, WORKSPACE_MOUNT};
-use crate::nanos::image::ImageSpec;
-use crate::nanos::tfs::{self, FsSpec, Node, Source};
-use crate::nanos::tuple::Value;
 use crate::project::Project;
+use nanos_image::image::ImageSpec;
+use nanos_image::tfs::{self, FsSpec, Node, Source};
+use nanos_image::tuple::Value;
 
 /// The tag the node gives the workspace's 9p device (`mount_tag=0`).
 pub const WORKSPACE_MOUNT_KEY: &str = "%0";
@@ -225,15 +225,15 @@ pub fn write(
     let spec = image_spec(image, nanos, found, &plan.stage)?;
     let total = tfs::data_bytes(&spec.root.tree)? + std::fs::metadata(&found.kernel)?.len();
     let bar = crate::progress::bytes_bar(&format!("writing {}", image.name), total);
-    let partial = crate::nanos::image::partial_path(output);
-    let written = crate::nanos::image::write_image_to(&spec, &partial, &|n| bar.inc(n));
+    let partial = nanos_image::image::partial_path(output);
+    let written = nanos_image::image::write_image_to(&spec, &partial, &|n| bar.inc(n));
     bar.finish_and_clear();
     written.with_context(|| format!("{}: the native image writer failed", image.manifest.display()))?;
     // Read back and hash the partial file; only a checked image replaces the old one.
     replace_when_checked(&partial, output, |written| {
         let report = {
             let file = std::fs::File::open(written)?;
-            crate::nanos::inspect::inspect(&file)
+            nanos_image::inspect::inspect(&file)
                 .with_context(|| format!("the image just written ({}) does not read back", written.display()))?
         };
         check_read_back(&report, image, nanos, &inputs, plan)?;
@@ -272,7 +272,7 @@ pub fn replace_when_checked<T>(partial: &Path, output: &Path, check: impl FnOnce
 /// The image must hold exactly what went in: the manifest, the kernel, the
 /// program and every staged file, byte for byte.
 fn check_read_back(
-    report: &crate::nanos::inspect::Inspected,
+    report: &nanos_image::inspect::Inspected,
     image: &Image,
     nanos: &NanosSection,
     inputs: &crate::image_plan::Inputs,
@@ -282,7 +282,7 @@ fn check_read_back(
     let (Some(boot), Some(root)) = (fs("boot"), fs("root")) else {
         bail!("the image written for {} lacks a boot or root filesystem", image.name);
     };
-    let sha_of = |f: &crate::nanos::inspect::FsReport, path: &str| {
+    let sha_of = |f: &nanos_image::inspect::FsReport, path: &str| {
         f.files.iter().find(|e| e.path == path).and_then(|e| e.sha256.clone())
     };
     let mut expected = vec![(boot, "/kernel".to_string(), inputs.kernel_sha256.clone())];

@@ -29,7 +29,7 @@ fn scratch_workspace(dir: &Path) {
     let nanos = dir.join("ops-home/.ops/0.1.52");
     std::fs::create_dir_all(&nanos).unwrap();
     std::fs::write(nanos.join("kernel.img"), b"KERNEL.IMG TEST DOUBLE\n".repeat(1000)).unwrap();
-    let boot = xtask::nanos::mbr::boot_image_test_double(4);
+    let boot = nanos_image::mbr::boot_image_test_double(4);
     std::fs::write(nanos.join("boot.img"), boot).unwrap();
 }
 

@@ -8,16 +8,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use nanos_image::inspect::inspect;
 use xtask::hashing::sha256_file;
 use xtask::manifest::load;
-use xtask::nanos::inspect::inspect;
 use xtask::project::Project;
 
 /// kernel.img and boot.img TEST DOUBLES.
 fn nanos_doubles(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("kernel.img"), b"KERNEL.IMG TEST DOUBLE\n".repeat(4000)).unwrap();
-    let boot = xtask::nanos::mbr::boot_image_test_double(8);
+    let boot = nanos_image::mbr::boot_image_test_double(8);
     std::fs::write(dir.join("boot.img"), boot).unwrap();
 }
 

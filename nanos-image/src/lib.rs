@@ -1,4 +1,46 @@
-//! Nanos disk images, written and read without ops.
+//! Nanos disk images, written and read without ops: the same bytes for
+//! the same inputs on any machine (no timestamps, no random UUIDs, files in
+//! path order), so anyone can rebuild an image and compare digests.
+//!
+//! The small API: describe the root filesystem ([`FsSpec`]: a tree of files
+//! and directories plus the root tuple's entries, from which Nanos reads its
+//! program, arguments, environment and mounts), name the release's `boot.img` and
+//! `kernel.img` ([`ImageSpec`]), [`write_image`]; read any image back with
+//! [`inspect`] (partitions, manifest, every file with its size and sha256,
+//! and a content digest). Readers return [`FormatError`] (what and at which
+//! byte), never panic, on any input.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use nanos_image::{inspect, write_image, FsSpec, ImageSpec, Node, Source, Value};
+//!
+//! let dir = tempfile::tempdir()?;
+//! // A real image takes boot.img and kernel.img from a Nanos release; the
+//! // test double has a valid boot record and nothing to boot.
+//! std::fs::write(dir.path().join("boot.img"), nanos_image::mbr::boot_image_test_double(4))?;
+//! std::fs::write(dir.path().join("kernel.img"), b"a kernel")?;
+//! std::fs::write(dir.path().join("hello"), b"\x7fELF...")?;
+//!
+//! let mut tree = BTreeMap::new();
+//! nanos_image::tfs::insert(&mut tree, "/hello", Node::File(Source::Host(dir.path().join("hello"))))?;
+//! let root = FsSpec {
+//!     label: String::new(),
+//!     size: None, // as large as the contents
+//!     meta: BTreeMap::from([
+//!         ("program".to_string(), Value::str("/hello")),
+//!         ("arguments".to_string(), Value::Vector(vec![Value::str("hello")])),
+//!     ]),
+//!     tree,
+//! };
+//! let spec = ImageSpec { boot: dir.path().join("boot.img"), kernel: dir.path().join("kernel.img"), root };
+//! let image = dir.path().join("hello.img");
+//! write_image(&spec, &image, &|_bytes_written| {})?;
+//!
+//! let report = inspect(&std::fs::File::open(&image)?)?;
+//! assert_eq!(report.filesystems[1].manifest["program"], "/hello");
+//! assert!(report.filesystems[1].files.iter().any(|f| f.path == "/hello" && f.size == 8));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! The byte formats were read from the public sources of NanoVMs ops
 //! (`fs/tfs.go`, `fs/mkfs.go`, `lepton/image.go`, 2026) and Nanos
@@ -24,6 +66,11 @@ pub mod mbr;
 pub mod tfs;
 pub mod tlog;
 pub mod tuple;
+
+pub use image::{write_image, ImageSpec, WrittenImage};
+pub use inspect::{inspect, Inspected};
+pub use tfs::{FsSpec, Node, Source};
+pub use tuple::Value;
 
 use std::fmt;
 

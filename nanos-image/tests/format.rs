@@ -1,18 +1,18 @@
 //! The Nanos image formats, byte by byte: varints, value headers, tuples
 //! and the dictionary, the log, the boot record; whole images written and
 //! read back; and a fuzzed reader. Expected bytes are derived by hand from
-//! the format (see xtask/src/nanos/), not from our own encoder.
+//! the format (see nanos-image/src/), not from our own encoder.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use xtask::nanos::encoding::{push_header, push_varint, read_header, read_varint, Header};
-use xtask::nanos::image::{write_image, ImageSpec};
-use xtask::nanos::inspect::inspect;
-use xtask::nanos::mbr::{self, Partition};
-use xtask::nanos::tfs::{self, FsSpec, Node, Source};
-use xtask::nanos::tlog::{self, EXTENSION_BYTES};
-use xtask::nanos::tuple::{Decoder, Encoder, Value};
+use nanos_image::encoding::{push_header, push_varint, read_header, read_varint, Header};
+use nanos_image::image::{write_image, ImageSpec};
+use nanos_image::inspect::inspect;
+use nanos_image::mbr::{self, Partition};
+use nanos_image::tfs::{self, FsSpec, Node, Source};
+use nanos_image::tlog::{self, EXTENSION_BYTES};
+use nanos_image::tuple::{Decoder, Encoder, Value};
 
 fn varint(v: u64) -> Vec<u8> {
     let mut out = Vec::new();
@@ -333,10 +333,10 @@ fn images_round_trip_and_are_byte_identical_across_builds() {
     assert_eq!(root.manifest["arguments"], serde_json::json!(["prog", "gevulot"]));
     assert_eq!(root.manifest["mounts"], serde_json::json!({"%0": "/workspace"}));
     let prog = root.files.iter().find(|f| f.path == "/prog").unwrap();
-    assert_eq!(prog.sha256.as_deref(), Some(xtask::hashing::sha256_file(&dir.path().join("prog")).unwrap().as_str()));
+    assert_eq!(prog.sha256.as_deref(), Some(sha256_file(&dir.path().join("prog")).unwrap().as_str()));
     let kernel = &report.filesystems[0].files[0];
     assert_eq!(kernel.path, "/kernel");
-    assert_eq!(kernel.sha256.as_deref(), Some(xtask::hashing::sha256_file(&spec.kernel).unwrap().as_str()));
+    assert_eq!(kernel.sha256.as_deref(), Some(sha256_file(&spec.kernel).unwrap().as_str()));
 
     // The content digest ignores UUIDs and placement: move /prog's data
     // and change both UUIDs by hand; the digest stays, the bytes do not.
@@ -503,4 +503,9 @@ fn the_reader_survives_fuzzed_images() {
         }
     }
     assert!(rejected > 500 && accepted > 100, "rejected {rejected}, accepted {accepted}");
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    Ok(hex::encode(Sha256::digest(std::fs::read(path)?)))
 }
