@@ -38,7 +38,7 @@
 //!
 //! let report = inspect(&std::fs::File::open(&image)?)?;
 //! assert_eq!(report.filesystems[1].manifest["program"], "/hello");
-//! assert!(report.filesystems[1].files.iter().any(|f| f.path == "/hello" && f.size == 8));
+//! assert!(report.filesystems[1].files.iter().any(|f| f.path == "/hello" && f.size == Some(7)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

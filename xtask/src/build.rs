@@ -1,12 +1,11 @@
-//! `cargo xtask build [IMAGE...]`: static, reproducible release binaries for
-//! the images' programs.
+//! Static, reproducible release binaries for the images' programs: the
+//! plan (the exact cargo invocation, as data) and its execution.
 //!
-//! Plan, then execute: [`plan`] turns the manifests into the exact cargo
-//! invocation (arguments and rustflags, printable with `--dry-run`);
-//! [`execute`] runs it with a progress bar, then checks every binary is
-//! fully static and reports its size and sha256. Reproducibility comes from
-//! `--locked`, symbol stripping and remapping every host path (checkout,
-//! target directory, cargo home, rustup home) to a fixed one.
+//! [`plan`] turns the manifests into the exact cargo invocation (arguments
+//! and rustflags); [`execute`] runs it with a progress bar, then checks every
+//! binary is fully static and reports its size and sha256. Reproducibility
+//! comes from `--locked`, symbol stripping and remapping every host path
+//! (checkout, target directory, cargo home, rustup home) to a fixed one.
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
@@ -21,21 +20,6 @@ use crate::elf;
 use crate::hashing::sha256_file;
 use crate::manifest::Image;
 use crate::project::{cargo_home, rustup_home, Project, IMAGE_TARGET};
-
-#[derive(clap::Args, Debug, Default)]
-pub struct BuildFlags {
-    /// Images whose programs to build (default: all).
-    pub images: Vec<String>,
-    /// Print the plan (cargo arguments and flags) and build nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Also build in a fresh copy of the checkout at another path and require byte-identical binaries.
-    #[arg(long)]
-    pub verify_reproducible: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct BuildPlan {
@@ -131,45 +115,6 @@ pub struct BuiltBinary {
     pub sha256: String,
 }
 
-impl BuildFlags {
-    pub fn run(self, sh: &Shell) -> Result<()> {
-        let project = Project::locate()?;
-        let manifests = project.manifests()?;
-        let images = manifests.select(&self.images).map_err(anyhow::Error::msg)?;
-        let host = HostPaths::of(&project);
-        let plan = plan(&images, &host);
-        if self.dry_run {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
-            return Ok(());
-        }
-        let built = execute(sh, &project, &plan, &images, &project.root, None)?;
-        if self.verify_reproducible {
-            let copy = verify_reproducible(sh, &project, &images, &built)?;
-            if self.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({"binaries": built, "reproducible": copy}))?
-                );
-            }
-            return Ok(());
-        }
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&built)?);
-        } else {
-            print_table(&built);
-        }
-        Ok(())
-    }
-}
-
-pub fn print_table(built: &[BuiltBinary]) {
-    let width = built.iter().map(|b| b.path.len()).max().unwrap_or(4);
-    println!("{:<width$}  {:>12}  sha256", "binary", "bytes");
-    for b in built {
-        println!("{:<width$}  {:>12}  {}", b.path, b.size, b.sha256);
-    }
-}
-
 /// Runs the plan's cargo build in `checkout` (with `target_dir`, when given,
 /// as CARGO_TARGET_DIR), then checks and hashes each image's binary.
 pub fn execute(
@@ -234,52 +179,6 @@ pub fn execute(
         });
     }
     Ok(built)
-}
-
-#[derive(Debug, Serialize)]
-pub struct ReproducibilityReport {
-    pub other_checkout: String,
-    pub identical: bool,
-    pub binaries: Vec<(String, String, String)>,
-}
-
-/// Copies the checkout (tracked and untracked-but-not-ignored files) to a
-/// fresh directory at another path, builds there with its own target
-/// directory, and compares every binary's sha256 with `built`.
-fn verify_reproducible(
-    sh: &Shell,
-    project: &Project,
-    images: &[&Image],
-    built: &[BuiltBinary],
-) -> Result<ReproducibilityReport> {
-    let scratch = tempfile::Builder::new().prefix("xtask-repro-").tempdir()?;
-    let copy = scratch.path().join("another").join("checkout-path");
-    copy_checkout(sh, &project.root, &copy)?;
-    let copy_target = scratch.path().join("target");
-    eprintln!("reproducibility: building again in {} (a fresh copy, empty target directory)", copy.display());
-    let host = HostPaths {
-        checkout: copy.clone(),
-        target_dir: copy_target.clone(),
-        cargo_home: cargo_home(),
-        rustup_home: rustup_home(),
-    };
-    let plan = plan(images, &host);
-    let again = execute(sh, project, &plan, images, &copy, Some(&copy_target))?;
-    let mut rows = Vec::new();
-    let mut identical = true;
-    println!("{:<16}  {:<64}  {:<64}  same", "binary", "this checkout", "fresh copy");
-    for (a, b) in built.iter().zip(&again) {
-        let same = a.sha256 == b.sha256;
-        identical &= same;
-        println!("{:<16}  {}  {}  {}", a.bin, a.sha256, b.sha256, if same { "yes" } else { "NO" });
-        rows.push((a.bin.clone(), a.sha256.clone(), b.sha256.clone()));
-    }
-    let report = ReproducibilityReport { other_checkout: copy.display().to_string(), identical, binaries: rows };
-    if !identical {
-        bail!("the binaries differ between two checkouts of the same sources: the build is not reproducible (a host path or timestamp leaks in; compare them with `diffoscope`)");
-    }
-    println!("reproducible: {} binaries byte-identical across two checkout paths", built.len());
-    Ok(report)
 }
 
 pub fn copy_checkout(sh: &Shell, from: &Path, to: &Path) -> Result<()> {

@@ -24,27 +24,6 @@ use crate::manifest::{Builder, Image};
 use crate::native::NanosSource;
 use crate::project::{home_dir, on_path, Project};
 
-#[derive(clap::Args, Debug, Default)]
-pub struct ImageFlags {
-    /// Images to build (default: all).
-    pub images: Vec<String>,
-    /// Stage the directory and config.json, print the plan, and stop before ops.
-    #[arg(long)]
-    pub stage_only: bool,
-    /// ops's home (OPS_HOME; ops keeps kernels in DIR/.ops). Default: target/ops-home,
-    /// seeded with the pinned kernel from ~/.ops when it is there.
-    #[arg(long)]
-    pub ops_home: Option<PathBuf>,
-    #[command(flatten)]
-    pub fetch: crate::nanos_release::FetchFlags,
-    /// Build with this builder whatever the manifests say.
-    #[arg(long, value_enum)]
-    pub builder: Option<Builder>,
-    /// Print the results as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Where images and their records go instead of `target/images` (tests
 /// point it at a scratch directory, so the images `deploy` would ship are
 /// never replaced by test builds).
@@ -175,7 +154,7 @@ impl OpsHome {
 
 /// Writes the staging directory afresh: the program, the files at their
 /// image paths, and config.json. Hard links where possible (large SRS files).
-fn stage(plan: &ImagePlan) -> Result<()> {
+pub fn stage(plan: &ImagePlan) -> Result<()> {
     if plan.stage_dir.exists() {
         std::fs::remove_dir_all(&plan.stage_dir)
             .with_context(|| format!("cannot clear {}", plan.stage_dir.display()))?;
@@ -402,53 +381,27 @@ pub fn ensure_images(
     build_images(sh, project, images, &plans, source, None)
 }
 
-impl ImageFlags {
-    pub fn run(self, sh: &Shell) -> Result<()> {
-        let project = Project::locate()?;
-        let manifests = project.manifests()?;
-        let images = manifests.select(&self.images).map_err(anyhow::Error::msg)?;
-        let built =
-            execute(sh, &project, &build_plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
-        crate::keys::ensure_verifier_files(&project, &manifests, &images)?;
-        let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
-        let plans = plan_all(&project, &images, &programs)?;
-        if self.stage_only {
-            for p in &plans {
-                stage(p)?;
-            }
-            if self.json {
-                println!("{}", serde_json::to_string_pretty(&plans)?);
-            } else {
-                for p in &plans {
-                    println!(
-                        "staged {} in {} (config.json, {} files); ops not run",
-                        p.image,
-                        project.show(&p.stage_dir),
-                        p.stage.len()
-                    );
-                }
-            }
-            return Ok(());
-        }
-        let source = NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
-        let records = build_images(sh, &project, &images, &plans, &source, self.builder)?;
-        if self.json {
-            let list: Vec<_> = records
-                .iter()
-                .map(|(r, rebuilt, path)| serde_json::json!({"record": r, "rebuilt": rebuilt, "path": path}))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
-        } else {
-            for (r, rebuilt, path) in &records {
-                println!(
-                    "{} {:<16} {:>11} bytes  blake3 {}  {path}",
-                    if *rebuilt { "built     " } else { "up to date" },
-                    r.image,
-                    r.size,
-                    r.blake3
-                );
-            }
-        }
-        Ok(())
+/// An image's record, after checking the image file still matches it.
+pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::PathBuf, ImageRecord)> {
+    let dir = images_dir(project);
+    let record_path = dir.join(format!("{}.record.json", image.name));
+    let record: ImageRecord = serde_json::from_slice(&std::fs::read(&record_path).with_context(|| {
+        format!(
+            "no image record for {} ({}); run `cargo xtask image {}` first",
+            image.name,
+            project.show(&record_path),
+            image.name
+        )
+    })?)
+    .with_context(|| format!("{} is not an image record", record_path.display()))?;
+    let file = dir.join(&record.file);
+    let (sha256, blake3) = crate::hashing::sha256_and_blake3(&file, |_| {})
+        .with_context(|| format!("cannot read the image {}", file.display()))?;
+    if blake3 != record.blake3 || sha256 != record.sha256 {
+        bail!(
+            "the image {} no longer matches its record (BLAKE3 {blake3}, recorded {}); rebuild it with `cargo xtask image {}`",
+            project.show(&file), record.blake3, image.name
+        );
     }
+    Ok((file, record))
 }

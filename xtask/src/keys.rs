@@ -5,34 +5,12 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 use crate::programs;
 use crate::project::Project;
 
-#[derive(clap::Args, Debug)]
-pub struct KeysFlags {
-    /// Chain lengths to make keys for.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![8])]
-    pub headers: Vec<usize>,
-    /// The prover image whose SRS the keys are made from.
-    #[arg(long, default_value = "header-prover")]
-    pub prover: String,
-}
-
 pub fn key_path(project: &Project, headers: usize) -> PathBuf {
     project.target_dir.join("keys").join(format!("header-chain-{headers}.key.json"))
-}
-
-impl KeysFlags {
-    pub fn run(self, _sh: &Shell) -> Result<()> {
-        let project = Project::locate()?;
-        for n in &self.headers {
-            let (path, id) = make_key(&project, &self.prover, *n)?;
-            println!("{id}  {}", project.show(&path));
-        }
-        Ok(())
-    }
 }
 
 /// Writes the key for `headers`-header chains with the prover binary (from

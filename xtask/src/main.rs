@@ -1,9 +1,11 @@
-//! `cargo xtask`: the command line. The commands live in the library (one
-//! module each, see lib.rs and ARCHITECTURE.md).
+//! `cargo xtask`: the command line. The commands live in the library's
+//! `cmd/` (one module each, see ARCHITECTURE.md).
 
-use xtask::{
-    bench, build, check, deploy, doctor, evm, exec, image, inspect, keys, nanos_cmd, new_pair, release, run, srs, test,
+use xtask::cmd::{
+    bench, build, check, deploy, doctor, exec, image, inspect, keys, nanos as nanos_cmd, new_pair, release, run, srs,
+    test,
 };
+use xtask::evm;
 
 use std::process::ExitCode;
 

@@ -18,7 +18,7 @@ fn xtask(workspace: &Path) -> Command {
 
 #[test]
 fn the_committed_blake_chain_pair_is_the_scaffold() {
-    for (path, text) in xtask::new_pair::render("blake-chain").unwrap() {
+    for (path, text) in xtask::cmd::new_pair::render("blake-chain").unwrap() {
         let committed = std::fs::read_to_string(root().join(&path))
             .unwrap_or_else(|e| panic!("{}: {e} (regenerate with `cargo xtask new-pair blake-chain`)", path.display()));
         assert_eq!(committed, text, "{} differs from the scaffold's template", path.display());

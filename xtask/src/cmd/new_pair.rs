@@ -20,14 +20,14 @@ pub struct NewPairFlags {
 
 /// The scaffold: (path relative to the workspace root, template).
 const TEMPLATES: [(&str, &str); 8] = [
-    ("pairs/{{name}}/prover/Cargo.toml", include_str!("../templates/pair/prover.Cargo.toml")),
-    ("pairs/{{name}}/prover/src/main.rs", include_str!("../templates/pair/prover.main.rs")),
-    ("pairs/{{name}}/verifier/Cargo.toml", include_str!("../templates/pair/verifier.Cargo.toml")),
-    ("pairs/{{name}}/verifier/src/main.rs", include_str!("../templates/pair/verifier.main.rs")),
-    ("pairs/{{name}}/example-input.txt", include_str!("../templates/pair/example-input.txt")),
-    ("manifests/images/{{name}}-prover.toml", include_str!("../templates/pair/prover-image.toml")),
-    ("manifests/images/{{name}}-verifier.toml", include_str!("../templates/pair/verifier-image.toml")),
-    ("manifests/pairs/{{name}}.toml", include_str!("../templates/pair/pair.toml")),
+    ("pairs/{{name}}/prover/Cargo.toml", include_str!("../../templates/pair/prover.Cargo.toml")),
+    ("pairs/{{name}}/prover/src/main.rs", include_str!("../../templates/pair/prover.main.rs")),
+    ("pairs/{{name}}/verifier/Cargo.toml", include_str!("../../templates/pair/verifier.Cargo.toml")),
+    ("pairs/{{name}}/verifier/src/main.rs", include_str!("../../templates/pair/verifier.main.rs")),
+    ("pairs/{{name}}/example-input.txt", include_str!("../../templates/pair/example-input.txt")),
+    ("manifests/images/{{name}}-prover.toml", include_str!("../../templates/pair/prover-image.toml")),
+    ("manifests/images/{{name}}-verifier.toml", include_str!("../../templates/pair/verifier-image.toml")),
+    ("manifests/pairs/{{name}}.toml", include_str!("../../templates/pair/pair.toml")),
 ];
 
 /// The files of pair `name`, rendered: (relative path, contents).

@@ -33,7 +33,7 @@ pub struct ExecFlags {
     pub witness: Option<PathBuf>,
     /// A file for one of the pair's declared inputs (repeat for each).
     #[arg(long = "input", value_name = "NAME=FILE")]
-    pub inputs: Vec<crate::run::InputArg>,
+    pub inputs: Vec<crate::pair_tasks::InputArg>,
     #[command(flatten)]
     pub node: NodeFlags,
     /// Seconds to wait for the verification (a node kills a VM after 1800).
@@ -135,7 +135,7 @@ impl ExecFlags {
             let image = manifests
                 .image(&deployed.image)
                 .with_context(|| format!("the deployed image {} is no longer in the manifests", deployed.image))?;
-            let (_, now) = crate::deploy::current_image(&project, image)?;
+            let (_, now) = crate::image::current_image(&project, image)?;
             if now.blake3 != deployed.blake3 {
                 bail!(
                     "image {} changed since it was deployed (deployed BLAKE3 {}, now {}); deploy again with `cargo xtask deploy {}`",
@@ -147,9 +147,9 @@ impl ExecFlags {
         let workflow = &pair.workflow;
         let mut given = self.inputs.clone();
         if let Some(witness) = &self.witness {
-            given.push(crate::run::InputArg { name: "witness".into(), file: witness.clone() });
+            given.push(crate::pair_tasks::InputArg { name: "witness".into(), file: witness.clone() });
         }
-        let inputs = crate::run::bind_inputs(pair, &given)?;
+        let inputs = crate::pair_tasks::bind_inputs(pair, &given)?;
         let local: BTreeMap<String, String> =
             inputs.iter().map(|(n, p)| (n.clone(), p.display().to_string())).collect();
         // The files of the deployed images, read out of them: what the node runs.

@@ -3,13 +3,13 @@
 //! CLI prints against our own computation, and records the deployment
 //! (atomically, only after the CLI reported success).
 
+use crate::image::current_image;
 use std::net::SocketAddr;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use xshell::Shell;
 
 use crate::gevulot::{self, DeployedProgram, Deployment, NodeFlags};
-use crate::image::{images_dir, ImageRecord};
 use crate::manifest::Image;
 use crate::project::Project;
 
@@ -35,31 +35,6 @@ pub struct DeployFlags {
     /// Print the deployment record as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// An image's record, after checking the image file still matches it.
-pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::PathBuf, ImageRecord)> {
-    let dir = images_dir(project);
-    let record_path = dir.join(format!("{}.record.json", image.name));
-    let record: ImageRecord = serde_json::from_slice(&std::fs::read(&record_path).with_context(|| {
-        format!(
-            "no image record for {} ({}); run `cargo xtask image {}` first",
-            image.name,
-            project.show(&record_path),
-            image.name
-        )
-    })?)
-    .with_context(|| format!("{} is not an image record", record_path.display()))?;
-    let file = dir.join(&record.file);
-    let (sha256, blake3) = crate::hashing::sha256_and_blake3(&file, |_| {})
-        .with_context(|| format!("cannot read the image {}", file.display()))?;
-    if blake3 != record.blake3 || sha256 != record.sha256 {
-        bail!(
-            "the image {} no longer matches its record (BLAKE3 {blake3}, recorded {}); rebuild it with `cargo xtask image {}`",
-            project.show(&file), record.blake3, image.name
-        );
-    }
-    Ok((file, record))
 }
 
 impl DeployFlags {

@@ -90,7 +90,7 @@ impl BenchFlags {
             Suite::Srs => srs_suite(sh)?,
             Suite::Hashing => hashing_suite()?,
             Suite::Image => image_suite(sh)?,
-            Suite::Vm => crate::bench_vm::vm_suite(sh, self.accel)?,
+            Suite::Vm => crate::cmd::bench_vm::vm_suite(sh, self.accel)?,
             Suite::Evm => crate::evm::bench::evm_suite(sh, &self.headers)?,
         };
         println!("{table}");

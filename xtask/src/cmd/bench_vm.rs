@@ -64,11 +64,11 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
             let task = match proof {
                 None => {
                     std::fs::copy(witness, crate::local_node::workspace_path(&ws, &workflow.inputs["witness"])?)?;
-                    crate::run::prove_task(tx, image, workflow)
+                    crate::pair_tasks::prove_task(tx, image, workflow)
                 }
                 Some(p) => {
                     std::fs::copy(p, crate::local_node::workspace_path(&ws, workflow.proof_path())?)?;
-                    crate::run::verify_task(tx, image, workflow)
+                    crate::pair_tasks::verify_task(tx, image, workflow)
                 }
             };
             eprintln!("bench vm: {label} {}", if in_vm { "in a VM" } else { "on the host" });
@@ -97,7 +97,7 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
                 proof_out = crate::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
             } else {
                 let binary = project.root.join(&binaries[index].path);
-                let report = crate::run::run_image(&project, image, &binary, &ws, task, 1800)?;
+                let report = crate::pair_tasks::run_image(&project, image, &binary, &ws, task, 1800)?;
                 measured[slot] = report.elapsed.as_secs_f64();
                 proof_out = crate::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
             }

@@ -9,6 +9,7 @@
 //! Image paths (the SRS, the verifier keys) are mapped to their host
 //! sources in arguments and environment values, since no image exists here.
 
+use crate::pair_tasks::{bind_inputs, prove_task, run_image, verify_task, InputArg};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -378,58 +379,6 @@ struct Vms<'a> {
     inputs: &'a BTreeMap<String, PathBuf>,
 }
 
-/// `--input NAME=FILE`: a file for one of the pair's declared inputs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputArg {
-    pub name: String,
-    pub file: PathBuf,
-}
-
-impl std::str::FromStr for InputArg {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.split_once('=') {
-            Some((name, file)) if !name.is_empty() && !file.is_empty() => {
-                Ok(Self { name: name.to_string(), file: PathBuf::from(file) })
-            }
-            _ => Err(format!("{text:?}: write NAME=FILE, e.g. witness=chain.witness.json")),
-        }
-    }
-}
-
-/// The files given for the pair's inputs, checked against its declaration:
-/// every declared input given once, no other, each an existing file.
-pub fn bind_inputs(pair: &crate::manifest::Pair, given: &[InputArg]) -> Result<BTreeMap<String, PathBuf>> {
-    let declared = &pair.workflow.inputs;
-    let names = || declared.keys().cloned().collect::<Vec<_>>().join(", ");
-    let mut bound = BTreeMap::new();
-    for input in given {
-        if !declared.contains_key(&input.name) {
-            bail!(
-                "the pair {} has no input {:?}; it declares: {} ({})",
-                pair.name,
-                input.name,
-                if declared.is_empty() { "none".to_string() } else { names() },
-                pair.manifest.display()
-            );
-        }
-        let file = std::fs::canonicalize(&input.file)
-            .with_context(|| format!("input {}: file {} not found", input.name, input.file.display()))?;
-        if bound.insert(input.name.clone(), file).is_some() {
-            bail!("input {} is given twice", input.name);
-        }
-    }
-    let missing: Vec<&String> = declared.keys().filter(|n| !bound.contains_key(*n)).collect();
-    if !missing.is_empty() {
-        bail!(
-            "the pair {} needs a file for each of its inputs; give {}",
-            pair.name,
-            missing.iter().map(|n| format!("--input {n}=FILE")).collect::<Vec<_>>().join(" ")
-        );
-    }
-    Ok(bound)
-}
-
 /// The workflow's hand-over, in a fresh verifier workspace: each prover
 /// output the verifier reads (from the prover's result), each input it reads
 /// (from the prover's workspace). Returns (the proof file, that workspace).
@@ -461,28 +410,6 @@ fn hand_over(
         std::fs::copy(&from, &to).with_context(|| format!("cannot hand {vm_path} to the verifier"))?;
     }
     Ok((proof, verifier_ws))
-}
-
-/// The workflow's first step, as the pair declares it.
-pub(crate) fn prove_task(tx_hash: String, prover: &Image, workflow: &Workflow) -> TaskSpec {
-    let task = workflow.prove_task();
-    TaskSpec {
-        tx_hash,
-        name: prover.name.to_string(),
-        files: task.inputs.into_iter().map(|(_, vm)| vm).collect(),
-        args: task.args,
-    }
-}
-
-/// The second step: the verifier on the prover's files.
-pub(crate) fn verify_task(tx_hash: String, verifier: &Image, workflow: &Workflow) -> TaskSpec {
-    let task = workflow.verify_task();
-    TaskSpec {
-        tx_hash,
-        name: verifier.name.to_string(),
-        files: task.handed_over.into_iter().chain(task.inputs).map(|(_, vm)| vm).collect(),
-        args: task.args,
-    }
 }
 
 impl Outcome {
@@ -525,26 +452,6 @@ fn step(project: &Project, image: &Image, elapsed: Duration, files: &[(String, P
     }
 }
 
-/// Runs one image's program on `workspace` with `task`.
-pub(crate) fn run_image(
-    project: &Project,
-    image: &Image,
-    binary: &Path,
-    workspace: &Path,
-    task: TaskSpec,
-    timeout: u64,
-) -> Result<crate::local_node::RunReport> {
-    let paths = image_host_paths::image_paths(project, image)?;
-    let args: Vec<String> = image.args.iter().map(|a| image_host_paths::translate(a, &paths)).collect();
-    let mut env: Vec<(String, String)> =
-        image.env.iter().map(|(k, v)| (k.as_str().to_string(), image_host_paths::translate(v, &paths))).collect();
-    // Nanos gives the program exactly the image's vCPUs.
-    env.push(("RAYON_NUM_THREADS".into(), image.cpus.get().to_string()));
-    let node = crate::local_node::program(project)?;
-    crate::local_node::run_program(&node, binary, &args, &env, workspace, task, Duration::from_secs(timeout))
-        .map_err(|e| anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace)))
-}
-
 /// target/run/PAIR/N for the next free N: earlier runs stay for inspection.
 fn next_run_dir(project: &Project, pair: &str) -> Result<PathBuf> {
     let base = project.target_dir.join("run").join(pair);
@@ -567,30 +474,4 @@ fn task_id(run_dir: &Path, step: &str) -> String {
     h.update(step.as_bytes());
     h.update(&std::process::id().to_le_bytes());
     h.finalize().to_hex().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inputs_are_bound_to_the_declaration() {
-        let project = Project::locate().unwrap();
-        let manifests = project.manifests().unwrap();
-        let pair = manifests.pair_named("header-chain").unwrap();
-        let arg = |text: &str| text.parse::<InputArg>();
-        assert!(arg("witness").unwrap_err().contains("write NAME=FILE"));
-        assert!(arg("=x").is_err() && arg("witness=").is_err());
-        let fixture = project.root.join("tests/fixtures/anvil-chain-8.witness.json");
-        let given = [arg(&format!("witness={}", fixture.display())).unwrap()];
-        assert_eq!(bind_inputs(pair, &given).unwrap()["witness"], fixture.canonicalize().unwrap());
-        let e = bind_inputs(pair, &[]).unwrap_err().to_string();
-        assert!(e.contains("give --input witness=FILE"), "{e}");
-        let e = bind_inputs(pair, &[arg("proof=x.json").unwrap()]).unwrap_err().to_string();
-        assert!(e.contains("has no input \"proof\"; it declares: witness"), "{e}");
-        let e = bind_inputs(pair, &[arg("witness=/nonexistent/w.json").unwrap()]).unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/w.json not found"), "{e}");
-        let twice = [given[0].clone(), given[0].clone()];
-        assert!(bind_inputs(pair, &twice).unwrap_err().to_string().contains("given twice"));
-    }
 }
