@@ -12,29 +12,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc has the kernel back its arenas with transparent huge pages;
-/// faulting in (and zeroing) 2 MiB pages doubled the static prover's system
-/// time against glibc's malloc, which gets none here (BENCHMARKS.md,
-/// "Prover: musl against glibc"). The same as `MIMALLOC_ALLOW_THP=0`, set
-/// before the heap grows. Kernels without the call (Nanos) refuse it: no harm.
-#[cfg(all(target_env = "musl", not(feature = "musl-system-allocator")))]
-fn disable_transparent_huge_pages() {
-    extern "C" {
-        fn prctl(option: std::ffi::c_int, ...) -> std::ffi::c_int;
-    }
-    const PR_SET_THP_DISABLE: std::ffi::c_int = 41;
-    // SAFETY: prctl with integer arguments only; the result is advisory.
-    unsafe {
-        prctl(
-            PR_SET_THP_DISABLE,
-            1 as std::ffi::c_ulong,
-            0 as std::ffi::c_ulong,
-            0 as std::ffi::c_ulong,
-            0 as std::ffi::c_ulong,
-        )
-    };
-}
-
 // Links the SSE2 `memcpy`/`memmove` in place of musl's (see that crate).
 #[cfg(all(target_env = "musl", not(feature = "musl-libc-memcpy")))]
 use musl_memcpy as _;
@@ -222,7 +199,7 @@ const UNUSABLE_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     #[cfg(all(target_env = "musl", not(feature = "musl-system-allocator")))]
-    disable_transparent_huge_pages();
+    header_chain::process::disable_transparent_huge_pages();
     let cli = Cli::parse();
     match run(cli.mode) {
         Ok(()) => ExitCode::SUCCESS,

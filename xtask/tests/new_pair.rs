@@ -19,10 +19,40 @@ fn xtask(workspace: &Path) -> Command {
 #[test]
 fn the_committed_blake_chain_pair_is_the_scaffold() {
     for (path, text) in xtask::cmd::new_pair::render("blake-chain").unwrap() {
-        let committed = std::fs::read_to_string(root().join(&path))
-            .unwrap_or_else(|e| panic!("{}: {e} (regenerate with `cargo xtask new-pair blake-chain`)", path.display()));
-        assert_eq!(committed, text, "{} differs from the scaffold's template", path.display());
+        let committed = std::fs::read_to_string(root().join(&path)).unwrap_or_else(|e| {
+            panic!("{}: {e} (regenerate with `cargo xtask new-pair blake-chain --regenerate`)", path.display())
+        });
+        assert_eq!(
+            committed,
+            text,
+            "{} differs from the scaffold's template (regenerate with `cargo xtask new-pair blake-chain --regenerate`)",
+            path.display()
+        );
     }
+}
+
+#[test]
+fn regenerate_rewrites_only_the_scaffolded_files_that_drifted() {
+    let scratch = tempfile::tempdir().unwrap();
+    let checkout = committed_checkout(scratch.path(), "ws");
+    let main = checkout.join("pairs/blake-chain/prover/src/main.rs");
+    let original = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{original}\n// a drifted edit\n")).unwrap();
+    // A file of the user's beside the scaffold stays as it is.
+    std::fs::write(checkout.join("pairs/blake-chain/NOTES.md"), b"mine").unwrap();
+    let o = xtask(&checkout).args(["new-pair", "blake-chain", "--regenerate"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 of 8 scaffolded files rewritten") && text(&o).contains("prover/src/main.rs"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&main).unwrap(), original);
+    assert_eq!(std::fs::read(checkout.join("pairs/blake-chain/NOTES.md")).unwrap(), b"mine");
+    // Only an existing pair can be regenerated.
+    let o = xtask(&checkout).args(["new-pair", "fresh", "--regenerate"]).output().unwrap();
+    assert!(!o.status.success() && text(&o).contains("no pair named \"fresh\" to regenerate"), "{}", text(&o));
+    assert!(!checkout.join("pairs/fresh").exists());
 }
 
 #[test]

@@ -16,6 +16,11 @@ pub struct NewPairFlags {
     /// The pair's name: lowercase letters, digits and '-', starting with a
     /// letter. Its crates are NAME-prover and NAME-verifier.
     pub name: String,
+    /// Rewrite an existing pair's scaffolded files from the templates (keeps
+    /// the committed example pair the templates' output; the pair's other
+    /// files are left alone).
+    #[arg(long)]
+    pub regenerate: bool,
 }
 
 /// The scaffold: (path relative to the workspace root, template).
@@ -59,6 +64,19 @@ impl NewPairFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
         let files = render(&self.name)?;
+        if self.regenerate {
+            let changed = regenerate(&project, &self.name, &files)?;
+            println!(
+                "pair {}: {} of {} scaffolded files rewritten from the templates",
+                self.name,
+                changed.len(),
+                files.len()
+            );
+            for path in changed {
+                println!("  {}", path.display());
+            }
+            return Ok(());
+        }
         scaffold(&project, &self.name, &files)?;
         // The new crates join Cargo.lock (no dependency changes: offline).
         let _dir = sh.push_dir(&project.root);
@@ -116,6 +134,26 @@ pub fn scaffold(project: &Project, name: &str, files: &[(PathBuf, String)]) -> R
         let _ = remove_empty_dirs(&root.join("pairs").join(name));
     }
     result
+}
+
+/// Rewrites the scaffolded files of the existing pair `name` whose text
+/// differs from `files` (each atomically); returns those rewritten.
+pub fn regenerate(project: &Project, name: &str, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>> {
+    if project.manifests()?.pairs.iter().all(|p| p.name.as_str() != name) {
+        bail!("no pair named {name:?} to regenerate; without --regenerate, `new-pair {name}` scaffolds it");
+    }
+    let mut changed = Vec::new();
+    for (path, text) in files {
+        let full = project.root.join(path);
+        if std::fs::read_to_string(&full).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        std::fs::create_dir_all(full.parent().expect("has a parent"))?;
+        atomic_write::write_atomic(&full, |w| w.write_all(text.as_bytes()))
+            .with_context(|| format!("cannot write {}", full.display()))?;
+        changed.push(path.clone());
+    }
+    Ok(changed)
 }
 
 fn remove_empty_dirs(dir: &Path) -> std::io::Result<()> {
