@@ -33,7 +33,7 @@ enum Command {
     Release(release::ReleaseFlags),
     /// Validate every manifest and print what they declare.
     Check(check::CheckFlags),
-    /// Run a prover → verifier task pair locally, the way a Gevulot node runs it.
+    /// Run a pair's workflow on this machine the way a Gevulot node runs it (`--vm`: in QEMU).
     Run(run::RunFlags),
     /// SRS files: generate (insecure, development), downsize, verify.
     Srs(srs::SrsFlags),
@@ -52,7 +52,7 @@ enum Command {
     /// Ask a deployed EVM verifier about a keccak-transcript proof: verdict and gas.
     /// Exit 0: accepted; 1: rejected; 2: could not ask (bad input, node, address).
     EvmSubmit(evm::submit::EvmSubmitFlags),
-    /// Benchmarks: the prover (static vs glibc) or SRS downsizing; prints a table.
+    /// Benchmarks that print tables: prover builds side by side, VMs, EVM gas, image writing, SRS, hashing.
     Bench(bench::BenchFlags),
     /// Report which prerequisites are present and how to get the missing ones.
     Doctor(doctor::DoctorFlags),
