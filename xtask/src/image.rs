@@ -1,4 +1,5 @@
-//! `cargo xtask image [IMAGE...]`: Nanos images through NanoVMs `ops`.
+//! Nanos images (the library `cmd/image.rs` and others use): written by the
+//! native writer or through NanoVMs `ops`.
 //!
 //! Plan, then execute. [`plan`] turns an image manifest into data: the files
 //! to stage (program, SRS, extra files, at their image paths), the ops

@@ -1,4 +1,5 @@
-//! `cargo xtask keys`: the verifier keys the verifier image pins. A key is
+//! The verifier keys the verifier image pins (the library behind
+//! `cmd/keys.rs`, used by image, run and release too). A key is
 //! made from the prover image's SRS and the circuit for N-header chains, so
 //! it matches exactly the proofs that prover makes.
 

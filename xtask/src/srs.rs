@@ -1,4 +1,4 @@
-//! `cargo xtask srs`: SRS files for the images.
+//! SRS files for the images (the library behind `cmd/srs.rs`).
 //!
 //! `generate` writes the explicitly insecure, deterministic development SRS
 //! (its secret is derivable from a constant seed: fine for tests and local
