@@ -235,6 +235,16 @@ pub struct ShapeTuning {
     pub max_k: u32,
 }
 
+impl ShapeTuning {
+    /// For segment proofs an aggregation circuit verifies: rows traded for
+    /// columns, since every column, lookup and evaluation of a segment
+    /// costs rows in the aggregation circuit. At 64 or more rows per Keccak
+    /// round an 8-header segment has 35 advice columns and 13 lookups (94
+    /// and 50 by default), and verifying it in circuit takes 13.6 M advice
+    /// cells instead of 32.1 M (BENCHMARKS.md, "Ranges").
+    pub const SEGMENT: Self = Self { min_rows_per_round: 64, min_k: 10, max_k: 22 };
+}
+
 impl Default for ShapeTuning {
     fn default() -> Self {
         Self { min_rows_per_round: 12, min_k: 10, max_k: 22 }

@@ -10,6 +10,7 @@ pub use atomic_write as fsutil;
 pub mod keccak_transcript;
 pub mod layout;
 pub mod metrics;
+pub mod poseidon_transcript;
 pub mod process;
 pub mod proof;
 pub mod prover;

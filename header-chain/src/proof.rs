@@ -2,21 +2,26 @@
 //! verifying key it was made for by its `key_id`; the verifier takes its key
 //! only from files it was given (its image), never from the proof.
 //!
-//! A proof comes in one of two flavours ([`Transcript`]): the same circuit,
-//! keys and SHPLONK opening, with challenges drawn from Blake2b (native) or
-//! from Keccak-256 the way snark-verifier's EVM verifier replays it.
+//! A proof comes in one of three flavours ([`Transcript`]): the same circuit,
+//! keys and SHPLONK opening, with challenges drawn from Blake2b (native),
+//! from Keccak-256 the way snark-verifier's EVM verifier replays it, or from
+//! Poseidon the way snark-verifier's in-circuit verifier replays it (segment
+//! proofs an aggregation circuit verifies, `header-range`).
 
 use std::cell::Cell;
 use std::path::Path;
 use std::rc::Rc;
 
 use crate::keccak_transcript::{KeccakChallenge, KeccakTranscript};
+use crate::poseidon_transcript::PoseidonTranscript;
+use snark_verifier::loader::native::NativeLoader;
+use snark_verifier::system::halo2::transcript::halo2::ChallengeScalar;
 use alloy_primitives::Bytes;
 use halo2_base::halo2_proofs::poly::commitment::Params;
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
     halo2curves::ff::PrimeField,
-    plonk::{create_proof, keygen_pk, keygen_vk, verify_proof, ProvingKey, VerifyingKey},
+    plonk::{create_proof, keygen_pk, keygen_vk, verify_proof, Circuit, ProvingKey, VerifyingKey},
     poly::kzg::{
         commitment::{KZGCommitmentScheme, ParamsKZG},
         multiopen::{ProverSHPLONK, VerifierSHPLONK},
@@ -148,6 +153,9 @@ pub enum Transcript {
     Blake2b,
     /// Keccak-256, as the generated EVM verifier contract replays it.
     Keccak,
+    /// Poseidon over BN254's scalar field, as snark-verifier's halo2 loader
+    /// replays it inside an aggregation circuit.
+    Poseidon,
 }
 
 impl Transcript {
@@ -159,6 +167,7 @@ impl Transcript {
         match self {
             Transcript::Blake2b => "blake2b",
             Transcript::Keccak => "keccak",
+            Transcript::Poseidon => "poseidon",
         }
     }
 }
@@ -219,9 +228,14 @@ pub fn prove(
     let circuit = HeaderChainCircuit::new(shape.clone(), headers);
     let proof = match flavour {
         Transcript::Blake2b => {
-            create::<Challenge255<G1Affine>, Blake2bWrite<_, G1Affine, _>>(params, keys, circuit, &instances)?
+            create::<_, Challenge255<G1Affine>, Blake2bWrite<_, G1Affine, _>>(params, &keys.pk, circuit, &instances)?
         }
-        Transcript::Keccak => create::<KeccakChallenge, KeccakTranscript<_>>(params, keys, circuit, &instances)?,
+        Transcript::Keccak => create::<_, KeccakChallenge, KeccakTranscript<_>>(params, &keys.pk, circuit, &instances)?,
+        Transcript::Poseidon => {
+            create::<_, ChallengeScalar<G1Affine>, PoseidonTranscript<NativeLoader, _>>(
+                params, &keys.pk, circuit, &instances,
+            )?
+        }
     };
     Ok(ProofFile {
         kind: PROOF_KIND.into(),
@@ -236,21 +250,22 @@ pub fn prove(
     })
 }
 
-/// One SHPLONK proof through the transcript `T`.
-fn create<E, T>(
+/// One SHPLONK proof of `circuit` through the transcript `T`.
+pub fn create<C, E, T>(
     params: &ParamsKZG<Bn256>,
-    keys: &Keys,
-    circuit: HeaderChainCircuit,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
     instances: &[Fr],
 ) -> Result<Vec<u8>, ProveError>
 where
+    C: Circuit<Fr>,
     E: EncodedChallenge<G1Affine>,
     T: TranscriptWriterBuffer<Vec<u8>, G1Affine, E>,
 {
     let mut transcript = T::init(vec![]);
     create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, E, _, _, _>(
         params,
-        &keys.pk,
+        pk,
         &[circuit],
         &[&[instances]],
         rand_core::OsRng,
@@ -280,6 +295,7 @@ pub enum Rejection {
 
 /// A verifier key made ready once: its id, verifying key and verifier-only
 /// parameters (reading a verifying key re-runs the circuit's configuration).
+#[derive(Clone)]
 pub struct PinnedKey {
     pub file: VerifierKeyFile,
     pub id: String,
@@ -293,6 +309,15 @@ impl PinnedKey {
         let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or(KeyError::Points)?;
         let params = points.params(file.shape.k);
         Ok(Self { id: file.key_id(), file, vk, params })
+    }
+
+    pub fn verifying_key(&self) -> &VerifyingKey<G1Affine> {
+        &self.vk
+    }
+
+    /// Verifier-only parameters (g[0], g2, s_g2) at the key's k.
+    pub fn verifier_params(&self) -> &ParamsKZG<Bn256> {
+        &self.params
     }
 }
 
@@ -331,8 +356,16 @@ pub fn verify(pinned: &[PinnedKey], proof: &ProofFile) -> Result<(), Rejection> 
     let read = Rc::new(Cell::new(0));
     let reader = Counted { bytes: &proof.proof, read: read.clone() };
     let checked = match proof.transcript {
-        Transcript::Blake2b => check::<Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(key, &instances, reader),
-        Transcript::Keccak => check::<KeccakChallenge, KeccakTranscript<_>>(key, &instances, reader),
+        Transcript::Blake2b => check::<_, Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(&key.params, &key.vk, &instances, reader),
+        Transcript::Keccak => check::<_, KeccakChallenge, KeccakTranscript<_>>(&key.params, &key.vk, &instances, reader),
+        Transcript::Poseidon => {
+            check::<_, ChallengeScalar<G1Affine>, PoseidonTranscript<NativeLoader, _>>(
+                &key.params,
+                &key.vk,
+                &instances,
+                reader,
+            )
+        }
     };
     checked.map_err(|_| Rejection::Invalid(proof.transcript))?;
     // Bytes the verifier never read would give one proof many encodings.
@@ -356,21 +389,24 @@ impl std::io::Read for Counted<'_> {
     }
 }
 
-/// One SHPLONK verification through the transcript `T`.
-fn check<'a, E, T>(
-    key: &PinnedKey,
+/// One SHPLONK verification through the transcript `T`, the proof's own
+/// pairing included.
+pub fn check<'a, R, E, T>(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
     instances: &[Fr],
-    proof: Counted<'a>,
+    proof: R,
 ) -> Result<(), halo2_base::halo2_proofs::plonk::Error>
 where
+    R: std::io::Read,
     E: EncodedChallenge<G1Affine>,
-    T: TranscriptReadBuffer<Counted<'a>, G1Affine, E>,
+    T: TranscriptReadBuffer<R, G1Affine, E>,
 {
     let mut transcript = T::init(proof);
     verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, E, _, _>(
-        &key.params,
-        &key.vk,
-        SingleStrategy::new(&key.params),
+        params,
+        vk,
+        SingleStrategy::new(params),
         &[&[instances]],
         &mut transcript,
     )

@@ -14,6 +14,16 @@ pub const MIN_SLOTS_PER_HEADER: usize = 5;
 
 /// The circuit shape for a witness: N from its length, slots from its longest header.
 pub fn shape_for(witness: &WitnessFile) -> Result<CircuitShape, crate::circuit::ShapeError> {
+    shape_for_flavour(witness, Transcript::Blake2b)
+}
+
+/// The circuit shape for a witness proven in `transcript`: a Poseidon proof
+/// exists to be aggregated, so it gets the segment shape
+/// ([`ShapeTuning::SEGMENT`]), narrow and cheap to verify in circuit.
+pub fn shape_for_flavour(
+    witness: &WitnessFile,
+    transcript: Transcript,
+) -> Result<CircuitShape, crate::circuit::ShapeError> {
     let slots = witness
         .headers
         .iter()
@@ -21,7 +31,8 @@ pub fn shape_for(witness: &WitnessFile) -> Result<CircuitShape, crate::circuit::
         .max()
         .unwrap_or(MIN_SLOTS_PER_HEADER)
         .max(MIN_SLOTS_PER_HEADER);
-    CircuitShape::compute(witness.headers.len(), slots, ShapeTuning::default())
+    let tuning = if transcript == Transcript::Poseidon { ShapeTuning::SEGMENT } else { ShapeTuning::default() };
+    CircuitShape::compute(witness.headers.len(), slots, tuning)
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -46,7 +57,7 @@ pub fn prove_witness(
     mut stage: impl FnMut(&str),
 ) -> Result<Proved, crate::proof::ProveError> {
     witness.check()?;
-    let shape = shape_for(witness)?;
+    let shape = shape_for_flavour(witness, transcript)?;
     stage(&format!(
         "circuit: {} headers, k = {}, {} keccak-f slots per header, {} rows per round",
         shape.num_headers, shape.k, shape.slots_per_header, shape.rows_per_round

@@ -164,6 +164,21 @@ pub fn read_for_k(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
     Ok(params)
 }
 
+/// The INSECURE development SRS of degree `k`, read from `dir` if a
+/// previous call wrote it there, else generated and written (k = 21 takes
+/// minutes to generate and milliseconds to read).
+pub fn cached_insecure_dev(dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
+    let path = dir.join(dev_srs_file_name(k));
+    if path.exists() {
+        return read(&path);
+    }
+    let params = generate_insecure_dev(k);
+    std::fs::create_dir_all(dir)
+        .and_then(|()| write(&params, &path))
+        .map_err(|e| SrsError::Io { path: path.display().to_string(), source: e })?;
+    Ok(params)
+}
+
 pub fn write(params: &ParamsKZG<Bn256>, path: &Path) -> std::io::Result<()> {
     write_atomic(path, |mut w| params.write_custom(&mut w, SerdeFormat::RawBytes))
 }

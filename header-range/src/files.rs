@@ -1,0 +1,315 @@
+//! The range key and range proof files, and verifying a range proof: the
+//! aggregation proof itself, its statement, and the accumulator's pairing.
+//! Like header-chain's, a verifier takes keys only from what it pins.
+
+use alloy_primitives::Bytes;
+use halo2_base::halo2_proofs::halo2curves::bn256::{Bn256, Fq, Fr, G1Affine};
+use halo2_base::halo2_proofs::halo2curves::CurveAffine;
+use halo2_base::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_base::halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge255};
+use halo2_base::halo2_proofs::SerdeFormat;
+use header_chain::keccak_transcript::{KeccakChallenge, KeccakTranscript};
+use header_chain::layout::ChainStatement;
+use header_chain::proof::{fr_from_hex, fr_to_hex, PinnedKey, ProofFile, ProveError, Transcript};
+use header_chain::srs::VerifierPoints;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use snark_verifier::loader::native::NativeLoader;
+use snark_verifier::pcs::kzg::{KzgAccumulator, KzgDecidingKey};
+use snark_verifier::pcs::AccumulationDecider;
+use snark_verifier::util::arithmetic::fe_from_limbs;
+use snark_verifier_sdk::{BITS, LIMBS, SHPLONK};
+
+use crate::aggregate::{AggregationConfig, ACCUMULATOR_LIMBS, RANGE_INSTANCES};
+use crate::plan::SegmentPlan;
+
+/// Names the aggregation circuit's constraints; bump it when they change.
+pub const CIRCUIT_ID: &str = "header-range-aggregate/v1";
+pub const KEY_KIND: &str = "header-range-verifier-key";
+pub const PROOF_KIND: &str = "header-range-proof";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a verifier needs for one range plan: the aggregation circuit's
+/// configuration and verifying key, the segment keys it was made for (by id;
+/// their verifying keys are constants of this one), and the SRS points.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeKeyFile {
+    pub kind: String,
+    pub version: u32,
+    pub circuit: String,
+    pub plan: SegmentPlan,
+    pub segment_keys: Vec<String>,
+    pub config: AggregationConfig,
+    pub verifier_points: Bytes,
+    pub vk: Bytes,
+}
+
+impl RangeKeyFile {
+    /// sha256 over the whole file's canonical JSON: every field decides verification.
+    pub fn key_id(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a key file serializes");
+        hex::encode(Sha256::digest(json))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RangeKeyError {
+    #[error("segment {index}'s key uses other SRS points than the range key: every proof of a range must come from one setup")]
+    MixedSetups { index: usize },
+    #[error("the range plan has {plan} segments but {keys} segment keys were given")]
+    SegmentCount { plan: usize, keys: usize },
+    #[error("segment {index} has {have} headers in its key but {want} in the plan")]
+    SegmentLength { index: usize, have: usize, want: usize },
+    #[error("aggregation keygen failed: {0:?}")]
+    Keygen(halo2_base::halo2_proofs::plonk::Error),
+    #[error("the range key's verifying key does not read: {0}")]
+    Vk(std::io::Error),
+    #[error("the range key's SRS points are malformed or not generators")]
+    Points,
+}
+
+/// A range key with its proving key.
+pub struct RangeKeys {
+    pub pk: ProvingKey<G1Affine>,
+    pub file: RangeKeyFile,
+}
+
+/// Generates the range key for `plan` over `segment_keys` (one per segment,
+/// in order) from `params`, the aggregation circuit's SRS.
+pub fn keygen(params: &ParamsKZG<Bn256>, plan: &SegmentPlan, segment_keys: &[PinnedKey]) -> Result<RangeKeys, RangeKeyError> {
+    if plan.lengths.len() != segment_keys.len() {
+        return Err(RangeKeyError::SegmentCount { plan: plan.lengths.len(), keys: segment_keys.len() });
+    }
+    let points = VerifierPoints::of(params).to_bytes();
+    for (index, (key, &want)) in segment_keys.iter().zip(&plan.lengths).enumerate() {
+        if key.file.verifier_points[..] != points[..] {
+            return Err(RangeKeyError::MixedSetups { index });
+        }
+        if key.file.shape.num_headers != want {
+            return Err(RangeKeyError::SegmentLength { index, have: key.file.shape.num_headers, want });
+        }
+    }
+    let (pk, config) = crate::aggregate::keygen(params, segment_keys).map_err(RangeKeyError::Keygen)?;
+    let mut vk = Vec::new();
+    pk.get_vk().write(&mut vk, SerdeFormat::RawBytes).expect("writing to memory");
+    let file = RangeKeyFile {
+        kind: KEY_KIND.into(),
+        version: FORMAT_VERSION,
+        circuit: CIRCUIT_ID.into(),
+        plan: plan.clone(),
+        segment_keys: segment_keys.iter().map(|key| key.id.clone()).collect(),
+        config,
+        verifier_points: points.into(),
+        vk: vk.into(),
+    };
+    Ok(RangeKeys { pk, file })
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeProofFile {
+    pub kind: String,
+    pub version: u32,
+    pub circuit: String,
+    /// `key_id` of the range key this proof was made for.
+    pub key_id: String,
+    /// Blake2b (native) or Keccak (for the EVM verifier).
+    pub transcript: Transcript,
+    pub statement: ChainStatement,
+    /// Public instances, 32-byte big-endian hex: the statement's 6, then
+    /// the accumulator's 12 limbs.
+    pub instances: Vec<String>,
+    pub proof: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RangeProveError {
+    #[error("the range key has {want} segments but {have} segment proofs were given")]
+    SegmentCount { want: usize, have: usize },
+    #[error(transparent)]
+    Segment(#[from] crate::segment::SegmentError),
+    #[error("segment {index} starts at block {starts} with parent {parent}, but segment {prev} ended at block {ended} with hash {hash}: the segments are not one chain")]
+    Broken { index: usize, prev: usize, starts: u64, parent: String, ended: u64, hash: String },
+    #[error("a range proof is made with the blake2b or keccak transcript, not {0}")]
+    Flavour(Transcript),
+    #[error(transparent)]
+    Prove(#[from] ProveError),
+}
+
+/// Proves that `segments` (proofs under `segment_keys`, in order) are one
+/// chain, as one aggregation proof in the given transcript flavour.
+pub fn prove(
+    params: &ParamsKZG<Bn256>,
+    keys: &RangeKeys,
+    segment_keys: &[PinnedKey],
+    segments: &[ProofFile],
+    flavour: Transcript,
+) -> Result<RangeProofFile, RangeProveError> {
+    let want = keys.file.segment_keys.len();
+    if segments.len() != want || segment_keys.len() != want {
+        return Err(RangeProveError::SegmentCount { want, have: segments.len() });
+    }
+    for (index, pair) in segments.windows(2).enumerate() {
+        let (prev, next) = (&pair[0].statement, &pair[1].statement);
+        if next.first_parent_hash != prev.last_hash || Some(next.first_number) != prev.last_number.checked_add(1) {
+            return Err(RangeProveError::Broken {
+                index: index + 1,
+                prev: index,
+                starts: next.first_number,
+                parent: next.first_parent_hash.to_string(),
+                ended: prev.last_number,
+                hash: prev.last_hash.to_string(),
+            });
+        }
+    }
+    let mut snarks = Vec::with_capacity(want);
+    for (index, ((proof, key), expected)) in segments.iter().zip(segment_keys).zip(&keys.file.segment_keys).enumerate() {
+        if &key.id != expected {
+            return Err(crate::segment::SegmentError::WrongKey {
+                index,
+                found: key.id.clone(),
+                expected: expected.clone(),
+            }
+            .into());
+        }
+        snarks.push(crate::segment::snark(index, key, proof)?);
+    }
+    let (circuit, instances) = crate::aggregate::circuit(params, &keys.file.config, snarks);
+    let proof = match flavour {
+        Transcript::Blake2b => header_chain::proof::create::<_, Challenge255<G1Affine>, Blake2bWrite<_, G1Affine, _>>(
+            params, &keys.pk, circuit, &instances,
+        )?,
+        Transcript::Keccak => {
+            header_chain::proof::create::<_, KeccakChallenge, KeccakTranscript<_>>(params, &keys.pk, circuit, &instances)?
+        }
+        other => return Err(RangeProveError::Flavour(other)),
+    };
+    let statement = ChainStatement {
+        first_parent_hash: segments[0].statement.first_parent_hash,
+        first_number: segments[0].statement.first_number,
+        last_hash: segments[want - 1].statement.last_hash,
+        last_number: segments[want - 1].statement.last_number,
+    };
+    Ok(RangeProofFile {
+        kind: PROOF_KIND.into(),
+        version: FORMAT_VERSION,
+        circuit: CIRCUIT_ID.into(),
+        key_id: keys.file.key_id(),
+        transcript: flavour,
+        statement,
+        instances: instances.iter().map(fr_to_hex).collect(),
+        proof: proof.into(),
+    })
+}
+
+/// A range key made ready once.
+pub struct PinnedRangeKey {
+    pub file: RangeKeyFile,
+    pub id: String,
+    vk: VerifyingKey<G1Affine>,
+    params: ParamsKZG<Bn256>,
+    points: VerifierPoints,
+}
+
+impl PinnedRangeKey {
+    pub fn new(file: RangeKeyFile) -> Result<Self, RangeKeyError> {
+        let vk = crate::aggregate::read_vk(&file.vk, &file.config).map_err(RangeKeyError::Vk)?;
+        let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or(RangeKeyError::Points)?;
+        let params = points.params(file.config.base.k as u32);
+        Ok(Self { id: file.key_id(), file, vk, params, points })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RangeRejection {
+    #[error("the proof file is a {kind} v{version} for circuit {circuit}; this verifier checks {PROOF_KIND} v{FORMAT_VERSION} for {CIRCUIT_ID}")]
+    Format { kind: String, version: u32, circuit: String },
+    #[error("the proof was made for range key {found}, which this verifier does not pin (it pins: {pinned})")]
+    UnknownKey { found: String, pinned: String },
+    #[error("the proof's public instances are malformed: {0}")]
+    BadInstances(String),
+    #[error("the public instances do not match the statement the proof file claims")]
+    StatementMismatch,
+    #[error("the aggregation proof does not verify against the pinned range key (as a {0}-transcript proof)")]
+    Invalid(Transcript),
+    #[error("the proof has {0} bytes after what the verifier reads: a proof is exactly its transcript")]
+    TrailingBytes(usize),
+    #[error("the accumulator in the public instances is not two points of BN254's G1")]
+    BadAccumulator,
+    #[error("the accumulator fails its pairing check: some segment proof inside does not verify")]
+    AccumulatorFails,
+}
+
+/// Verifies a range proof against one of the `pinned` range keys: the
+/// aggregation proof, then the pairing of the accumulator it carries.
+pub fn verify(pinned: &[PinnedRangeKey], proof: &RangeProofFile) -> Result<(), RangeRejection> {
+    if proof.kind != PROOF_KIND || proof.version != FORMAT_VERSION || proof.circuit != CIRCUIT_ID {
+        return Err(RangeRejection::Format {
+            kind: proof.kind.clone(),
+            version: proof.version,
+            circuit: proof.circuit.clone(),
+        });
+    }
+    let key = pinned.iter().find(|k| k.id == proof.key_id).ok_or_else(|| RangeRejection::UnknownKey {
+        found: proof.key_id.clone(),
+        pinned: pinned.iter().map(|k| k.id.clone()).collect::<Vec<_>>().join(", "),
+    })?;
+    if proof.instances.len() != RANGE_INSTANCES {
+        return Err(RangeRejection::BadInstances(format!(
+            "{} instances, expected {RANGE_INSTANCES}",
+            proof.instances.len()
+        )));
+    }
+    let instances = proof
+        .instances
+        .iter()
+        .map(|s| {
+            fr_from_hex(s).ok_or_else(|| RangeRejection::BadInstances(format!("{s:?} is not a canonical field element")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if instances[..6] != proof.statement.instances()[..] {
+        return Err(RangeRejection::StatementMismatch);
+    }
+    let mut rest: &[u8] = &proof.proof;
+    let checked = match proof.transcript {
+        Transcript::Blake2b => header_chain::proof::check::<_, Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(
+            &key.params,
+            &key.vk,
+            &instances,
+            &mut rest,
+        ),
+        Transcript::Keccak => header_chain::proof::check::<_, KeccakChallenge, KeccakTranscript<_>>(
+            &key.params,
+            &key.vk,
+            &instances,
+            &mut rest,
+        ),
+        other => return Err(RangeRejection::Invalid(other)),
+    };
+    checked.map_err(|_| RangeRejection::Invalid(proof.transcript))?;
+    if !rest.is_empty() {
+        return Err(RangeRejection::TrailingBytes(rest.len()));
+    }
+    decide(&key.points, &instances[6..])
+}
+
+/// The final pairing check of an accumulator given as its 12 limbs:
+/// e(lhs, g2) = e(rhs, s_g2).
+pub fn decide(points: &VerifierPoints, limbs: &[Fr]) -> Result<(), RangeRejection> {
+    let accumulator = accumulator(limbs).ok_or(RangeRejection::BadAccumulator)?;
+    let deciding_key = KzgDecidingKey::<Bn256>::new(points.g0, points.g2, points.s_g2);
+    <SHPLONK as AccumulationDecider<G1Affine, NativeLoader>>::decide(&deciding_key, accumulator)
+        .map_err(|_| RangeRejection::AccumulatorFails)
+}
+
+/// The two G1 points of the accumulator from their 12 limbs.
+fn accumulator(limbs: &[Fr]) -> Option<KzgAccumulator<G1Affine, NativeLoader>> {
+    if limbs.len() != ACCUMULATOR_LIMBS {
+        return None;
+    }
+    let coordinate = |i: usize| -> Fq { fe_from_limbs::<Fr, Fq, LIMBS, BITS>(limbs[i * LIMBS..(i + 1) * LIMBS].try_into().unwrap()) };
+    let point = |x: Fq, y: Fq| Option::<G1Affine>::from(G1Affine::from_xy(x, y));
+    Some(KzgAccumulator::new(point(coordinate(0), coordinate(1))?, point(coordinate(2), coordinate(3))?))
+}
