@@ -14,8 +14,6 @@ use std::rc::Rc;
 
 use crate::keccak_transcript::{KeccakChallenge, KeccakTranscript};
 use crate::poseidon_transcript::PoseidonTranscript;
-use snark_verifier::loader::native::NativeLoader;
-use snark_verifier::system::halo2::transcript::halo2::ChallengeScalar;
 use alloy_primitives::Bytes;
 use halo2_base::halo2_proofs::poly::commitment::Params;
 use halo2_base::halo2_proofs::{
@@ -34,6 +32,8 @@ use halo2_base::halo2_proofs::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use snark_verifier::loader::native::NativeLoader;
+use snark_verifier::system::halo2::transcript::halo2::ChallengeScalar;
 
 use crate::circuit::{CircuitShape, HeaderChainCircuit};
 use crate::layout::{template_chain, ChainStatement, PUBLIC_INSTANCES};
@@ -231,11 +231,9 @@ pub fn prove(
             create::<_, Challenge255<G1Affine>, Blake2bWrite<_, G1Affine, _>>(params, &keys.pk, circuit, &instances)?
         }
         Transcript::Keccak => create::<_, KeccakChallenge, KeccakTranscript<_>>(params, &keys.pk, circuit, &instances)?,
-        Transcript::Poseidon => {
-            create::<_, ChallengeScalar<G1Affine>, PoseidonTranscript<NativeLoader, _>>(
-                params, &keys.pk, circuit, &instances,
-            )?
-        }
+        Transcript::Poseidon => create::<_, ChallengeScalar<G1Affine>, PoseidonTranscript<NativeLoader, _>>(
+            params, &keys.pk, circuit, &instances,
+        )?,
     };
     Ok(ProofFile {
         kind: PROOF_KIND.into(),
@@ -356,16 +354,18 @@ pub fn verify(pinned: &[PinnedKey], proof: &ProofFile) -> Result<(), Rejection> 
     let read = Rc::new(Cell::new(0));
     let reader = Counted { bytes: &proof.proof, read: read.clone() };
     let checked = match proof.transcript {
-        Transcript::Blake2b => check::<_, Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(&key.params, &key.vk, &instances, reader),
-        Transcript::Keccak => check::<_, KeccakChallenge, KeccakTranscript<_>>(&key.params, &key.vk, &instances, reader),
-        Transcript::Poseidon => {
-            check::<_, ChallengeScalar<G1Affine>, PoseidonTranscript<NativeLoader, _>>(
-                &key.params,
-                &key.vk,
-                &instances,
-                reader,
-            )
+        Transcript::Blake2b => {
+            check::<_, Challenge255<G1Affine>, Blake2bRead<_, G1Affine, _>>(&key.params, &key.vk, &instances, reader)
         }
+        Transcript::Keccak => {
+            check::<_, KeccakChallenge, KeccakTranscript<_>>(&key.params, &key.vk, &instances, reader)
+        }
+        Transcript::Poseidon => check::<_, ChallengeScalar<G1Affine>, PoseidonTranscript<NativeLoader, _>>(
+            &key.params,
+            &key.vk,
+            &instances,
+            reader,
+        ),
     };
     checked.map_err(|_| Rejection::Invalid(proof.transcript))?;
     // Bytes the verifier never read would give one proof many encodings.
@@ -391,7 +391,7 @@ impl std::io::Read for Counted<'_> {
 
 /// One SHPLONK verification through the transcript `T`, the proof's own
 /// pairing included.
-pub fn check<'a, R, E, T>(
+pub fn check<R, E, T>(
     params: &ParamsKZG<Bn256>,
     vk: &VerifyingKey<G1Affine>,
     instances: &[Fr],

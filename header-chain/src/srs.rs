@@ -13,10 +13,7 @@ use halo2_base::halo2_proofs::halo2curves::{
 };
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, G1Affine, G2Affine},
-    poly::{
-        commitment::{Params, ParamsProver},
-        kzg::commitment::ParamsKZG,
-    },
+    poly::{commitment::ParamsProver, kzg::commitment::ParamsKZG},
     SerdeFormat,
 };
 use rand_chacha::ChaCha20Rng;
@@ -150,18 +147,18 @@ fn on_curve<F: ff::Field>(x: F, y: F, b: F) -> bool {
     identity || y.square() == x.square() * x + b
 }
 
-/// Reads an SRS for a circuit of degree `k`, downsizing in memory if the
-/// file is larger (slow: prefer a file of exactly k).
+/// Reads an SRS for a circuit of degree `k`, downsizing if the file is
+/// larger (reading only the points kept; the Lagrange points are
+/// recomputed, which takes seconds: prefer a file of exactly k).
 pub fn read_for_k(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
     let have = read_k(path)?;
     if have < k {
         return Err(SrsError::TooSmall { path: path.display().to_string(), have, need: k });
     }
-    let mut params = read(path)?;
     if have > k {
-        params.downsize(k);
+        return downsize(path, k, |_| {});
     }
-    Ok(params)
+    read(path)
 }
 
 /// The INSECURE development SRS of degree `k`, read from `dir` if a

@@ -22,8 +22,9 @@ pub struct ProveOutput {
     /// Also write the verifier key the proof was made for.
     #[arg(long)]
     pub key_out: Option<PathBuf>,
-    /// The transcript's hash: blake2b, or keccak for the EVM verifier
-    /// contract (`cargo xtask evm-verifier`). Same circuit and keys.
+    /// The transcript's hash: blake2b, keccak for the EVM verifier contract
+    /// (`cargo xtask evm-verifier`), or poseidon for a segment proof to be
+    /// aggregated (`aggregate`; the segment shape, narrow).
     #[arg(long, value_enum, default_value_t = Transcript::Blake2b)]
     pub transcript: Transcript,
 }
@@ -35,6 +36,14 @@ pub enum TaskArgs {
     Prove {
         #[arg(short = 'w', long)]
         witness: PathBuf,
+        #[command(flatten)]
+        output: ProveOutput,
+    },
+    /// Aggregate poseidon-transcript segment proofs, in chain order, into
+    /// one range proof (the prover image's task after its segment tasks).
+    Aggregate {
+        #[arg(long = "segment", required = true)]
+        segments: Vec<PathBuf>,
         #[command(flatten)]
         output: ProveOutput,
     },
@@ -95,6 +104,20 @@ mod tests {
         ])
         .unwrap_err()
         .contains("sha256"));
+        let aggregate = parse(&[
+            "aggregate",
+            "--segment",
+            "/workspace/s0.json",
+            "--segment",
+            "/workspace/s1.json",
+            "--srs",
+            "/srs/k21.srs",
+            "-p",
+            "/workspace/range.json",
+        ])
+        .unwrap();
+        assert!(matches!(aggregate, TaskArgs::Aggregate { segments, .. } if segments.len() == 2));
+        assert!(parse(&["aggregate", "--srs", "/s", "-p", "/workspace/r.json"]).unwrap_err().contains("--segment"));
         let verify = parse(&["verify", "--proof", "/workspace/p.json"]).unwrap();
         assert_eq!(verify, TaskArgs::Verify { proof: "/workspace/p.json".into(), report: None });
         // Keys never come from a task; other modes are no task.

@@ -39,8 +39,13 @@ pub struct AggregationConfig {
 /// them; returns nothing, the public instances are set on the builder.
 fn populate(builder: &mut BaseCircuitBuilder<Fr>, params: &ParamsKZG<Bn256>, snarks: Vec<Snark>) {
     let range = builder.range_chip();
-    let output =
-        aggregate_snarks::<SHPLONK>(builder.pool(0), &range, params.get_g()[0].into(), snarks, VerifierUniversality::None);
+    let output = aggregate_snarks::<SHPLONK>(
+        builder.pool(0),
+        &range,
+        params.get_g()[0].into(),
+        snarks,
+        VerifierUniversality::None,
+    );
     let statements: Vec<Statement> = output
         .previous_instances
         .into_iter()
@@ -57,8 +62,10 @@ pub fn keygen(
     segment_keys: &[PinnedKey],
 ) -> Result<(ProvingKey<G1Affine>, AggregationConfig), halo2_base::halo2_proofs::plonk::Error> {
     let k = params.k() as usize;
-    let dummies =
-        segment_keys.iter().map(|key| gen_dummy_snark_from_protocol::<SHPLONK>(crate::segment::protocol(key))).collect();
+    let dummies = segment_keys
+        .iter()
+        .map(|key| gen_dummy_snark_from_protocol::<SHPLONK>(crate::segment::protocol(key)))
+        .collect();
     let mut builder = BaseCircuitBuilder::<Fr>::from_stage(CircuitBuilderStage::Keygen)
         .use_k(k)
         .use_lookup_bits(k - 1)

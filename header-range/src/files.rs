@@ -78,7 +78,11 @@ pub struct RangeKeys {
 
 /// Generates the range key for `plan` over `segment_keys` (one per segment,
 /// in order) from `params`, the aggregation circuit's SRS.
-pub fn keygen(params: &ParamsKZG<Bn256>, plan: &SegmentPlan, segment_keys: &[PinnedKey]) -> Result<RangeKeys, RangeKeyError> {
+pub fn keygen(
+    params: &ParamsKZG<Bn256>,
+    plan: &SegmentPlan,
+    segment_keys: &[PinnedKey],
+) -> Result<RangeKeys, RangeKeyError> {
     if plan.lengths.len() != segment_keys.len() {
         return Err(RangeKeyError::SegmentCount { plan: plan.lengths.len(), keys: segment_keys.len() });
     }
@@ -138,19 +142,10 @@ pub enum RangeProveError {
     Prove(#[from] ProveError),
 }
 
-/// Proves that `segments` (proofs under `segment_keys`, in order) are one
-/// chain, as one aggregation proof in the given transcript flavour.
-pub fn prove(
-    params: &ParamsKZG<Bn256>,
-    keys: &RangeKeys,
-    segment_keys: &[PinnedKey],
-    segments: &[ProofFile],
-    flavour: Transcript,
-) -> Result<RangeProofFile, RangeProveError> {
-    let want = keys.file.segment_keys.len();
-    if segments.len() != want || segment_keys.len() != want {
-        return Err(RangeProveError::SegmentCount { want, have: segments.len() });
-    }
+/// Refuses segments that are not one chain: each must start where the
+/// previous one ended (parent hash and next number). The circuit enforces the
+/// same; this says which segments, before minutes of proving.
+pub fn check_chain(segments: &[ProofFile]) -> Result<(), RangeProveError> {
     for (index, pair) in segments.windows(2).enumerate() {
         let (prev, next) = (&pair[0].statement, &pair[1].statement);
         if next.first_parent_hash != prev.last_hash || Some(next.first_number) != prev.last_number.checked_add(1) {
@@ -164,8 +159,26 @@ pub fn prove(
             });
         }
     }
+    Ok(())
+}
+
+/// Proves that `segments` (proofs under `segment_keys`, in order) are one
+/// chain, as one aggregation proof in the given transcript flavour.
+pub fn prove(
+    params: &ParamsKZG<Bn256>,
+    keys: &RangeKeys,
+    segment_keys: &[PinnedKey],
+    segments: &[ProofFile],
+    flavour: Transcript,
+) -> Result<RangeProofFile, RangeProveError> {
+    let want = keys.file.segment_keys.len();
+    if segments.len() != want || segment_keys.len() != want {
+        return Err(RangeProveError::SegmentCount { want, have: segments.len() });
+    }
+    check_chain(segments)?;
     let mut snarks = Vec::with_capacity(want);
-    for (index, ((proof, key), expected)) in segments.iter().zip(segment_keys).zip(&keys.file.segment_keys).enumerate() {
+    for (index, ((proof, key), expected)) in segments.iter().zip(segment_keys).zip(&keys.file.segment_keys).enumerate()
+    {
         if &key.id != expected {
             return Err(crate::segment::SegmentError::WrongKey {
                 index,
@@ -181,9 +194,9 @@ pub fn prove(
         Transcript::Blake2b => header_chain::proof::create::<_, Challenge255<G1Affine>, Blake2bWrite<_, G1Affine, _>>(
             params, &keys.pk, circuit, &instances,
         )?,
-        Transcript::Keccak => {
-            header_chain::proof::create::<_, KeccakChallenge, KeccakTranscript<_>>(params, &keys.pk, circuit, &instances)?
-        }
+        Transcript::Keccak => header_chain::proof::create::<_, KeccakChallenge, KeccakTranscript<_>>(
+            params, &keys.pk, circuit, &instances,
+        )?,
         other => return Err(RangeProveError::Flavour(other)),
     };
     let statement = ChainStatement {
@@ -219,6 +232,11 @@ impl PinnedRangeKey {
         let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or(RangeKeyError::Points)?;
         let params = points.params(file.config.base.k as u32);
         Ok(Self { id: file.key_id(), file, vk, params, points })
+    }
+
+    /// The SRS points the final pairing check uses.
+    pub fn points(&self) -> &VerifierPoints {
+        &self.points
     }
 }
 
@@ -266,7 +284,8 @@ pub fn verify(pinned: &[PinnedRangeKey], proof: &RangeProofFile) -> Result<(), R
         .instances
         .iter()
         .map(|s| {
-            fr_from_hex(s).ok_or_else(|| RangeRejection::BadInstances(format!("{s:?} is not a canonical field element")))
+            fr_from_hex(s)
+                .ok_or_else(|| RangeRejection::BadInstances(format!("{s:?} is not a canonical field element")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if instances[..6] != proof.statement.instances()[..] {
@@ -309,7 +328,9 @@ fn accumulator(limbs: &[Fr]) -> Option<KzgAccumulator<G1Affine, NativeLoader>> {
     if limbs.len() != ACCUMULATOR_LIMBS {
         return None;
     }
-    let coordinate = |i: usize| -> Fq { fe_from_limbs::<Fr, Fq, LIMBS, BITS>(limbs[i * LIMBS..(i + 1) * LIMBS].try_into().unwrap()) };
+    let coordinate = |i: usize| -> Fq {
+        fe_from_limbs::<Fr, Fq, LIMBS, BITS>(limbs[i * LIMBS..(i + 1) * LIMBS].try_into().unwrap())
+    };
     let point = |x: Fq, y: Fq| Option::<G1Affine>::from(G1Affine::from_xy(x, y));
     Some(KzgAccumulator::new(point(coordinate(0), coordinate(1))?, point(coordinate(2), coordinate(3))?))
 }

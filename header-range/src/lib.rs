@@ -10,4 +10,5 @@ pub mod aggregate;
 pub mod files;
 pub mod links;
 pub mod plan;
+pub mod prover;
 pub mod segment;

@@ -50,10 +50,8 @@ mod tests {
             .use_instance_columns(1);
         let gate = builder.range_chip().gate;
         let ctx = builder.main(0);
-        let assigned: Vec<Statement> = segments
-            .iter()
-            .map(|s| ctx.assign_witnesses(s.iter().map(|&x| Fr::from(x))).try_into().unwrap())
-            .collect();
+        let assigned: Vec<Statement> =
+            segments.iter().map(|s| ctx.assign_witnesses(s.iter().map(|&x| Fr::from(x))).try_into().unwrap()).collect();
         let range = constrain_links(&gate, ctx, &assigned);
         builder.assigned_instances[0] = range.to_vec();
         builder.calculate_params(Some(9));

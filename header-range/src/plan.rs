@@ -34,7 +34,7 @@ impl SegmentPlan {
             return Err(PlanError::Empty);
         }
         let mut lengths = vec![segment_size; headers / segment_size];
-        if headers % segment_size != 0 {
+        if !headers.is_multiple_of(segment_size) {
             lengths.push(headers % segment_size);
         }
         Ok(Self { segment_size, lengths })

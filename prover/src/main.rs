@@ -3,9 +3,10 @@
 //!
 //! Modes, after the Taiko prover it replaces:
 //! `witness-capture` (node → witness file), `prove` (witness + SRS → proof,
-//! offline), `capture-and-prove` (both), plus `keygen` (the verifier key for
+//! offline), `capture-and-prove` (both), `aggregate` (segment proofs → one
+//! range proof, `header-range`), plus `keygen` (the verifier key for
 //! a chain length) and `bench` (one timed run, JSON). `gevulot` takes one
-//! task over the shim protocol and runs its `prove` arguments, parsed with
+//! task over the shim protocol and runs its `prove` or `aggregate` arguments, parsed with
 //! the same definitions, against the task workspace.
 
 #[cfg(all(target_env = "musl", not(feature = "musl-system-allocator")))]
@@ -59,6 +60,15 @@ enum Mode {
         /// Also keep the captured witness here.
         #[arg(short = 'w', long)]
         witness: Option<PathBuf>,
+        #[command(flatten)]
+        output: ProveArgs,
+    },
+    /// Aggregate poseidon-transcript segment proofs (in chain order: full
+    /// segments, then at most one shorter) into one range proof.
+    Aggregate {
+        /// A segment proof file (`prove --transcript poseidon`); repeat, in chain order.
+        #[arg(long = "segment", required = true)]
+        segments: Vec<PathBuf>,
         #[command(flatten)]
         output: ProveArgs,
     },
@@ -241,6 +251,9 @@ fn run(mode: Mode) -> Result<()> {
             prove_and_write(&loaded, &output)?;
         }
         Mode::Gevulot => gevulot_shim::run(gevulot_task)?,
+        Mode::Aggregate { segments, output } => {
+            aggregate_and_write(&segments, &output)?;
+        }
         Mode::CaptureAndProve { source, witness, output } => {
             let captured = source.capture()?;
             if let Some(path) = &witness {
@@ -355,38 +368,90 @@ fn summarize_witness(witness: &WitnessFile, path: &Path) {
     );
 }
 
-/// One Gevulot task: `prove` arguments, every task path under /workspace.
+/// One Gevulot task: `prove` or `aggregate` arguments, every task path
+/// under /workspace.
 fn gevulot_task(
     task: &gevulot_shim::Task,
     workspace: &gevulot_shim::Workspace,
 ) -> Result<gevulot_shim::TaskOutput, String> {
-    let only_prove = "a Gevulot task can only `prove`: the VM has no network for witness capture; capture on your machine and pass the witness file";
-    if task.args.first().map(String::as_str) != Some("prove") {
+    let only_prove = "a Gevulot task can only `prove` or `aggregate`: the VM has no network for witness capture; capture on your machine and pass the witness file";
+    if !matches!(task.args.first().map(String::as_str), Some("prove" | "aggregate")) {
         return Err(only_prove.into());
     }
-    let TaskArgs::Prove { witness, output } = TaskArgs::parse_task(&task.args)? else {
-        return Err(only_prove.into());
-    };
     let in_workspace = |p: &Path| workspace.resolve(&p.to_string_lossy());
-    // The SRS is baked into the image (outside the workspace) or given as a task file.
-    let srs =
-        if output.srs.starts_with(gevulot_shim::WORKSPACE) { in_workspace(&output.srs)? } else { output.srs.clone() };
-    let local = ProveArgs {
-        srs,
-        proof: in_workspace(&output.proof)?,
-        key_out: output.key_out.as_deref().map(in_workspace).transpose()?,
-        transcript: output.transcript,
+    let local_output = |output: &ProveArgs| -> Result<ProveArgs, String> {
+        // The SRS is baked into the image (outside the workspace) or given as a task file.
+        let srs = if output.srs.starts_with(gevulot_shim::WORKSPACE) {
+            in_workspace(&output.srs)?
+        } else {
+            output.srs.clone()
+        };
+        Ok(ProveArgs {
+            srs,
+            proof: in_workspace(&output.proof)?,
+            key_out: output.key_out.as_deref().map(in_workspace).transpose()?,
+            transcript: output.transcript,
+        })
     };
-    let loaded = WitnessFile::load(&in_workspace(&witness)?).map_err(|e| e.to_string())?;
-    let proved = prove_and_write(&loaded, &local).map_err(|e| format!("{e:#}"))?;
+    let (output, summary) = match TaskArgs::parse_task(&task.args)? {
+        TaskArgs::Prove { witness, output } => {
+            let loaded = WitnessFile::load(&in_workspace(&witness)?).map_err(|e| e.to_string())?;
+            let proved = prove_and_write(&loaded, &local_output(&output)?).map_err(|e| format!("{e:#}"))?;
+            let summary = serde_json::json!({
+                "statement": proved.statement,
+                "key_id": proved.key_id,
+                "proof_bytes": proved.proof.len(),
+            });
+            (output, summary)
+        }
+        TaskArgs::Aggregate { segments, output } => {
+            let local: Vec<PathBuf> = segments.iter().map(|p| in_workspace(p)).collect::<Result<_, _>>()?;
+            let proved = aggregate_and_write(&local, &local_output(&output)?).map_err(|e| format!("{e:#}"))?;
+            let summary = serde_json::json!({
+                "statement": proved.statement,
+                "key_id": proved.key_id,
+                "segments": segments.len(),
+                "proof_bytes": proved.proof.len(),
+            });
+            (output, summary)
+        }
+        TaskArgs::Verify { .. } => return Err(only_prove.into()),
+    };
     let mut files = vec![output.proof.to_string_lossy().into_owned()];
     files.extend(output.key_out.map(|k| k.to_string_lossy().into_owned()));
-    let summary = serde_json::json!({
-        "statement": proved.statement,
-        "key_id": proved.key_id,
-        "proof_bytes": proved.proof.len(),
-    });
     Ok(gevulot_shim::TaskOutput { data: summary.to_string().into_bytes(), files })
+}
+
+fn aggregate_and_write(segments: &[PathBuf], args: &ProveArgs) -> Result<header_range::files::RangeProofFile> {
+    let started = Instant::now();
+    let loaded = segments
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a header-chain proof file; give segment proofs made by `prover prove --transcript poseidon`", path.display()))
+        })
+        .collect::<Result<Vec<header_chain::proof::ProofFile>>>()?;
+    let proved = header_range::prover::aggregate(&loaded, &args.srs, args.transcript, |stage| eprintln!("{stage}"))?;
+    write(&args.proof, &proved.proof)?;
+    if let Some(key_out) = &args.key_out {
+        write(key_out, &proved.keys.file)?;
+    }
+    let s = &proved.proof.statement;
+    println!(
+        "range proof of blocks {}..={} ({} segments) written to {} ({} bytes, {} transcript, key {}); keygen {:.1} s, aggregate {:.1} s, total {:.1} s",
+        s.first_number,
+        s.last_number,
+        segments.len(),
+        args.proof.display(),
+        proved.proof.proof.len(),
+        proved.proof.transcript,
+        &proved.proof.key_id[..16],
+        proved.timings.keygen.as_secs_f64(),
+        proved.timings.prove.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(proved.proof)
 }
 
 fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<header_chain::proof::ProofFile> {

@@ -1,6 +1,6 @@
-//! The header-chain verifier. It verifies a proof file against the verifier
-//! keys it is given (pinned in its image), never against anything the proof
-//! file carries. Exit code 0 only when the proof is valid. `gevulot` takes
+//! The header-chain verifier. It verifies a proof file (a chain proof, or a
+//! range proof aggregated from segments) against the verifier keys it is
+//! given (pinned in its image), never against anything the proof file carries. Exit code 0 only when the proof is valid. `gevulot` takes
 //! one task over the shim protocol: its arguments are a `verify` command
 //! line, the verdict is the result data and the report a result file.
 
@@ -19,6 +19,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use header_chain::proof::{verify, PinnedKey, ProofFile, VerifierKeyFile};
 use header_chain::task::TaskArgs;
+use header_range::files::PinnedRangeKey;
 
 #[derive(Parser)]
 #[command(name = "verifier", version, about = "Verifies header-chain proofs against pinned verifying keys")]
@@ -74,26 +75,80 @@ struct Verdict {
     report: serde_json::Value,
 }
 
+/// The keys a verifier pins: header-chain keys and range keys, told apart by their `kind`.
+#[derive(Default)]
+struct Pinned {
+    chains: Vec<PinnedKey>,
+    ranges: Vec<PinnedRangeKey>,
+}
+
+/// The `kind` a JSON file declares, if it is JSON with one.
+fn declared_kind(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    value.get("kind")?.as_str().map(str::to_owned)
+}
+
+fn load_keys(keys: &[PathBuf]) -> Result<Pinned, String> {
+    let mut pinned = Pinned::default();
+    for k in keys {
+        let bytes = std::fs::read(k).map_err(|e| format!("cannot read verifier key {}: {e}", k.display()))?;
+        if declared_kind(&bytes).as_deref() == Some(header_range::files::KEY_KIND) {
+            let file = serde_json::from_slice(&bytes).map_err(|e| {
+                format!("range key {} is malformed: {e}; write it again with `prover aggregate --key-out`", k.display())
+            })?;
+            pinned.ranges.push(PinnedRangeKey::new(file).map_err(|e| format!("range key {}: {e}", k.display()))?);
+        } else {
+            let file = VerifierKeyFile::load(k).map_err(|e| e.to_string())?;
+            pinned.chains.push(PinnedKey::new(file).map_err(|e| format!("verifier key {}: {e}", k.display()))?);
+        }
+    }
+    Ok(pinned)
+}
+
+/// What every proof file says about itself, whichever kind it is.
+struct Judged {
+    verdict: Result<(), String>,
+    statement: header_chain::layout::ChainStatement,
+    key_id: String,
+    transcript: header_chain::proof::Transcript,
+    segments: Option<usize>,
+}
+
+fn judge(proof: &Path, bytes: &[u8], pinned: &Pinned) -> Result<Judged, String> {
+    let not_json = |e: serde_json::Error| format!("proof file {} is not proof JSON: {e}", proof.display());
+    if declared_kind(bytes).as_deref() == Some(header_range::files::PROOF_KIND) {
+        let file: header_range::files::RangeProofFile = serde_json::from_slice(bytes).map_err(not_json)?;
+        let segments = pinned.ranges.iter().find(|k| k.id == file.key_id).map(|k| k.file.plan.lengths.len());
+        Ok(Judged {
+            verdict: header_range::files::verify(&pinned.ranges, &file).map_err(|e| e.to_string()),
+            statement: file.statement,
+            key_id: file.key_id,
+            transcript: file.transcript,
+            segments,
+        })
+    } else {
+        let file: ProofFile = serde_json::from_slice(bytes).map_err(not_json)?;
+        Ok(Judged {
+            verdict: verify(&pinned.chains, &file).map_err(|e| e.to_string()),
+            statement: file.statement,
+            key_id: file.key_id,
+            transcript: file.transcript,
+            segments: None,
+        })
+    }
+}
+
 /// Loads the keys and the proof (errors here mean unusable input) and verifies.
 fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
     let started = Instant::now();
-    let pinned = keys
-        .iter()
-        .map(|k| {
-            VerifierKeyFile::load(k)
-                .map_err(|e| e.to_string())
-                .and_then(|f| PinnedKey::new(f).map_err(|e| format!("verifier key {}: {e}", k.display())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let pinned = load_keys(keys)?;
     let bytes = std::fs::read(proof).map_err(|e| format!("cannot read proof file {}: {e}", proof.display()))?;
-    let proof_file: ProofFile =
-        serde_json::from_slice(&bytes).map_err(|e| format!("proof file {} is not proof JSON: {e}", proof.display()))?;
     let loaded = started.elapsed();
     let t = Instant::now();
-    let verdict = verify(&pinned, &proof_file);
+    let judged = judge(proof, &bytes, &pinned)?;
     let verify_time = t.elapsed();
-    let s = &proof_file.statement;
-    let summary = match &verdict {
+    let s = &judged.statement;
+    let summary = match &judged.verdict {
         Ok(()) => format!(
             "valid: blocks {}..={}, last hash {}, first parent {} ({:.0} ms)",
             s.first_number,
@@ -104,22 +159,24 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
         ),
         Err(reason) => format!("invalid: {reason}"),
     };
-    let report = serde_json::json!({
-        "valid": verdict.is_ok(),
-        "reason": verdict.as_ref().err().map(|e| e.to_string()),
-        "statement": proof_file.statement,
-        "key_id": proof_file.key_id,
+    let mut report = serde_json::json!({
+        "valid": judged.verdict.is_ok(),
+        "reason": judged.verdict.as_ref().err(),
+        "statement": judged.statement,
+        "key_id": judged.key_id,
         // Names the proof judged (Gevulot's checksum of it): a host check requires it.
         "proof_blake3": blake3::hash(&bytes).to_hex().to_string(),
-        "headers": proof_file.shape.num_headers,
+        "headers": (s.last_number + 1).saturating_sub(s.first_number),
         "timings_ms": { "load": loaded.as_secs_f64() * 1e3, "verify": verify_time.as_secs_f64() * 1e3 },
     });
-    // Like the proof file: only the EVM flavour is named (absent = blake2b).
-    let mut report = report;
-    if !proof_file.transcript.is_blake2b() {
-        report["transcript"] = proof_file.transcript.name().into();
+    // Like the proof file: only the other flavours are named (absent = blake2b).
+    if !judged.transcript.is_blake2b() {
+        report["transcript"] = judged.transcript.name().into();
     }
-    Ok(Verdict { valid: verdict.is_ok(), summary, report })
+    if let Some(segments) = judged.segments {
+        report["segments"] = segments.into();
+    }
+    Ok(Verdict { valid: judged.verdict.is_ok(), summary, report })
 }
 
 fn write_report(path: &Path, report: &serde_json::Value) -> Result<(), String> {
