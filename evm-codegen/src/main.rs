@@ -14,6 +14,7 @@ use snark_verifier::loader::evm::EvmLoader;
 use snark_verifier::pcs::kzg::{Bdfg21, KzgAs, KzgDecidingKey};
 use snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 use snark_verifier::verifier::{plonk::PlonkProtocol, plonk::PlonkVerifier, SnarkVerifier};
+use snark_verifier::pcs::kzg::LimbsEncoding;
 
 const PROTOCOL_KIND: &str = "header-chain-evm-protocol";
 const PROTOCOL_VERSION: u32 = 1;
@@ -33,6 +34,11 @@ struct EvmProtocol {
 }
 
 type EvmVerifier = PlonkVerifier<KzgAs<Bn256, Bdfg21>>;
+/// For a key whose public instances end with a KZG accumulator (a range
+/// key, `header-range`): 3 limbs of 88 bits per coordinate, as
+/// snark-verifier-sdk's aggregation circuit writes them. The contract then
+/// checks the accumulator's pairing with the proof's own.
+type AggregateEvmVerifier = PlonkVerifier<KzgAs<Bn256, Bdfg21>, LimbsEncoding<3, 88>>;
 
 fn main() {
     if let Err(e) = run() {
@@ -85,10 +91,16 @@ fn solidity(input: &EvmProtocol) -> Result<String> {
     let protocol = input.protocol.loaded(&loader);
     let mut transcript = EvmTranscript::<_, Rc<EvmLoader>, _, _>::new(&loader);
     let instances = transcript.load_instances(input.num_instance.clone());
-    let proof = EvmVerifier::read_proof(&deciding_key, &protocol, &instances, &mut transcript)
-        .map_err(|e| anyhow::anyhow!("snark-verifier cannot read the proof layout: {e:?}"))?;
-    EvmVerifier::verify(&deciding_key, &protocol, &instances, &proof)
-        .map_err(|e| anyhow::anyhow!("snark-verifier cannot write the verifier: {e:?}"))?;
+    let layout = |e| anyhow::anyhow!("snark-verifier cannot read the proof layout: {e:?}");
+    let write = |e| anyhow::anyhow!("snark-verifier cannot write the verifier: {e:?}");
+    if input.protocol.accumulator_indices.is_empty() {
+        let proof = EvmVerifier::read_proof(&deciding_key, &protocol, &instances, &mut transcript).map_err(layout)?;
+        EvmVerifier::verify(&deciding_key, &protocol, &instances, &proof).map_err(write)?;
+    } else {
+        let proof =
+            AggregateEvmVerifier::read_proof(&deciding_key, &protocol, &instances, &mut transcript).map_err(layout)?;
+        AggregateEvmVerifier::verify(&deciding_key, &protocol, &instances, &proof).map_err(write)?;
+    }
     Ok(loader.solidity_code())
 }
 

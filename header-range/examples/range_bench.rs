@@ -1,5 +1,7 @@
 //! Measures a range proof end to end on a synthetic chain (development SRS).
-//! Usage: range_bench HEADERS SEGMENT_SIZE AGGREGATE_K SRS_CACHE_DIR
+//! Usage: range_bench HEADERS SEGMENT_SIZE AGGREGATE_K SRS_CACHE_DIR [OUT_DIR]
+//! With OUT_DIR, the range key and a keccak-transcript range proof (for the
+//! EVM verifier) are written there.
 use std::time::Instant;
 
 use alloy_consensus::Header;
@@ -45,7 +47,13 @@ fn main() {
     let keys = header_range::files::keygen(&params, &plan, &segment_keys).unwrap();
     println!("aggregate keygen: {:.1?} config {:?}", t.elapsed(), keys.file.config.base);
     let t = Instant::now();
-    let proof = header_range::files::prove(&params, &keys, &segment_keys, &proofs, Transcript::Blake2b).unwrap();
+    let out = std::env::args().nth(5).map(std::path::PathBuf::from);
+    let flavour = if out.is_some() { Transcript::Keccak } else { Transcript::Blake2b };
+    let proof = header_range::files::prove(&params, &keys, &segment_keys, &proofs, flavour).unwrap();
+    if let Some(dir) = &out {
+        header_chain::fsutil::write_json_atomic(&dir.join("range-key.json"), &keys.file).unwrap();
+        header_chain::fsutil::write_json_atomic(&dir.join("range-proof.json"), &proof).unwrap();
+    }
     println!("aggregate prove: {:.1?} proof {} B", t.elapsed(), proof.proof.len());
     let pinned = header_range::files::PinnedRangeKey::new(keys.file.clone()).unwrap();
     let t = Instant::now();

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use snark_verifier::loader::native::NativeLoader;
 use snark_verifier::pcs::kzg::{KzgAccumulator, KzgDecidingKey};
 use snark_verifier::pcs::AccumulationDecider;
+use snark_verifier::system::halo2::{compile, Config};
 use snark_verifier::util::arithmetic::fe_from_limbs;
 use snark_verifier_sdk::{BITS, LIMBS, SHPLONK};
 
@@ -232,6 +233,25 @@ impl PinnedRangeKey {
         let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or(RangeKeyError::Points)?;
         let params = points.params(file.config.base.k as u32);
         Ok(Self { id: file.key_id(), file, vk, params, points })
+    }
+
+    /// What snark-verifier's Solidity generator (`evm-codegen`) needs for
+    /// this key. The accumulator's limbs are marked as such, so the contract
+    /// also checks their pairing, as [`verify`] does.
+    pub fn evm_protocol(&self) -> header_chain::evm::EvmProtocol {
+        let limbs = (RANGE_INSTANCES - ACCUMULATOR_LIMBS..RANGE_INSTANCES).map(|row| (0, row)).collect();
+        let num_instance = vec![RANGE_INSTANCES];
+        let config = Config::kzg().with_num_instance(num_instance.clone()).with_accumulator_indices(Some(limbs));
+        header_chain::evm::EvmProtocol {
+            kind: header_chain::evm::PROTOCOL_KIND.into(),
+            version: header_chain::evm::PROTOCOL_VERSION,
+            key_id: self.id.clone(),
+            num_instance,
+            protocol: compile(&self.params, &self.vk, config),
+            g0: self.points.g0,
+            g2: self.points.g2,
+            s_g2: self.points.s_g2,
+        }
     }
 
     /// The SRS points the final pairing check uses.

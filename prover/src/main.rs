@@ -280,8 +280,7 @@ fn run(mode: Mode) -> Result<()> {
         }
         Mode::Bench { witness, srs, transcript } => bench(&witness, &srs, transcript)?,
         Mode::EvmProtocol { key, out } => {
-            let pinned = header_chain::proof::PinnedKey::new(header_chain::proof::VerifierKeyFile::load(&key)?)?;
-            let protocol = header_chain::evm::protocol(&pinned)?;
+            let protocol = evm_protocol(&key)?;
             write(&out, &protocol)?;
             println!("EVM protocol for key {} written to {}", protocol.key_id, out.display());
         }
@@ -420,6 +419,19 @@ fn gevulot_task(
     let mut files = vec![output.proof.to_string_lossy().into_owned()];
     files.extend(output.key_out.map(|k| k.to_string_lossy().into_owned()));
     Ok(gevulot_shim::TaskOutput { data: summary.to_string().into_bytes(), files })
+}
+
+/// The EVM generator's input for a chain key or a range key (told apart by `kind`).
+fn evm_protocol(key: &Path) -> Result<header_chain::evm::EvmProtocol> {
+    let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let kind = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["kind"].as_str().map(str::to_owned));
+    if kind.as_deref() == Some(header_range::files::KEY_KIND) {
+        let file = serde_json::from_slice(&bytes).with_context(|| format!("range key {} is malformed", key.display()))?;
+        let pinned = header_range::files::PinnedRangeKey::new(file).with_context(|| format!("range key {}", key.display()))?;
+        return Ok(pinned.evm_protocol());
+    }
+    let pinned = header_chain::proof::PinnedKey::new(header_chain::proof::VerifierKeyFile::load(key)?)?;
+    Ok(header_chain::evm::protocol(&pinned)?)
 }
 
 fn aggregate_and_write(segments: &[PathBuf], args: &ProveArgs) -> Result<header_range::files::RangeProofFile> {
