@@ -424,10 +424,13 @@ fn gevulot_task(
 /// The EVM generator's input for a chain key or a range key (told apart by `kind`).
 fn evm_protocol(key: &Path) -> Result<header_chain::evm::EvmProtocol> {
     let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
-    let kind = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["kind"].as_str().map(str::to_owned));
+    let kind =
+        serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["kind"].as_str().map(str::to_owned));
     if kind.as_deref() == Some(header_range::files::KEY_KIND) {
-        let file = serde_json::from_slice(&bytes).with_context(|| format!("range key {} is malformed", key.display()))?;
-        let pinned = header_range::files::PinnedRangeKey::new(file).with_context(|| format!("range key {}", key.display()))?;
+        let file =
+            serde_json::from_slice(&bytes).with_context(|| format!("range key {} is malformed", key.display()))?;
+        let pinned =
+            header_range::files::PinnedRangeKey::new(file).with_context(|| format!("range key {}", key.display()))?;
         return Ok(pinned.evm_protocol());
     }
     let pinned = header_chain::proof::PinnedKey::new(header_chain::proof::VerifierKeyFile::load(key)?)?;
@@ -445,10 +448,7 @@ fn aggregate_and_write(segments: &[PathBuf], args: &ProveArgs) -> Result<header_
         })
         .collect::<Result<Vec<header_chain::proof::ProofFile>>>()?;
     let proved = header_range::prover::aggregate(&loaded, &args.srs, args.transcript, |stage| eprintln!("{stage}"))?;
-    write(&args.proof, &proved.proof)?;
-    if let Some(key_out) = &args.key_out {
-        write(key_out, &proved.keys.file)?;
-    }
+    write_outputs(args, &proved.proof, &proved.keys.file)?;
     let s = &proved.proof.statement;
     println!(
         "range proof of blocks {}..={} ({} segments) written to {} ({} bytes, {} transcript, key {}); keygen {:.1} s, aggregate {:.1} s, total {:.1} s",
@@ -466,14 +466,20 @@ fn aggregate_and_write(segments: &[PathBuf], args: &ProveArgs) -> Result<header_
     Ok(proved.proof)
 }
 
+/// The proof, and its key when `--key-out` asks for it.
+fn write_outputs<P: serde::Serialize, K: serde::Serialize>(args: &ProveArgs, proof: &P, key: &K) -> Result<()> {
+    write(&args.proof, proof)?;
+    if let Some(key_out) = &args.key_out {
+        write(key_out, key)?;
+    }
+    Ok(())
+}
+
 fn prove_and_write(witness: &WitnessFile, args: &ProveArgs) -> Result<header_chain::proof::ProofFile> {
     let started = Instant::now();
     let proved =
         header_chain::prover::prove_witness(witness, &args.srs, args.transcript, |stage| eprintln!("{stage}"))?;
-    write(&args.proof, &proved.proof)?;
-    if let Some(key_out) = &args.key_out {
-        write(key_out, &proved.keys.verifier)?;
-    }
+    write_outputs(args, &proved.proof, &proved.keys.verifier)?;
     let s = &proved.proof.statement;
     println!(
         "proof of blocks {}..={} written to {} ({} bytes, {} transcript, key {}); keygen {:.1} s, prove {:.1} s, total {:.1} s",
