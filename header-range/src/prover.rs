@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use header_chain::circuit::CircuitShape;
 use header_chain::proof::{keygen, PinnedKey, ProofFile, ProveError, Transcript};
 
 use crate::aggregate::AGGREGATE_K;
@@ -65,22 +66,17 @@ pub fn aggregate(
     let mut timings = Timings::default();
     stage("segment keys");
     let t = Instant::now();
-    let mut by_shape: BTreeMap<String, PinnedKey> = BTreeMap::new();
-    let mut segment_keys = Vec::with_capacity(segments.len());
+    let mut segment_keys = SegmentKeys::new(srs);
+    let mut pinned = Vec::with_capacity(segments.len());
     for (index, segment) in segments.iter().enumerate() {
-        let shape_json = serde_json::to_string(&segment.shape).expect("a shape serializes");
-        if !by_shape.contains_key(&shape_json) {
-            let params = header_chain::srs::read_for_k(srs, segment.shape.k)?;
-            let keys = keygen(&params, &segment.shape)?;
-            by_shape.insert(shape_json.clone(), PinnedKey::new(keys.verifier)?);
-        }
-        let key = by_shape[&shape_json].clone();
+        let key = segment_keys.for_shape(&segment.shape)?;
         if key.id != segment.key_id {
             return Err(AggregateError::OtherSetup { index, found: segment.key_id.clone(), expected: key.id });
         }
         crate::segment::snark(index, &key, segment).map_err(RangeProveError::from)?;
-        segment_keys.push(key);
+        pinned.push(key);
     }
+    let segment_keys = pinned;
     timings.segment_keygen = t.elapsed();
     let params = header_chain::srs::read_for_k(srs, AGGREGATE_K)?;
     stage(&format!("range key: {} segments {:?}, k = {AGGREGATE_K}", plan.lengths.len(), plan.lengths));
@@ -92,4 +88,45 @@ pub fn aggregate(
     let proof = crate::files::prove(&params, &keys, &segment_keys, segments, transcript)?;
     timings.prove = t.elapsed();
     Ok(RangeProved { proof, keys, timings })
+}
+
+/// Segment keys from one SRS file, each shape's made once.
+struct SegmentKeys<'a> {
+    srs: &'a Path,
+    by_shape: BTreeMap<String, PinnedKey>,
+}
+
+impl<'a> SegmentKeys<'a> {
+    fn new(srs: &'a Path) -> Self {
+        Self { srs, by_shape: BTreeMap::new() }
+    }
+
+    fn for_shape(&mut self, shape: &CircuitShape) -> Result<PinnedKey, AggregateError> {
+        let shape_json = serde_json::to_string(shape).expect("a shape serializes");
+        if let Some(key) = self.by_shape.get(&shape_json) {
+            return Ok(key.clone());
+        }
+        let params = header_chain::srs::read_for_k(self.srs, shape.k)?;
+        let key = PinnedKey::new(keygen(&params, shape)?.verifier)?;
+        self.by_shape.insert(shape_json, key.clone());
+        Ok(key)
+    }
+}
+
+/// The range key for `plan` from the SRS at `srs` (what the verifier image
+/// pins): each segment's key from its shape, then the aggregation key.
+/// The same keys `aggregate` makes for proofs of that plan from that SRS.
+pub fn range_keygen(plan: &SegmentPlan, srs: &Path) -> Result<RangeKeys, AggregateError> {
+    let mut segment_keys = SegmentKeys::new(srs);
+    let keys = plan
+        .lengths
+        .iter()
+        .map(|&headers| {
+            let shape = crate::segment::shape(headers, header_chain::prover::MIN_SLOTS_PER_HEADER)
+                .map_err(|e| AggregateError::SegmentKey(e.into()))?;
+            segment_keys.for_shape(&shape)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let params = header_chain::srs::read_for_k(srs, AGGREGATE_K)?;
+    Ok(crate::files::keygen(&params, plan, &keys)?)
 }

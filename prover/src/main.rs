@@ -72,17 +72,31 @@ enum Mode {
         #[command(flatten)]
         output: ProveArgs,
     },
-    /// Write the verifier key for chains of N headers (for the verifier image).
+    /// Write the verifier key for chains of N headers (for the verifier image);
+    /// with --segment-size, the range key for N-header ranges proven in segments.
     Keygen {
         /// Number of headers in the chains the key verifies.
         #[arg(long)]
         headers: usize,
+        /// Make the range key: full segments of this many headers, then the rest.
+        #[arg(long)]
+        segment_size: Option<usize>,
         /// SRS file (raw kzg_bn254_{k}.srs, k at least the circuit's).
         #[arg(short = 'k', long)]
         srs: PathBuf,
         /// Where to write the verifier key JSON.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Cut a witness into segment witnesses (full segments, then the rest),
+    /// written to OUT_DIR/1.json, 2.json, … in chain order.
+    SplitWitness {
+        #[arg(short = 'w', long)]
+        witness: PathBuf,
+        #[arg(long)]
+        segment_size: usize,
+        #[arg(long)]
+        out_dir: PathBuf,
     },
     /// Run one Gevulot task (its arguments are a `prove` command line).
     Gevulot,
@@ -262,7 +276,19 @@ fn run(mode: Mode) -> Result<()> {
             }
             prove_and_write(&captured, &output)?;
         }
-        Mode::Keygen { headers, srs, out } => {
+        Mode::Keygen { headers, segment_size: Some(size), srs, out } => {
+            let plan = header_range::plan::SegmentPlan::for_range(headers, size)?;
+            let keys = header_range::prover::range_keygen(&plan, &srs)?;
+            write(&out, &keys.file)?;
+            println!(
+                "verifier key {} for {headers} headers in segments {:?} written to {}",
+                keys.file.key_id(),
+                plan.lengths,
+                out.display()
+            );
+        }
+        Mode::SplitWitness { witness, segment_size, out_dir } => split_witness(&witness, segment_size, &out_dir)?,
+        Mode::Keygen { headers, segment_size: None, srs, out } => {
             let shape = header_chain::circuit::CircuitShape::compute(
                 headers,
                 header_chain::prover::MIN_SLOTS_PER_HEADER,
@@ -419,6 +445,21 @@ fn gevulot_task(
     let mut files = vec![output.proof.to_string_lossy().into_owned()];
     files.extend(output.key_out.map(|k| k.to_string_lossy().into_owned()));
     Ok(gevulot_shim::TaskOutput { data: summary.to_string().into_bytes(), files })
+}
+
+/// Writes the segments of `witness` as witness files 1.json, 2.json, … in
+/// `out_dir`, each checked like any witness.
+fn split_witness(witness: &Path, segment_size: usize, out_dir: &Path) -> Result<()> {
+    let loaded = WitnessFile::load(witness)?;
+    let plan = header_range::plan::SegmentPlan::for_range(loaded.headers.len(), segment_size)?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    for (i, bounds) in plan.bounds().into_iter().enumerate() {
+        // The captured bytes, unchanged: each segment is a slice of the range.
+        let segment = WitnessFile { headers: loaded.headers[bounds].to_vec(), ..loaded.clone() };
+        write(&out_dir.join(format!("{}.json", i + 1)), &segment)?;
+    }
+    println!("{}", serde_json::json!({ "segments": plan.lengths }));
+    Ok(())
 }
 
 /// The EVM generator's input for a chain key or a range key (told apart by `kind`).

@@ -290,6 +290,7 @@ mod tests {
             preflight: None,
             defaults: BTreeMap::new(),
             capture: None,
+            segments: None,
             check: crate::manifest::workflow::Check {
                 program: Role::Verifier,
                 args: args.iter().map(|a| a.to_string()).collect(),

@@ -14,18 +14,53 @@ pub fn key_path(project: &Project, headers: usize) -> PathBuf {
     project.target_dir.join("keys").join(format!("header-chain-{headers}.key.json"))
 }
 
+/// The range key for `headers`-header ranges proven in segments of `segment_size`.
+pub fn range_key_path(project: &Project, headers: usize, segment_size: usize) -> PathBuf {
+    project.target_dir.join("keys").join(format!("header-range-{headers}-by-{segment_size}.key.json"))
+}
+
+/// What a key file's name says it is: `header-chain-N.key.json` (N-header
+/// chains) or `header-range-N-by-S.key.json` (N-header ranges in segments of S).
+fn key_for_name(name: &str) -> Option<(usize, Option<usize>)> {
+    if let Some(n) = name.strip_prefix("header-chain-").and_then(|r| r.strip_suffix(".key.json")) {
+        return Some((n.parse().ok()?, None));
+    }
+    let (n, s) = name.strip_prefix("header-range-")?.strip_suffix(".key.json")?.split_once("-by-")?;
+    Some((n.parse().ok()?, Some(s.parse().ok()?)))
+}
+
 /// Writes the key for `headers`-header chains with the prover binary (from
 /// the prover image's SRS); returns its path and key id.
 pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result<(PathBuf, String)> {
+    make_any_key(project, prover_image, headers, None)
+}
+
+/// The chain key, or with `segment_size` the range key (minutes: the
+/// aggregation keygen at k = 21).
+fn make_any_key(
+    project: &Project,
+    prover_image: &str,
+    headers: usize,
+    segment_size: Option<usize>,
+) -> Result<(PathBuf, String)> {
     let (source, srs) = prover_srs(project, prover_image)?;
-    let path = key_path(project, headers);
+    let path = match segment_size {
+        None => key_path(project, headers),
+        Some(size) => range_key_path(project, headers, size),
+    };
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
     let prover = programs::program(project, programs::PROVER_BIN)?;
-    let spinner = crate::progress::units(&format!("making the verifier key for {headers} headers"));
-    let printed = programs::run(
-        &prover,
-        &crate::os_args!["keygen", "--headers", headers.to_string(), "--srs", &source, "--out", &path],
-    );
+    let mut args =
+        crate::os_args!["keygen", "--headers", headers.to_string(), "--srs", &source, "--out", &path].to_vec();
+    let what = match segment_size {
+        None => format!("making the verifier key for {headers} headers"),
+        Some(size) => {
+            args.extend(crate::os_args!["--segment-size", size.to_string()]);
+            format!("making the range key for {headers} headers in segments of {size} (minutes)")
+        }
+    };
+    let spinner = crate::progress::units(&what);
+    let printed = programs::run(&prover, &args);
     spinner.finish_and_clear();
     let printed = printed.with_context(|| format!("image {prover_image}'s SRS ({}) cannot make it", srs))?;
     // "verifier key <id> for N headers (k = K) written to PATH"
@@ -49,7 +84,8 @@ pub fn prover_srs(project: &Project, prover_image: &str) -> Result<(PathBuf, Str
 }
 
 /// Makes the verifier keys that the selected images carry and that are
-/// missing (files named `header-chain-N.key.json`), from the prover image of
+/// missing (files named `header-chain-N.key.json` or
+/// `header-range-N-by-S.key.json`), from the prover image of
 /// the pair each verifier belongs to.
 pub fn ensure_verifier_files(
     project: &Project,
@@ -61,12 +97,7 @@ pub fn ensure_verifier_files(
             if project.host(&file.source).exists() {
                 continue;
             }
-            let name = file.source.file_name();
-            let Some(headers) = name
-                .strip_prefix("header-chain-")
-                .and_then(|r| r.strip_suffix(".key.json"))
-                .and_then(|n| n.parse().ok())
-            else {
+            let Some((headers, segment_size)) = key_for_name(file.source.file_name()) else {
                 continue; // not ours to make: image planning reports it
             };
             let prover =
@@ -80,9 +111,25 @@ pub fn ensure_verifier_files(
                         )
                     },
                 )?;
-            eprintln!("making the verifier key for {headers} headers from {prover}'s SRS");
-            make_key(project, &prover, headers)?;
+            eprintln!("making the verifier key {} from {prover}'s SRS", file.source.file_name());
+            make_any_key(project, &prover, headers, segment_size)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_for_name;
+
+    #[test]
+    fn key_names_say_what_to_make() {
+        assert_eq!(key_for_name("header-chain-8.key.json"), Some((8, None)));
+        assert_eq!(key_for_name("header-range-20-by-16.key.json"), Some((20, Some(16))));
+        for other in
+            ["header-range-20.key.json", "header-chain-x.key.json", "header-range-20-by-.key.json", "keys.json"]
+        {
+            assert_eq!(key_for_name(other), None, "{other}");
+        }
+    }
 }

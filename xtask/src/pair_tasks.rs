@@ -5,6 +5,7 @@
 
 use crate::image_host_paths;
 use crate::local_node::TaskSpec;
+use crate::manifest::workflow::Segments;
 use crate::manifest::{Image, Workflow};
 use crate::project::Project;
 use anyhow::{bail, Context, Result};
@@ -64,9 +65,21 @@ pub fn bind_inputs(pair: &crate::manifest::Pair, given: &[InputArg]) -> Result<B
     Ok(bound)
 }
 
-/// The workflow's first step, as the pair declares it.
-pub fn prove_task(tx_hash: String, prover: &Image, workflow: &Workflow) -> TaskSpec {
-    let task = workflow.prove_task();
+/// The workflow's prove step, as the pair declares it, after `segments`
+/// segment tasks (0 when it declares none).
+pub fn prove_task(tx_hash: String, prover: &Image, workflow: &Workflow, segments: usize) -> TaskSpec {
+    let task = workflow.prove_task_after(segments);
+    TaskSpec {
+        tx_hash,
+        name: prover.name.to_string(),
+        files: task.handed_over.into_iter().chain(task.inputs).map(|(_, vm)| vm).collect(),
+        args: task.args,
+    }
+}
+
+/// Segment `n`'s prover task.
+pub fn segment_task(tx_hash: String, prover: &Image, segments: &Segments, n: usize) -> TaskSpec {
+    let task = segments.task(n);
     TaskSpec {
         tx_hash,
         name: prover.name.to_string(),

@@ -64,7 +64,7 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
             let task = match proof {
                 None => {
                     std::fs::copy(witness, crate::local_node::workspace_path(&ws, &workflow.inputs["witness"])?)?;
-                    crate::pair_tasks::prove_task(tx, image, workflow)
+                    crate::pair_tasks::prove_task(tx, image, workflow, 0)
                 }
                 Some(p) => {
                     std::fs::copy(p, crate::local_node::workspace_path(&ws, workflow.proof_path())?)?;

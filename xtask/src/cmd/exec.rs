@@ -78,6 +78,9 @@ fn cmd_args(args: &[String]) -> Vec<Value> {
 /// the verifier's on the prover's files (`Output` inputs) and any inputs it
 /// declares.
 pub fn tasks_json(deployment: &Deployment, workflow: &Workflow, local: &BTreeMap<String, String>) -> Result<Value> {
+    if workflow.segments.is_some() {
+        bail!("the pair declares [segments]: its segment tasks are all the prover program, and a Gevulot workflow step names an earlier step's output only by its program's hash, so one workflow cannot hand each segment's proof to the aggregate step. `exec` does not yet submit the segments as separate runs: run the pair here with `cargo xtask run` (or `run --vm`)");
+    }
     let prover = &deployment.prover.program_hash;
     let step = |program: &str, task: crate::manifest::workflow::StepTask| -> Result<Value> {
         let mut inputs = Vec::new();

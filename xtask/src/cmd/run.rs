@@ -9,7 +9,7 @@
 //! Image paths (the SRS, the verifier keys) are mapped to their host
 //! sources in arguments and environment values, since no image exists here.
 
-use crate::pair_tasks::{bind_inputs, prove_task, run_image, verify_task, InputArg};
+use crate::pair_tasks::{bind_inputs, prove_task, run_image, segment_task, verify_task, InputArg};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use xshell::{cmd, Shell};
 use crate::build::{execute, plan, HostPaths};
 use crate::host_verify::{self, Carried, HostVerdict};
 use crate::image_host_paths;
-use crate::manifest::workflow::{substitute, Capture, Role};
+use crate::manifest::workflow::{substitute, Capture, Role, Segments};
 use crate::manifest::{Image, Workflow};
 use crate::project::Project;
 
@@ -87,6 +87,9 @@ struct Outcome {
     verifier_valid: bool,
     host: HostVerdict,
     verdict: serde_json::Value,
+    /// The prover's segment tasks, before its prove task (pairs that declare [segments]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    segments: Vec<StepOutcome>,
     prover: StepOutcome,
     verifier: StepOutcome,
 }
@@ -192,11 +195,28 @@ impl RunFlags {
             host_verify::preflight(workflow, &role_binary(preflight.program), prover_files, verifier_files, &inputs)?;
         }
 
-        // 4. The prover task.
+        // 4. The prover's segment tasks, if the pair fans out, then its prove task.
+        let segments = match &workflow.segments {
+            None => Vec::new(),
+            Some(fan_out) => {
+                let pieces = split(sh, &project, fan_out, &role_binary(fan_out.split.program), &inputs, &run_dir)?;
+                let mut outcomes = Vec::new();
+                for (n, piece) in pieces.iter().enumerate().map(|(i, p)| (i + 1, p)) {
+                    let ws = segment_workspace(&run_dir, fan_out, n, piece)?;
+                    let tx = task_id(&run_dir, &format!("segment {n}"));
+                    eprintln!("prover task {tx}: segment {n} of {}", pieces.len());
+                    let task = segment_task(tx, prover, fan_out, n);
+                    let done = run_image(&project, prover, &binary(0), &ws, task, self.timeout)?;
+                    hand_segment_proof(fan_out, n, &done.files, &prover_ws)?;
+                    outcomes.push(step(&project, prover, done.elapsed, &done.files, &ws));
+                }
+                outcomes
+            }
+        };
         let tx = task_id(&run_dir, "prover");
         eprintln!("prover task {tx}: proving {inputs_source}");
-        let proved =
-            run_image(&project, prover, &binary(0), &prover_ws, prove_task(tx, prover, workflow), self.timeout)?;
+        let task = prove_task(tx, prover, workflow, segments.len());
+        let proved = run_image(&project, prover, &binary(0), &prover_ws, task, self.timeout)?;
 
         // 5. The verifier task, with the prover's output as its input.
         let (proof_local, verifier_ws) = hand_over(&run_dir, workflow, &prover_ws, &proved.files)?;
@@ -228,6 +248,7 @@ impl RunFlags {
             valid,
             verifier_valid,
             host,
+            segments,
             prover: step(&project, prover, proved.elapsed, &proved.files, &prover_ws),
             verifier: step(&project, verifier, verified.elapsed, &verified.files, &verifier_ws),
             verdict,
@@ -295,9 +316,26 @@ impl RunFlags {
             );
             Ok(report)
         };
+        let segments = match &workflow.segments {
+            None => Vec::new(),
+            Some(fan_out) => {
+                let pieces = split(sh, project, fan_out, &program_of(fan_out.split.program)?, inputs, run_dir)?;
+                let mut outcomes = Vec::new();
+                for (n, piece) in pieces.iter().enumerate().map(|(i, p)| (i + 1, p)) {
+                    let ws = segment_workspace(run_dir, fan_out, n, piece)?;
+                    let tx = task_id(run_dir, &format!("segment {n}"));
+                    eprintln!("prover task {tx} in a VM: segment {n} of {}", pieces.len());
+                    let done = vm_run(prover, &image_file(0), &ws, segment_task(tx, prover, fan_out, n))?;
+                    hand_segment_proof(fan_out, n, &done.files, &prover_ws)?;
+                    outcomes.push(step(project, prover, done.elapsed, &done.files, &ws));
+                }
+                outcomes
+            }
+        };
         let tx = task_id(run_dir, "prover");
         eprintln!("prover task {tx} in a VM: proving {inputs_source}");
-        let proved = vm_run(prover, &image_file(0), &prover_ws, prove_task(tx, prover, workflow))?;
+        let task = prove_task(tx, prover, workflow, segments.len());
+        let proved = vm_run(prover, &image_file(0), &prover_ws, task)?;
         let (proof_local, verifier_ws) = hand_over(run_dir, workflow, &prover_ws, &proved.files)?;
         let tx = task_id(run_dir, "verifier");
         eprintln!("verifier task {tx} in a VM");
@@ -322,6 +360,7 @@ impl RunFlags {
             valid: host.valid,
             verifier_valid,
             host,
+            segments,
             prover: step(project, prover, proved.elapsed, &proved.files, &prover_ws),
             verifier: step(project, verifier, verified.elapsed, &verified.files, &verifier_ws),
             verdict,
@@ -412,6 +451,65 @@ fn hand_over(
     Ok((proof, verifier_ws))
 }
 
+/// The pair's declared split, on this machine: the pieces it wrote
+/// (`1.json`, `2.json`, … in `run_dir/pieces`), in order.
+fn split(
+    sh: &Shell,
+    project: &Project,
+    fan_out: &Segments,
+    program: &Path,
+    inputs: &BTreeMap<String, PathBuf>,
+    run_dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let out = run_dir.join("pieces");
+    std::fs::create_dir_all(&out)?;
+    let args: Vec<String> = fan_out
+        .split
+        .args
+        .iter()
+        .map(|a| {
+            substitute(a, |scope, name| match scope {
+                "inputs" => inputs.get(name).map(|p| p.display().to_string()),
+                "out" => Some(out.display().to_string()),
+                _ => None,
+            })
+            .map_err(anyhow::Error::msg)
+        })
+        .collect::<Result<_>>()?;
+    cmd!(sh, "{program} {args...}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("the pair's split of its input {} failed", fan_out.input))?;
+    let pieces: Vec<PathBuf> = (1..).map(|n| out.join(format!("{n}.json"))).take_while(|p| p.is_file()).collect();
+    if pieces.is_empty() {
+        bail!("the pair's split wrote no pieces (1.json, 2.json, …) to {}", project.show(&out));
+    }
+    Ok(pieces)
+}
+
+/// A fresh workspace for segment `n`, holding its piece.
+fn segment_workspace(run_dir: &Path, fan_out: &Segments, n: usize, piece: &Path) -> Result<PathBuf> {
+    let ws = run_dir.join(format!("segment-{n}-workspace"));
+    let to = crate::local_node::workspace_path(&ws, &fan_out.piece_path(n))?;
+    std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
+    std::fs::copy(piece, &to).with_context(|| format!("cannot copy segment {n}'s piece into its workspace"))?;
+    Ok(ws)
+}
+
+/// Segment `n`'s proof, from its task's result into the prove task's workspace.
+fn hand_segment_proof(fan_out: &Segments, n: usize, files: &[(String, PathBuf)], prover_ws: &Path) -> Result<()> {
+    let vm_path = fan_out.proof_path(n);
+    let (_, local) = files
+        .iter()
+        .find(|(vm, _)| *vm == vm_path)
+        .with_context(|| format!("segment {n}'s task did not return its proof {vm_path}"))?;
+    let to = crate::local_node::workspace_path(prover_ws, &vm_path)?;
+    std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
+    std::fs::copy(local, &to).with_context(|| format!("cannot hand segment {n}'s proof to the prove task"))?;
+    Ok(())
+}
+
 impl Outcome {
     /// The summary (or JSON); an error when the host's verdict is invalid.
     fn print(&self, json: bool) -> Result<()> {
@@ -419,6 +517,10 @@ impl Outcome {
             println!("{}", serde_json::to_string_pretty(self)?);
         } else {
             println!("pair {}: {}", self.pair, self.inputs_source);
+            for (n, step) in self.segments.iter().enumerate() {
+                let role = format!("segment {}", n + 1);
+                println!("  {role:<8} {:<16} {:>7.1} s  → {}", step.image, step.seconds, step.outputs.join(", "));
+            }
             for (role, step) in [("prover  ", &self.prover), ("verifier", &self.verifier)] {
                 println!("  {role} {:<16} {:>7.1} s  → {}", step.image, step.seconds, step.outputs.join(", "));
             }

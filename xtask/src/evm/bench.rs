@@ -40,7 +40,8 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
     );
     for &n in headers {
         eprintln!("bench evm: {n} headers");
-        let record = contract::make(sh, &project, PROVER_IMAGE, n as usize)?;
+        let key = contract::KeyFlags { headers: n as usize, key: None }.resolve(&project, PROVER_IMAGE)?;
+        let record = contract::make(sh, &project, &key)?;
         let witness = work.join(format!("witness-{n}.json"));
         programs::run(
             &prover,
@@ -113,7 +114,8 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
 /// Deploy and verify gas of the unsplit contract on a node without the
 /// code size limit; `None` when solc could not compile it in one piece.
 fn unsplit_gas(project: &Project, node: &Node, headers: usize, calldata: &[u8]) -> Result<Option<(u64, u64)>> {
-    let saved = contract::sources_dir(project, headers).join(contract::UNSPLIT_CREATION_FILE);
+    let saved =
+        contract::sources_dir(project, &format!("header-chain-{headers}")).join(contract::UNSPLIT_CREATION_FILE);
     let Ok(text) = std::fs::read_to_string(&saved) else { return Ok(None) };
     let code = hex::decode(text.trim()).with_context(|| format!("{} is not hex", saved.display()))?;
     let receipt = node.send_and_wait(serde_json::json!({

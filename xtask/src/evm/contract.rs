@@ -20,13 +20,78 @@ use crate::programs;
 use crate::project::Project;
 
 pub const RECORD_KIND: &str = "header-chain-evm-verifier";
-pub const RECORD_VERSION: u32 = 3;
+pub const RECORD_VERSION: u32 = 4;
+
+/// Which verifier key a contract is for.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KeyFlags {
+    /// Chain length of the header-chain key in target/keys (the
+    /// header-chain verifier image pins the 8-header key).
+    #[arg(long, default_value_t = 8)]
+    pub headers: usize,
+    /// A verifier key file instead: a chain key or a range key (e.g.
+    /// target/keys/header-range-20-by-16.key.json, the range verifier's).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+/// A resolved key: its file, the name its record and sources go by, and
+/// how many headers its proofs cover.
+pub struct EvmKey {
+    pub file: PathBuf,
+    pub name: String,
+    pub headers: usize,
+}
+
+impl KeyFlags {
+    /// The name the key's record and sources go by (`header-chain-8`, or
+    /// the key file's name without `.key.json`).
+    pub fn name(&self) -> String {
+        match &self.key {
+            None => format!("header-chain-{}", self.headers),
+            Some(file) => {
+                let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or("key");
+                file_name.strip_suffix(".key.json").or(file_name.strip_suffix(".json")).unwrap_or(file_name).to_string()
+            }
+        }
+    }
+
+    /// The key named; the `--headers` chain key is made if missing.
+    pub fn resolve(&self, project: &Project, prover_image: &str) -> Result<EvmKey> {
+        let Some(file) = &self.key else {
+            let file = keys::key_path(project, self.headers);
+            if !file.exists() {
+                keys::make_key(project, prover_image, self.headers)?;
+            }
+            return Ok(EvmKey { file, name: self.name(), headers: self.headers });
+        };
+        let text = std::fs::read(file).with_context(|| {
+            format!("cannot read the key {}: make it with `cargo xtask keys` (or `prover keygen`)", file.display())
+        })?;
+        let json: serde_json::Value = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a verifier key file (JSON)", file.display()))?;
+        let headers = match json["kind"].as_str() {
+            Some("header-range-verifier-key") => json["plan"]["lengths"]
+                .as_array()
+                .map(|lengths| lengths.iter().filter_map(|l| l.as_u64()).sum::<u64>() as usize),
+            Some("header-chain-verifier-key") => json["shape"]["num_headers"].as_u64().map(|n| n as usize),
+            _ => None,
+        }
+        .with_context(|| {
+            format!(
+                "{} is not a header-chain or header-range verifier key (its `kind` is {})",
+                file.display(),
+                json["kind"]
+            )
+        })?;
+        Ok(EvmKey { file: file.clone(), name: self.name(), headers })
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct EvmVerifierFlags {
-    /// Chain length of the key (the verifier image pins the 8-header key).
-    #[arg(long, default_value_t = 8)]
-    pub headers: usize,
+    #[command(flatten)]
+    pub key: KeyFlags,
     /// The prover image whose SRS makes the key, if it is missing.
     #[arg(long, default_value = "header-prover")]
     pub prover: String,
@@ -61,6 +126,10 @@ pub struct EvmVerifierRecord {
     pub headers: usize,
     pub solc: String,
     pub solc_settings: serde_json::Value,
+    /// Public instances the proof carries: the statement's 6, then (a range
+    /// key) the 12 limbs of the aggregation's accumulator, whose pairing
+    /// the contract checks.
+    pub instances: usize,
     /// Calldata the verifier accepts: exactly this many bytes.
     pub calldata_bytes: usize,
     /// Calldata byte ranges `[start, end)` of 32-byte scalars (the six
@@ -80,22 +149,24 @@ pub struct EvmVerifierRecord {
     pub verifier: ContractRecord,
 }
 
-pub fn record_path(project: &Project, headers: usize) -> PathBuf {
-    project.target_dir.join("keys").join(format!("header-chain-{headers}.evm.json"))
+/// Where the record for the key named `name` lives (where `evm-submit` looks).
+pub fn record_path(project: &Project, name: &str) -> PathBuf {
+    project.target_dir.join("keys").join(format!("{name}.evm.json"))
 }
 
 /// snark-verifier's unsplit contract's creation code (hex), beside the sources.
 pub const UNSPLIT_CREATION_FILE: &str = "Halo2Verifier.creation.hex";
 
-pub fn sources_dir(project: &Project, headers: usize) -> PathBuf {
-    project.target_dir.join("evm").join(format!("header-chain-{headers}"))
+pub fn sources_dir(project: &Project, name: &str) -> PathBuf {
+    project.target_dir.join("evm").join(name)
 }
 
 impl EvmVerifierFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let record = make(sh, &project, &self.prover, self.headers)?;
-        let path = record_path(&project, self.headers);
+        let key = self.key.resolve(&project, &self.prover)?;
+        let record = make(sh, &project, &key)?;
+        let path = record_path(&project, &key.name);
         if self.json {
             println!("{}", serde_json::to_string_pretty(&summary(&record, &project.show(&path)))?);
             return Ok(());
@@ -115,11 +186,12 @@ impl EvmVerifierFlags {
             record.verifier.runtime_bytes,
         );
         println!(
-            "calldata: {} bytes (6 instances, then the proof); record {}",
+            "calldata: {} bytes ({} instances, then the proof); record {}",
             record.calldata_bytes,
+            record.instances,
             project.show(&path)
         );
-        println!("sources: {}", project.show(&sources_dir(&project, self.headers)));
+        println!("sources: {}", project.show(&sources_dir(&project, &key.name)));
         if record.insecure_dev_srs {
             eprintln!("warning: the key was made from the INSECURE development SRS: anyone can forge proofs this contract accepts (`evm-deploy` refuses it without --allow-insecure-srs)");
         }
@@ -140,6 +212,7 @@ pub fn summary(record: &EvmVerifierRecord, path: &str) -> serde_json::Value {
         "key_id": record.key_id,
         "headers": record.headers,
         "solc": record.solc,
+        "instances": record.instances,
         "calldata_bytes": record.calldata_bytes,
         "scalar_words": record.scalar_words,
         "code_size_limit": record.code_size_limit,
@@ -150,17 +223,19 @@ pub fn summary(record: &EvmVerifierRecord, path: &str) -> serde_json::Value {
     })
 }
 
-/// Makes (or remakes) the contracts for the `headers` key and writes the record.
-pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -> Result<EvmVerifierRecord> {
-    let key = keys::key_path(project, headers);
-    if !key.exists() {
-        keys::make_key(project, prover_image, headers)?;
-    }
-    let dir = sources_dir(project, headers);
+/// Makes (or remakes) the contracts for `evm_key` and writes the record.
+pub fn make(sh: &Shell, project: &Project, evm_key: &EvmKey) -> Result<EvmVerifierRecord> {
+    let key = &evm_key.file;
+    let dir = sources_dir(project, &evm_key.name);
     std::fs::create_dir_all(&dir)?;
     let prover = programs::program(project, programs::PROVER_BIN)?;
     let protocol = dir.join("protocol.json");
-    programs::run(&prover, &crate::os_args!["evm-protocol", "--key", &key, "--out", &protocol])?;
+    programs::run(&prover, &crate::os_args!["evm-protocol", "--key", key, "--out", &protocol])?;
+    let instances: usize = {
+        let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&protocol)?)?;
+        written["num_instance"].as_array().map(|n| n.iter().filter_map(|i| i.as_u64()).sum::<u64>() as usize)
+    }
+    .context("the prover's EVM protocol names no instance count")?;
 
     let codegen = build_codegen(sh, project)?;
     let unsplit_path = dir.join("Halo2Verifier.sol");
@@ -196,10 +271,36 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
     }
     let unsplit_runtime = unsplit_compiled.map(|c| c.runtime);
     let program = split::parse(&unsplit).context("splitting the generated verifier")?;
+    let file = format!("{}.sol", split::VERIFIER_NAME);
+    // One contract when it fits; otherwise parts, each under the limit.
+    let single = unsplit_runtime
+        .as_ref()
+        .filter(|code| code.len() <= split::CODE_SIZE_LIMIT)
+        .map(|_| split::single_source(&program, &key_id))
+        .transpose()?;
+    if let Some(source) = single {
+        let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([(file.clone(), source.clone())]))?;
+        let verifier =
+            compiled.get(&(file.clone(), split::VERIFIER_NAME.to_string())).context("solc made no verifier")?;
+        if verifier.runtime.len() <= split::CODE_SIZE_LIMIT {
+            atomic_write::write_atomic(&dir.join(&file), |w| w.write_all(source.as_bytes()))?;
+            let verifier = contract_record(split::VERIFIER_NAME, verifier, None);
+            return write_record(
+                project,
+                evm_key,
+                key,
+                key_id,
+                instances,
+                &program,
+                unsplit_runtime,
+                Vec::new(),
+                verifier,
+            );
+        }
+    }
     let (parts, part_sources) = compile_parts(sh, &solc_js, &program, &key_id)?;
     let layouts: Vec<(split::PartLayout, [u8; 32])> = parts.iter().map(|p| (p.layout.clone(), p.codehash)).collect();
     let verifier_source = split::verifier_source(&program, &layouts, &key_id)?;
-    let file = format!("{}.sol", split::VERIFIER_NAME);
     let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([(file.clone(), verifier_source.clone())]))?;
     let verifier = compiled.get(&(file.clone(), split::VERIFIER_NAME.to_string())).context("solc made no verifier")?;
     if verifier.runtime.len() > split::CODE_SIZE_LIMIT {
@@ -214,23 +315,41 @@ pub fn make(sh: &Shell, project: &Project, prover_image: &str, headers: usize) -
     for (name, source) in part_sources.iter().chain([(&file, &verifier_source)]) {
         atomic_write::write_atomic(&dir.join(name), |w| w.write_all(source.as_bytes()))?;
     }
+    let parts = parts.into_iter().map(|p| p.record).collect();
+    write_record(project, evm_key, key, key_id, instances, &program, unsplit_runtime, parts, verifier)
+}
+
+/// Writes the record of what `make` compiled.
+#[allow(clippy::too_many_arguments)]
+fn write_record(
+    project: &Project,
+    evm_key: &EvmKey,
+    key: &Path,
+    key_id: String,
+    instances: usize,
+    program: &split::Program,
+    unsplit_runtime: Option<Vec<u8>>,
+    parts: Vec<ContractRecord>,
+    verifier: ContractRecord,
+) -> Result<EvmVerifierRecord> {
     let record = EvmVerifierRecord {
         kind: RECORD_KIND.into(),
         version: RECORD_VERSION,
         key_id,
-        headers,
+        headers: evm_key.headers,
         solc: solc::VERSION.into(),
         solc_settings: solc::settings(),
+        instances,
         calldata_bytes: program.calldata_bytes,
         scalar_words: program.scalar_words.iter().map(|run| [run.start, run.end]).collect(),
         code_size_limit: split::CODE_SIZE_LIMIT,
-        insecure_dev_srs: !crate::insecure_srs::insecure_host_files(std::slice::from_ref(&key)).is_empty(),
+        insecure_dev_srs: !crate::insecure_srs::insecure_host_files(&[key.to_path_buf()]).is_empty(),
         unsplit_runtime_bytes: unsplit_runtime.as_ref().map(Vec::len),
         unsplit_runtime_sha256: unsplit_runtime.as_ref().map(|code| hex::encode(Sha256::digest(code))),
-        parts: parts.into_iter().map(|p| p.record).collect(),
+        parts,
         verifier,
     };
-    atomic_write::write_json_atomic(&record_path(project, headers), &record)?;
+    atomic_write::write_json_atomic(&record_path(project, &evm_key.name), &record)?;
     Ok(record)
 }
 

@@ -17,9 +17,9 @@ pub struct EvmDeployFlags {
     /// JSON-RPC URL of the node to deploy through.
     #[arg(long)]
     pub rpc: String,
-    /// Chain length of the key whose verifier to deploy.
-    #[arg(long, default_value_t = 8)]
-    pub headers: usize,
+    /// The key whose verifier to deploy (`evm-verifier` made its record).
+    #[command(flatten)]
+    pub key: super::contract::KeyFlags,
     /// Sending account (held by the node); default: the node's first account.
     #[arg(long)]
     pub from: Option<String>,
@@ -45,14 +45,17 @@ pub struct Deployment {
 impl EvmDeployFlags {
     pub fn run(self, _sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let record = load_record(&record_path(&project, self.headers))?;
+        let record_file = record_path(&project, &self.key.name());
+        let record = load_record(&record_file)?;
+        let which = match &self.key.key {
+            Some(file) => format!("--key {}", file.display()),
+            None => format!("--headers {}", self.key.headers),
+        };
         if record.insecure_dev_srs {
             if !self.allow_insecure_srs {
                 bail!(
-                    "refusing to deploy: the verifier for key {} was made from the INSECURE development SRS, whose secret anyone can derive to forge proofs the contract would accept. Put a ceremony SRS in the prover manifest's [srs] (README, \"Security notes\"), run `cargo xtask keys --headers {}` and `cargo xtask evm-verifier --headers {}`; or pass --allow-insecure-srs for a local test chain",
+                    "refusing to deploy: the verifier for key {} was made from the INSECURE development SRS, whose secret anyone can derive to forge proofs the contract would accept. Put a ceremony SRS in the prover manifest's [srs] (README, \"Security notes\"), make the key again (`cargo xtask keys`) and run `cargo xtask evm-verifier {which}`; or pass --allow-insecure-srs for a local test chain",
                     &record.key_id[..16],
-                    self.headers,
-                    self.headers
                 );
             }
             eprintln!("warning: deploying a verifier for the INSECURE development SRS (--allow-insecure-srs): anyone can forge proofs it accepts");
@@ -64,7 +67,7 @@ impl EvmDeployFlags {
                 let accounts = node.call("eth_accounts", json!([]))?;
                 let first = accounts.as_array().and_then(|a| a.first()).and_then(|a| a.as_str());
                 let Some(first) = first else {
-                    bail!("the node at {} holds no account to send from: pass --from with an account it has unlocked, or deploy the creation code in {} with your own wallet", self.rpc, project.show(&record_path(&project, self.headers)))
+                    bail!("the node at {} holds no account to send from: pass --from with an account it has unlocked, or deploy the creation code in {} with your own wallet", self.rpc, project.show(&record_file))
                 };
                 first.to_string()
             }
@@ -103,8 +106,10 @@ pub fn deploy_record(node: &Node, chain_id: u64, from: &str, record: &EvmVerifie
         parts.push(address);
         bar.set_message(format!("deployed {} of {} parts", parts.len(), record.parts.len()));
     }
-    // Its constructor checks each part's code and binds the part to itself.
-    let (verifier, gas) = deploy(node, from, &record.verifier, &constructor_arguments(&parts)?)?;
+    // Its constructor checks each part's code and binds the part to itself;
+    // a verifier in one contract has no constructor.
+    let arguments = if parts.is_empty() { Vec::new() } else { constructor_arguments(&parts)? };
+    let (verifier, gas) = deploy(node, from, &record.verifier, &arguments)?;
     gas_used += gas;
     bar.finish_and_clear();
     super::submit::check_parts_on_chain(node, &verifier, record)

@@ -651,17 +651,7 @@ pub fn verifier_source(program: &Program, parts: &[(PartLayout, [u8; 32])], key_
         first += n;
     }
     debug_assert!(table.len() / 2 == first * WINDOW_ENTRY_BYTES);
-    // snark-verifier reduces the scalars it reads (instances and the proof's
-    // evaluations) modulo r; require them canonical, so that exactly one
-    // calldata encodes each statement and each proof (points are already
-    // checked canonical by validate_ec_point).
-    let mut canonical = format!("            let r := {}\n", program.scalar_modulus);
-    for run in &program.scalar_words {
-        canonical.push_str(&format!(
-            "            for {{ let o := {:#x} }} lt(o, {:#x}) {{ o := add(o, 0x20) }} {{\n                if iszero(lt(calldataload(o), r)) {{ revert(0, 0) }}\n            }}\n",
-            run.start, run.end
-        ));
-    }
+    let canonical = canonical_scalars(program);
     Ok(format!(
         "{PRAGMA}
 // The header-chain verifier for key {key_id}, in {count} parts (EIP-170).
@@ -728,6 +718,57 @@ contract {VERIFIER_NAME} {{
 }}
 ",
         hashes = hashes.join(",\n"),
+    ))
+}
+
+/// Requires the scalars the generated code reads canonical. snark-verifier
+/// reduces them (instances and the proof's evaluations) modulo r; this
+/// makes exactly one calldata encode each statement and each proof (points
+/// are already checked canonical by validate_ec_point).
+fn canonical_scalars(program: &Program) -> String {
+    let mut canonical = format!("            let r := {}\n", program.scalar_modulus);
+    for run in &program.scalar_words {
+        canonical.push_str(&format!(
+            "            for {{ let o := {:#x} }} lt(o, {:#x}) {{ o := add(o, 0x20) }} {{\n                if iszero(lt(calldataload(o), r)) {{ revert(0, 0) }}\n            }}\n",
+            run.start, run.end
+        ));
+    }
+    canonical
+}
+
+/// The whole verifier as one contract (when it fits EIP-170): the same
+/// calldata checks as the split verifier's, the generated statements at
+/// their own addresses, and the key id returned on success.
+pub fn single_source(program: &Program, key_id: &str) -> Result<String> {
+    let calldata = program.calldata_bytes;
+    let success = success_word(key_id)?;
+    let canonical = canonical_scalars(program);
+    let mut body = String::new();
+    for line in program.prelude.iter().chain(&program.functions) {
+        body.push_str(line);
+    }
+    for statement in &program.statements {
+        body.push_str(&statement.text);
+    }
+    Ok(format!(
+        "{PRAGMA}
+// The header verifier for key {key_id}, one contract.
+// Calldata: the {instances} public instances (32 bytes each, big-endian),
+// then the proof: {calldata} bytes exactly; each instance, and each scalar
+// of the proof, below the scalar field's modulus. Returns the key id (32
+// bytes) when the proof verifies; reverts otherwise.
+contract {VERIFIER_NAME} {{
+    fallback(bytes calldata) external returns (bytes memory) {{
+        assembly {{
+            if iszero(eq(calldatasize(), {calldata:#x})) {{ revert(0, 0) }}
+{canonical}{body}if iszero(success) {{ revert(0, 0) }}
+            mstore(0, {success})
+            return(0, 0x20)
+        }}
+    }}
+}}
+",
+        instances = program.instance_offsets.len(),
     ))
 }
 

@@ -78,20 +78,32 @@ pub struct Submission {
     pub statement: Value,
 }
 
-/// The contract's calldata for a proof (the layout header-chain's `evm`
-/// module documents): each instance as 32 bytes big-endian, then the proof.
+/// The contract's calldata for a chain or range proof (the layout
+/// header-chain's `evm` module documents): each instance as 32 bytes
+/// big-endian, then the proof.
 /// The file's `statement` must be what its instances encode.
 pub fn calldata(path: &Path) -> Result<Submission> {
     let text = std::fs::read(path).with_context(|| format!("cannot read proof {}", path.display()))?;
     let proof: ProofFields = serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not a header-chain proof file", path.display()))?;
-    if proof.kind != "header-chain-proof" {
-        bail!("{} is a {:?}, not a header-chain proof", path.display(), proof.kind);
+        .with_context(|| format!("{} is not a header-chain or header-range proof file", path.display()))?;
+    // A range proof's instances are the statement's 6, then its accumulator's 12 limbs.
+    let instances = match proof.kind.as_str() {
+        "header-chain-proof" => 6,
+        "header-range-proof" => 18,
+        other => bail!("{} is a {other:?}, not a header-chain or header-range proof", path.display()),
+    };
+    if proof.instances.len() != instances {
+        bail!(
+            "{}: a {} has {instances} instances, this one {}: the file was edited or is corrupt",
+            path.display(),
+            proof.kind,
+            proof.instances.len()
+        );
     }
     let flavour = proof.transcript.as_deref().unwrap_or("blake2b");
     if flavour != "keccak" {
         bail!(
-            "{} is a {flavour}-transcript proof; a contract checks only keccak-transcript proofs: prove again with `prover prove --transcript keccak`",
+            "{} is a {flavour}-transcript proof; a contract checks only keccak-transcript proofs: prove again with `--transcript keccak` (`prover prove` or `prover aggregate`)",
             path.display()
         );
     }
@@ -103,7 +115,7 @@ pub fn calldata(path: &Path) -> Result<Submission> {
         };
         words.push(word);
     }
-    let statement = statement_of(&words).with_context(|| format!("{}: the public instances", path.display()))?;
+    let statement = statement_of(&words[..6]).with_context(|| format!("{}: the public instances", path.display()))?;
     if statement != proof.statement {
         bail!(
             "{}: the file's statement {} is not the one its instances encode, {statement}: the contract checks the instances; the file was edited or is corrupt",

@@ -114,6 +114,7 @@ pub struct PairFile {
     #[serde(default)]
     pub defaults: BTreeMap<workflow::FileName, Spanned<HostPath>>,
     pub capture: Option<Spanned<workflow::CaptureSection>>,
+    pub segments: Option<Spanned<workflow::SegmentsSection>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -654,13 +655,14 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
                 continue;
             }
         };
-        let PairFile { pair, inputs, prove, verify, preflight, check, defaults, capture } = match source.parse() {
-            Ok(p) => p,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
+        let PairFile { pair, inputs, prove, verify, preflight, check, defaults, capture, segments } =
+            match source.parse() {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
         let name = pair.name.get_ref().clone();
         if let Some(first) = pair_names.get(&name) {
             errors.push(source.error_at(
@@ -694,7 +696,8 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
         let verifier = resolve("verifier", &pair.verifier);
         let pair_images =
             PairImagesOf { images: &images, prover: pair.prover.get_ref(), verifier: pair.verifier.get_ref() };
-        let sections = workflow::WorkflowSections { inputs, prove, verify, preflight, check, defaults, capture };
+        let sections =
+            workflow::WorkflowSections { inputs, prove, verify, preflight, check, defaults, capture, segments };
         let workflow = match workflow::validate(sections, &pair_images) {
             Ok(w) => Some(w),
             Err(problems) => {

@@ -15,6 +15,13 @@
 //! in it mapped to the file the image carries). An optional `preflight`
 //! (same form, without `${proof}`/`${report}`) checks the inputs on the
 //! host before any task is sent.
+//!
+//! An optional `segments` fans the prover out: the host cuts an input into
+//! pieces with a declared split command (`${out}/1.json`, `2.json`, … in
+//! order), each piece is proven by its own prover task (`${segment.piece}`
+//! → `${segment.proof}`, paths numbered by `${n}`), and an argument of
+//! `prove` holding `${segments.proof}` is repeated once per segment proof,
+//! which the prove task is handed.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +44,66 @@ pub struct WorkflowSections {
     #[serde(default)]
     pub defaults: BTreeMap<FileName, Spanned<super::HostPath>>,
     pub capture: Option<Spanned<CaptureSection>>,
+    pub segments: Option<Spanned<SegmentsSection>>,
+}
+
+/// The prover fanned out over pieces of an input, before its `prove` task.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentsSection {
+    /// The input cut into pieces.
+    pub input: Spanned<String>,
+    /// Run on the host: writes the pieces as `${out}/1.json`, `2.json`, ….
+    pub split: Spanned<CheckSection>,
+    /// Where segment `${n}`'s task finds its piece (a VM path).
+    pub piece: Spanned<String>,
+    /// Where segment `${n}`'s task writes its proof (a VM path).
+    pub proof: Spanned<String>,
+    /// The segment task's arguments: `${segment.piece}`, `${segment.proof}`.
+    pub args: Vec<Spanned<String>>,
+}
+
+/// A declared fan-out, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segments {
+    pub input: String,
+    pub split: Check,
+    piece: String,
+    proof: String,
+    args: Vec<String>,
+}
+
+/// In a `prove` argument: repeated once per segment proof.
+pub const SEGMENT_PROOFS: &str = "${segments.proof}";
+
+impl Segments {
+    /// Segment `n`'s piece (n counts from 1).
+    pub fn piece_path(&self, n: usize) -> String {
+        self.piece.replace("${n}", &n.to_string())
+    }
+
+    /// Segment `n`'s proof.
+    pub fn proof_path(&self, n: usize) -> String {
+        self.proof.replace("${n}", &n.to_string())
+    }
+
+    /// Segment `n`'s prover task.
+    pub fn task(&self, n: usize) -> StepTask {
+        let (piece, proof) = (self.piece_path(n), self.proof_path(n));
+        let args = self
+            .args
+            .iter()
+            .map(|a| {
+                substitute(a, |scope, name| match (scope, name) {
+                    ("segment", "piece") => Some(piece.clone()),
+                    ("segment", "proof") => Some(proof.clone()),
+                    _ => None,
+                })
+                .expect("validated placeholders")
+            })
+            .collect();
+        StepTask { args, inputs: vec![("piece".into(), piece)], handed_over: Vec::new() }
+    }
 }
 
 /// How `run` makes an input from a JSON-RPC node (`--rpc URL --from A --to B`),
@@ -152,6 +219,7 @@ pub struct Workflow {
     /// Input name → the host file `run` uses when none is given.
     pub defaults: BTreeMap<String, super::HostPath>,
     pub capture: Option<Capture>,
+    pub segments: Option<Segments>,
 }
 
 /// A task as the workflow defines it: arguments and the files it is given.
@@ -167,7 +235,25 @@ pub struct StepTask {
 impl Workflow {
     /// The prover's task: its arguments, the inputs it reads.
     pub fn prove_task(&self) -> StepTask {
-        self.task(&self.prove_args)
+        self.prove_task_after(0)
+    }
+
+    /// The prover's task after `segments` segment tasks: each argument
+    /// naming `${segments.proof}` repeated per segment, their proofs handed over.
+    pub fn prove_task_after(&self, segments: usize) -> StepTask {
+        let Some(fan_out) = &self.segments else { return self.task(&self.prove_args) };
+        let proofs: Vec<String> = (1..=segments).map(|n| fan_out.proof_path(n)).collect();
+        let args: Vec<String> = self
+            .prove_args
+            .iter()
+            .flat_map(|arg| match arg.contains(SEGMENT_PROOFS) {
+                true => proofs.iter().map(|p| arg.replace(SEGMENT_PROOFS, p)).collect(),
+                false => vec![arg.clone()],
+            })
+            .collect();
+        let mut task = self.task(&args);
+        task.handed_over.extend(proofs.into_iter().enumerate().map(|(i, p)| (format!("segment {}", i + 1), p)));
+        task
     }
 
     /// The verifier's task: its arguments, the inputs and prover outputs it reads.
@@ -291,6 +377,7 @@ pub fn validate(
             ),
         ));
     }
+    let fans_out = sections.segments.is_some();
     let mut check_args = |step: &str, role: Role, args: &[Spanned<String>], scopes: &[&str]| -> Vec<String> {
         args.iter()
             .map(|arg| {
@@ -300,6 +387,7 @@ pub fn validate(
                     }
                     match scope {
                         "inputs" => inputs.get(name).cloned(),
+                        "segments" => (fans_out && name == "proof").then(String::new),
                         _ => outputs.get(name).cloned(),
                     }
                 };
@@ -310,7 +398,12 @@ pub fn validate(
                         .iter()
                         .flat_map(|scope| {
                             let map = if *scope == "inputs" { &inputs } else { &outputs };
-                            map.keys().map(move |n| format!("${{{scope}.{n}}}"))
+                            let names: Vec<String> = match *scope {
+                                "segments" if fans_out => vec![SEGMENT_PROOFS.to_string()],
+                                "segments" => Vec::new(),
+                                _ => map.keys().map(|n| format!("${{{scope}.{n}}}")).collect(),
+                            };
+                            names
                         })
                         .collect();
                     errors.push((
@@ -343,8 +436,14 @@ pub fn validate(
             })
             .collect()
     };
-    let prove_args = check_args("prove", Role::Prover, &prove.args, &["inputs", "outputs"]);
+    let prove_args = check_args("prove", Role::Prover, &prove.args, &["inputs", "outputs", "segments"]);
     let verify_args = check_args("verify", Role::Verifier, &sections.verify.get_ref().args, &["inputs", "prove"]);
+    if fans_out && !prove_args.iter().any(|a| a.contains(SEGMENT_PROOFS)) {
+        errors.push((
+            prove_span.clone(),
+            format!("key `prove.args`: the pair declares [segments], so the prove task must take their proofs: put {SEGMENT_PROOFS} in an argument (it is repeated once per segment, e.g. \"--segment=${{segments.proof}}\")"),
+        ));
+    }
     let mut host_command = |key: &str, section: CheckSection, after_proof: bool| -> Option<Check> {
         let program = Role::parse(section.program.get_ref());
         if program.is_none() {
@@ -437,6 +536,10 @@ pub fn validate(
             anvil_blocks: c.anvil_blocks,
         })
     });
+    let segments = sections.segments.map(|section| {
+        let section = section.into_inner();
+        validate_segments(section, &inputs, &outputs, &mut errors)
+    });
     if errors.is_empty() {
         Ok(Workflow {
             inputs,
@@ -448,9 +551,114 @@ pub fn validate(
             check: check.expect("no errors"),
             defaults,
             capture: capture.flatten(),
+            segments: segments.flatten(),
         })
     } else {
         Err(errors)
+    }
+}
+
+/// `[segments]`: an input to cut, a host split command writing `${out}`,
+/// numbered workspace paths apart from every other file, and a segment
+/// task that reads its piece and writes its proof.
+fn validate_segments(
+    section: SegmentsSection,
+    inputs: &BTreeMap<String, String>,
+    outputs: &BTreeMap<String, String>,
+    errors: &mut Vec<(std::ops::Range<usize>, String)>,
+) -> Option<Segments> {
+    if !inputs.contains_key(section.input.get_ref()) {
+        errors.push((
+            section.input.span(),
+            format!("key `segments.input`: the pair declares no input {:?}", section.input.get_ref()),
+        ));
+    }
+    let mut numbered = |key: &str, path: &Spanned<String>| {
+        let text = path.get_ref();
+        if !text.contains("${n}") {
+            errors.push((path.span(), format!("key `segments.{key}`: {text:?} has no ${{n}}: each segment needs its own file (e.g. \"/workspace/segment-${{n}}.json\")")));
+        } else if let Err(e) = check_vm_path(&text.replace("${n}", "1")) {
+            errors.push((path.span(), format!("key `segments.{key}`: {e}")));
+        } else if let Some((name, _)) = inputs.iter().chain(outputs).find(|(_, p)| Segments::matches(text, p)) {
+            errors.push((
+                path.span(),
+                format!(
+                    "key `segments.{key}`: {text:?} can name the same file as `{name}`: each file needs its own path"
+                ),
+            ));
+        }
+    };
+    numbered("piece", &section.piece);
+    numbered("proof", &section.proof);
+    if section.piece.get_ref() == section.proof.get_ref() {
+        errors.push((section.proof.span(), "key `segments.proof`: the same path as `segments.piece`".to_string()));
+    }
+    let split = section.split.into_inner();
+    let program = Role::parse(split.program.get_ref());
+    if program.is_none() {
+        errors.push((
+            split.program.span(),
+            format!(
+                "key `segments.split.program`: {:?} is neither \"prover\" nor \"verifier\"",
+                split.program.get_ref()
+            ),
+        ));
+    }
+    for arg in &split.args {
+        let known = |scope: &str, name: &str| match scope {
+            "inputs" => inputs.get(name).cloned(),
+            "out" if name.is_empty() => Some(String::new()),
+            _ => None,
+        };
+        if let Err(e) = substitute(arg.get_ref(), known) {
+            errors.push((
+                arg.span(),
+                format!(
+                    "key `segments.split.args`: {e} names nothing; it can use: ${{out}}{}",
+                    inputs.keys().map(|n| format!(", ${{inputs.{n}}}")).collect::<String>()
+                ),
+            ));
+        }
+    }
+    if !split.args.iter().any(|a| a.get_ref().contains("${out}")) {
+        errors.push((
+            split.program.span(),
+            "key `segments.split.args`: the split must take ${out}, the directory it writes the pieces to".to_string(),
+        ));
+    }
+    for arg in &section.args {
+        let known =
+            |scope: &str, name: &str| (scope == "segment" && ["piece", "proof"].contains(&name)).then(String::new);
+        if arg.get_ref().is_empty() {
+            errors.push((arg.span(), "key `segments.args`: an empty argument, which gevulot-cli drops".to_string()));
+        } else if let Err(e) = substitute(arg.get_ref(), known) {
+            errors.push((
+                arg.span(),
+                format!("key `segments.args`: {e} names nothing; it can use: ${{segment.piece}}, ${{segment.proof}}"),
+            ));
+        }
+    }
+    for needed in ["${segment.piece}", "${segment.proof}"] {
+        if !section.args.iter().any(|a| a.get_ref().contains(needed)) {
+            errors.push((section.piece.span(), format!("key `segments.args`: the segment task must take {needed}")));
+        }
+    }
+    Some(Segments {
+        input: section.input.into_inner(),
+        split: Check { program: program?, args: split.args.into_iter().map(Spanned::into_inner).collect() },
+        piece: section.piece.into_inner(),
+        proof: section.proof.into_inner(),
+        args: section.args.into_iter().map(Spanned::into_inner).collect(),
+    })
+}
+
+impl Segments {
+    /// Whether the numbered `pattern` can be `path` for some n.
+    fn matches(pattern: &str, path: &str) -> bool {
+        let (head, tail) = pattern.split_once("${n}").expect("numbered");
+        path.strip_prefix(head)
+            .and_then(|rest| rest.strip_suffix(tail))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     }
 }
 
@@ -604,6 +812,87 @@ mod tests {
         assert!(errors.contains("key `defaults.data`: the pair declares no such input"), "{errors}");
         assert!(errors.contains("key `capture.input`: the pair declares no input \"data\""), "{errors}");
         assert!(errors.contains("key `capture.args`: placeholder ${output} names nothing"), "{errors}");
+    }
+
+    const SEGMENTS: &str = r#"
+        [segments]
+        input = "witness"
+        split = { program = "prover", args = ["split-witness", "--witness", "${inputs.witness}", "--out-dir", "${out}"] }
+        piece = "/workspace/segment-${n}.witness.json"
+        proof = "/workspace/segment-${n}.proof.json"
+        args = ["prove", "--witness", "${segment.piece}", "--proof", "${segment.proof}"]
+    "#;
+
+    fn fanned_out() -> String {
+        let aggregate = HEADER_CHAIN.replace(
+            r#"args = ["prove", "--witness", "${inputs.witness}", "--proof", "${outputs.proof}"]"#,
+            r#"args = ["aggregate", "--segment=${segments.proof}", "--proof", "${outputs.proof}"]"#,
+        );
+        format!("{aggregate}\n{SEGMENTS}")
+    }
+
+    #[test]
+    fn segments_fan_the_prover_out_and_the_prove_task_takes_every_proof() {
+        let w = parse(&fanned_out()).unwrap();
+        let segments = w.segments.as_ref().unwrap();
+        assert_eq!((segments.input.as_str(), segments.split.program), ("witness", Role::Prover));
+        let second = segments.task(2);
+        assert_eq!(
+            second.args,
+            ["prove", "--witness", "/workspace/segment-2.witness.json", "--proof", "/workspace/segment-2.proof.json"]
+        );
+        assert_eq!(second.inputs, [("piece".to_string(), "/workspace/segment-2.witness.json".to_string())]);
+        let aggregate = w.prove_task_after(3);
+        assert_eq!(
+            aggregate.args,
+            [
+                "aggregate",
+                "--segment=/workspace/segment-1.proof.json",
+                "--segment=/workspace/segment-2.proof.json",
+                "--segment=/workspace/segment-3.proof.json",
+                "--proof",
+                "/workspace/proof.json"
+            ]
+        );
+        let handed: Vec<&str> = aggregate.handed_over.iter().map(|(_, p)| p.as_str()).collect();
+        assert_eq!(
+            handed,
+            ["/workspace/segment-1.proof.json", "/workspace/segment-2.proof.json", "/workspace/segment-3.proof.json"]
+        );
+        assert!(aggregate.inputs.is_empty(), "the aggregation reads proofs, not the witness");
+    }
+
+    #[test]
+    fn a_bad_fan_out_is_refused_with_every_reason() {
+        let errors = parse(&format!("{HEADER_CHAIN}\n{SEGMENTS}")).unwrap_err().join("\n");
+        assert!(errors.contains("the pair declares [segments], so the prove task must take their proofs"), "{errors}");
+        let text = HEADER_CHAIN.replace("${outputs.proof}\"]", "${outputs.proof}\", \"${segments.proof}\"]");
+        let errors = parse(&text).unwrap_err().join("\n");
+        assert!(errors.contains("placeholder ${segments.proof} names nothing"), "{errors}");
+        let bad = fanned_out()
+            .replace(r#"input = "witness""#, r#"input = "data""#)
+            .replace("segment-${n}.witness.json", "segment.witness.json")
+            .replace("/workspace/segment-${n}.proof.json", "/tmp/segment-${n}.proof.json")
+            .replace(r#""--out-dir", "${out}""#, r#""--out-dir", "${outdir}""#)
+            .replace(r#""--proof", "${segment.proof}""#, r#""--proof", "${segment.out}""#);
+        let errors = parse(&bad).unwrap_err().join("\n");
+        for expected in [
+            "key `segments.input`: the pair declares no input \"data\"",
+            "key `segments.piece`: \"/workspace/segment.witness.json\" has no ${n}",
+            "key `segments.proof`: \"/tmp/segment-1.proof.json\" is not a file under /workspace/",
+            "key `segments.split.args`: placeholder ${outdir} names nothing",
+            "the split must take ${out}",
+            "key `segments.args`: placeholder ${segment.out} names nothing",
+            "the segment task must take ${segment.proof}",
+        ] {
+            assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
+        }
+        let clash = fanned_out().replace("/workspace/segment-${n}.proof.json", "/workspace/proof${n}.json").replace(
+            r#"outputs = { proof = "/workspace/proof.json" }"#,
+            r#"outputs = { proof = "/workspace/proof7.json" }"#,
+        );
+        let errors = parse(&clash).unwrap_err().join("\n");
+        assert!(errors.contains("can name the same file as `proof`"), "{errors}");
     }
 
     #[test]
