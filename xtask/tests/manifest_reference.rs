@@ -40,13 +40,15 @@ fn load(images: &[String], pairs: &[String]) -> Result<Manifests, ManifestErrors
 fn the_examples_load() {
     let text = reference();
     let (images, pairs) = (examples(&text, "image"), examples(&text, "pair"));
-    assert_eq!((images.len(), pairs.len()), (2, 1), "the page's examples were not found");
+    assert_eq!((images.len(), pairs.len()), (2, 2), "the page's examples were not found");
     let manifests =
         load(&images, &pairs).unwrap_or_else(|e| panic!("an example in manifests/README.md does not load:\n{e}"));
     let names: Vec<&str> = manifests.images.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["example-prover", "example-verifier"]);
     let pair = manifests.pair_named("example-chain").unwrap();
     assert_eq!(pair.workflow.proof, "proof");
+    let range = manifests.pair_named("example-range").unwrap();
+    assert_eq!(range.workflow.segments.as_ref().unwrap().piece_path(3), "/workspace/segment-3.witness.json");
 }
 
 #[test]

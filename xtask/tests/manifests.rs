@@ -124,8 +124,11 @@ fn the_real_manifests_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let project = xtask::project::Project::at(root).unwrap();
     let m = project.manifests().unwrap();
-    assert_eq!(m.images.len(), 4);
-    assert_eq!(m.pair_names(), "blake-chain, header-chain");
+    assert_eq!(m.images.len(), 6);
+    assert_eq!(m.pair_names(), "blake-chain, header-chain, header-range");
+    let range = &m.pair_named("header-range").unwrap().workflow;
+    assert_eq!(range.segments.as_ref().map(|s| s.input.as_str()), Some("witness"));
+    assert!(range.prove_task_after(2).args.contains(&"--segment=/workspace/segment-2.proof.json".to_string()));
     let prover = m.image("header-prover").unwrap();
     assert_eq!((prover.package.as_str(), prover.bin.as_str()), ("prover", "prover"));
     assert_eq!(prover.srs.as_ref().unwrap().path.as_str(), "/srs/kzg_bn254_14.srs");

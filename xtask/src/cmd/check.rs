@@ -36,10 +36,15 @@ impl CheckFlags {
                 .iter()
                 .map(|p| {
                     let w = &p.workflow;
+                    // A fan-out's prove arguments grow with the segments: shown as declared.
+                    let prove = if w.segments.is_some() { w.prove_args.clone() } else { w.prove_task().args };
+                    let segments = w.segments.as_ref().map(
+                        |s| serde_json::json!({"input": s.input, "split": s.split.args, "first_task": s.task(1).args}),
+                    );
                     serde_json::json!({
                         "name": p.name, "manifest": p.manifest, "prover": p.prover, "verifier": p.verifier,
-                        "inputs": w.inputs, "prove": w.prove_task().args, "outputs": w.outputs, "proof": w.proof_path(),
-                        "verify": w.verify_task().args,
+                        "inputs": w.inputs, "segments": segments, "prove": prove, "outputs": w.outputs,
+                        "proof": w.proof_path(), "verify": w.verify_task().args,
                     })
                 })
                 .collect();
@@ -65,8 +70,12 @@ impl CheckFlags {
         for p in &manifests.pairs {
             let inputs: Vec<String> =
                 p.workflow.inputs.iter().map(|(n, vm)| format!("--input {n}=FILE → {vm}")).collect();
+            let fan_out = match &p.workflow.segments {
+                Some(s) => format!(" (a task per segment of {} first)", s.input),
+                None => String::new(),
+            };
             println!(
-                "pair  {:<18} prover {} → verifier {}, proof {}{}  ({})",
+                "pair  {:<18} prover {}{fan_out} → verifier {}, proof {}{}  ({})",
                 p.name.as_str(),
                 p.prover,
                 p.verifier,
