@@ -37,7 +37,7 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
 
 /// The chain key, or with `segment_size` the range key (minutes: the
 /// aggregation keygen at k = 21).
-fn make_any_key(
+pub fn make_any_key(
     project: &Project,
     prover_image: &str,
     headers: usize,

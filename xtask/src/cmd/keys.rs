@@ -1,26 +1,33 @@
-//! `cargo xtask keys --headers N`: the verifier key the verifier image pins
-//! (`crate::keys`).
+//! `cargo xtask keys --headers N [--segment-size S]`: the verifier keys the
+//! verifier images pin (`crate::keys`).
 
-use crate::keys::make_key;
+use crate::keys::make_any_key;
 use crate::project::Project;
 use anyhow::Result;
 use xshell::Shell;
 
 #[derive(clap::Args, Debug)]
 pub struct KeysFlags {
-    /// Chain lengths to make keys for.
+    /// Chain (or range) lengths to make keys for.
     #[arg(long, value_delimiter = ',', default_values_t = vec![8])]
     pub headers: Vec<usize>,
-    /// The prover image whose SRS the keys are made from.
-    #[arg(long, default_value = "header-prover")]
-    pub prover: String,
+    /// Make range keys: ranges proven in segments of this many headers
+    /// (the range-verifier image pins `--headers 20 --segment-size 16`).
+    #[arg(long)]
+    pub segment_size: Option<usize>,
+    /// The prover image whose SRS the keys are made from (default
+    /// header-prover; range-prover for range keys).
+    #[arg(long)]
+    pub prover: Option<String>,
 }
 
 impl KeysFlags {
     pub fn run(self, _sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
+        let default_prover = if self.segment_size.is_some() { "range-prover" } else { "header-prover" };
+        let prover = self.prover.as_deref().unwrap_or(default_prover);
         for n in &self.headers {
-            let (path, id) = make_key(&project, &self.prover, *n)?;
+            let (path, id) = make_any_key(&project, prover, *n, self.segment_size)?;
             println!("{id}  {}", project.show(&path));
         }
         Ok(())
