@@ -200,17 +200,11 @@ impl RunFlags {
             None => Vec::new(),
             Some(fan_out) => {
                 let pieces = split(sh, &project, fan_out, &role_binary(fan_out.split.program), &inputs, &run_dir)?;
-                let mut outcomes = Vec::new();
-                for (n, piece) in pieces.iter().enumerate().map(|(i, p)| (i + 1, p)) {
-                    let ws = segment_workspace(&run_dir, fan_out, n, piece)?;
-                    let tx = task_id(&run_dir, &format!("segment {n}"));
-                    eprintln!("prover task {tx}: segment {n} of {}", pieces.len());
-                    let task = segment_task(tx, prover, fan_out, n);
-                    let done = run_image(&project, prover, &binary(0), &ws, task, self.timeout)?;
-                    hand_segment_proof(fan_out, n, &done.files, &prover_ws)?;
-                    outcomes.push(step(&project, prover, done.elapsed, &done.files, &ws));
-                }
-                outcomes
+                let at = SegmentTasks { project: &project, prover, fan_out, run_dir: &run_dir, prover_ws: &prover_ws };
+                at.prove(&pieces, "", |ws, task| {
+                    let done = run_image(&project, prover, &binary(0), ws, task, self.timeout)?;
+                    Ok((done.elapsed, done.files))
+                })?
             }
         };
         let tx = task_id(&run_dir, "prover");
@@ -320,16 +314,11 @@ impl RunFlags {
             None => Vec::new(),
             Some(fan_out) => {
                 let pieces = split(sh, project, fan_out, &program_of(fan_out.split.program)?, inputs, run_dir)?;
-                let mut outcomes = Vec::new();
-                for (n, piece) in pieces.iter().enumerate().map(|(i, p)| (i + 1, p)) {
-                    let ws = segment_workspace(run_dir, fan_out, n, piece)?;
-                    let tx = task_id(run_dir, &format!("segment {n}"));
-                    eprintln!("prover task {tx} in a VM: segment {n} of {}", pieces.len());
-                    let done = vm_run(prover, &image_file(0), &ws, segment_task(tx, prover, fan_out, n))?;
-                    hand_segment_proof(fan_out, n, &done.files, &prover_ws)?;
-                    outcomes.push(step(project, prover, done.elapsed, &done.files, &ws));
-                }
-                outcomes
+                let at = SegmentTasks { project, prover, fan_out, run_dir, prover_ws: &prover_ws };
+                at.prove(&pieces, " in a VM", |ws, task| {
+                    let done = vm_run(prover, &image_file(0), ws, task)?;
+                    Ok((done.elapsed, done.files))
+                })?
             }
         };
         let tx = task_id(run_dir, "prover");
@@ -488,26 +477,46 @@ fn split(
     Ok(pieces)
 }
 
-/// A fresh workspace for segment `n`, holding its piece.
-fn segment_workspace(run_dir: &Path, fan_out: &Segments, n: usize, piece: &Path) -> Result<PathBuf> {
-    let ws = run_dir.join(format!("segment-{n}-workspace"));
-    let to = crate::local_node::workspace_path(&ws, &fan_out.piece_path(n))?;
-    std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
-    std::fs::copy(piece, &to).with_context(|| format!("cannot copy segment {n}'s piece into its workspace"))?;
-    Ok(ws)
+/// Where a fan-out's segment tasks run, and whose workspace gets their proofs.
+struct SegmentTasks<'a> {
+    project: &'a Project,
+    prover: &'a Image,
+    fan_out: &'a Segments,
+    run_dir: &'a Path,
+    prover_ws: &'a Path,
 }
 
-/// Segment `n`'s proof, from its task's result into the prove task's workspace.
-fn hand_segment_proof(fan_out: &Segments, n: usize, files: &[(String, PathBuf)], prover_ws: &Path) -> Result<()> {
-    let vm_path = fan_out.proof_path(n);
-    let (_, local) = files
-        .iter()
-        .find(|(vm, _)| *vm == vm_path)
-        .with_context(|| format!("segment {n}'s task did not return its proof {vm_path}"))?;
-    let to = crate::local_node::workspace_path(prover_ws, &vm_path)?;
-    std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
-    std::fs::copy(local, &to).with_context(|| format!("cannot hand segment {n}'s proof to the prove task"))?;
-    Ok(())
+impl SegmentTasks<'_> {
+    /// One prover task per piece (`run_task`: on the host or in a VM; it
+    /// returns the time taken and the result files), each in a fresh
+    /// workspace holding its piece; each proof copied into the prove task's workspace.
+    fn prove(
+        &self,
+        pieces: &[PathBuf],
+        how: &str,
+        mut run_task: impl FnMut(&Path, TaskSpec) -> Result<(Duration, Vec<(String, PathBuf)>)>,
+    ) -> Result<Vec<StepOutcome>> {
+        let mut outcomes = Vec::new();
+        for (n, piece) in pieces.iter().enumerate().map(|(i, p)| (i + 1, p)) {
+            let ws = self.run_dir.join(format!("segment-{n}-workspace"));
+            let to = crate::local_node::workspace_path(&ws, &self.fan_out.piece_path(n))?;
+            std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
+            std::fs::copy(piece, &to).with_context(|| format!("cannot copy segment {n}'s piece into its workspace"))?;
+            let tx = task_id(self.run_dir, &format!("segment {n}"));
+            eprintln!("prover task {tx}{how}: segment {n} of {}", pieces.len());
+            let (elapsed, files) = run_task(&ws, segment_task(tx, self.prover, self.fan_out, n))?;
+            let vm_path = self.fan_out.proof_path(n);
+            let (_, local) = files
+                .iter()
+                .find(|(vm, _)| *vm == vm_path)
+                .with_context(|| format!("segment {n}'s task did not return its proof {vm_path}"))?;
+            let to = crate::local_node::workspace_path(self.prover_ws, &vm_path)?;
+            std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
+            std::fs::copy(local, &to).with_context(|| format!("cannot hand segment {n}'s proof to the prove task"))?;
+            outcomes.push(step(self.project, self.prover, elapsed, &files, &ws));
+        }
+        Ok(outcomes)
+    }
 }
 
 impl Outcome {
