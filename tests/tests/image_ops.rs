@@ -87,7 +87,7 @@ fn images_records_caching_and_failures() {
     let o = xtask(&e, &["--json"], None, true);
     assert!(o.status.success(), "{}", text(&o));
     // The committed manifests pin the development SRS: both images are flagged.
-    for image in ["header-prover", "header-verifier"] {
+    for image in ["header-prover", "header-verifier", "range-prover", "range-verifier"] {
         assert!(
             text(&o).contains(&format!("warning: image {image} carries the INSECURE development SRS")),
             "{}",
@@ -95,7 +95,7 @@ fn images_records_caching_and_failures() {
         );
     }
     let built = records(&o);
-    assert_eq!(built.len(), 4, "every image of the manifests");
+    assert_eq!(built.len(), 6, "every image of the manifests");
     for r in &built {
         assert_eq!(r["rebuilt"], true);
         let record = &r["record"];

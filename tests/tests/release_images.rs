@@ -7,6 +7,7 @@
 //! Nanos's boot.
 
 use end_to_end::{output_text as text, workspace_root as root};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use sha3::Digest;
@@ -27,6 +28,8 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
+const RELEASED: [&str; 4] = ["blake-chain-prover", "blake-chain-verifier", "header-prover", "header-verifier"];
+
 #[test]
 fn releases_are_reproducible_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,8 +39,15 @@ fn releases_are_reproducible_and_read_back() {
     let home = ops_home.to_str().unwrap();
     let url = "https://images.example.org/v1";
 
-    let first = json(&xtask(&["release", "--ops-home", home, "--out", one.to_str().unwrap(), "--url", url, "--json"]));
-    let again = json(&xtask(&["release", "--ops-home", home, "--out", two.to_str().unwrap(), "--url", url, "--json"]));
+    // The four small images: the range images are the same programs with a
+    // 268 MB SRS and a key minutes to make, which the clean rebuild below
+    // would make again from nothing.
+    let release = |out: &Path| {
+        let mut args = RELEASED.to_vec();
+        args.splice(0..0, ["release", "--ops-home", home, "--out", out.to_str().unwrap(), "--url", url, "--json"]);
+        json(&xtask(&args))
+    };
+    let (first, again) = (release(&one), release(&two));
     assert_eq!(first, again, "two releases of the same sources differ");
     let sums = std::fs::read_to_string(one.join("SHA256SUMS")).unwrap();
     assert_eq!(sums, std::fs::read_to_string(two.join("SHA256SUMS")).unwrap());
@@ -46,7 +56,7 @@ fn releases_are_reproducible_and_read_back() {
     // SHA256SUMS is what `sha256sum -c` checks.
     let check = Command::new("sha256sum").arg("-c").arg("SHA256SUMS").current_dir(&one).output().unwrap();
     assert!(check.status.success(), "{}", text(&check));
-    assert_eq!(sums.lines().count(), 4, "every image of the manifests");
+    assert_eq!(sums.lines().count(), RELEASED.len(), "every image named");
 
     let images = first["images"].as_array().unwrap();
     for image in images {
@@ -108,7 +118,7 @@ fn releases_are_reproducible_and_read_back() {
     ]));
     assert_eq!(verdict["identical"], true, "{verdict:#}");
     assert_eq!(verdict["sha256sums_identical"], true, "{verdict:#}");
-    assert_eq!(verdict["images"].as_array().unwrap().len(), 4);
+    assert_eq!(verdict["images"].as_array().unwrap().len(), RELEASED.len());
 
     // A record naming a commit this repository does not have: said so, nothing built.
     let mut record: serde_json::Value =

@@ -905,6 +905,25 @@ contract Halo2Verifier {
     }
 
     #[test]
+    fn a_verifier_in_one_contract_checks_the_calldata_and_returns_the_key_id() {
+        let p = parse(GENERATED).unwrap();
+        let single = single_source(&p, KEY).unwrap();
+        let guard = single.find("if iszero(eq(calldatasize(), 0xa0)) { revert(0, 0) }").expect("exact calldata");
+        let canonical = single.find("if iszero(lt(calldataload(o), r)) { revert(0, 0) }").expect("canonical scalars");
+        let first = single.find(p.statements[0].text.trim()).expect("the generated statements");
+        let success = single.find("if iszero(success) { revert(0, 0) }").expect("success required");
+        let answer = single.find(&format!("mstore(0, 0x{KEY})\n            return(0, 0x20)")).expect("the key id");
+        assert!(guard < canonical && canonical < first && first < success && success < answer, "{single}");
+        assert!(single.contains("let f_q := 0x31") && single.contains("function validate_ec_point"), "{single}");
+        // Every statement, at its own addresses, and no part machinery.
+        for statement in &p.statements {
+            assert!(single.contains(&statement.text), "missing {}", statement.text);
+        }
+        assert!(!single.contains("sload") && !single.contains("extcodehash"), "{single}");
+        assert!(!single.contains("return(0, 0)\n"), "the generated empty return is replaced: {single}");
+    }
+
+    #[test]
     fn a_part_gets_only_the_windows_it_touches_packed_from_zero() {
         let p = parse(GENERATED).unwrap();
         let ranges = group(&p, 60);
