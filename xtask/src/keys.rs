@@ -97,6 +97,12 @@ pub fn ensure_verifier_files(
             if project.host(&file.source).exists() {
                 continue;
             }
+            // One process makes a key; another waits, then finds it made
+            // (two range keygens at once would not fit in memory).
+            let _making = crate::dir_lock::DirLock::take(&project.target_dir.join("keys"), "key generation")?;
+            if project.host(&file.source).exists() {
+                continue;
+            }
             let Some((headers, segment_size)) = key_for_name(file.source.file_name()) else {
                 continue; // not ours to make: image planning reports it
             };

@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod cmd;
+pub mod dir_lock;
 pub mod elf;
 pub mod evm;
 pub mod gevulot;

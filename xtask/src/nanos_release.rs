@@ -159,7 +159,7 @@ pub fn ensure(project: &Project, version: &str, flags: &FetchFlags) -> Result<Fe
         );
     }
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create the cache {}", root.display()))?;
-    let _guard = CacheLock::take(&root)?;
+    let _guard = crate::dir_lock::DirLock::take(&root, "fetch")?;
     // Another fetch may have finished while this one waited.
     if let Some(dir) = cached(version)? {
         check_files(&dir, pinned.as_ref())?;
@@ -339,32 +339,6 @@ pub fn pack(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         builder.append(&header, data.as_slice()).expect("writing to memory");
     }
     builder.into_inner().and_then(|gz| gz.finish()).expect("writing to memory")
-}
-
-/// An exclusive lock on the cache, so that concurrent fetches do not mix
-/// their files. Released when dropped (or when the process dies).
-struct CacheLock {
-    _held: std::fs::File,
-}
-
-impl CacheLock {
-    fn take(root: &Path) -> Result<Self> {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(root.join(".lock"))
-            .with_context(|| format!("cannot open the lock file in {}", root.display()))?;
-        // SAFETY: flock on a descriptor this struct owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            eprintln!("waiting for another fetch into {} to finish", root.display());
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(std::io::Error::last_os_error()).context("cannot lock the Nanos cache");
-            }
-        }
-        Ok(Self { _held: file })
-    }
 }
 
 #[cfg(test)]
