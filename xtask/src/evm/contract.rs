@@ -231,11 +231,6 @@ pub fn make(sh: &Shell, project: &Project, evm_key: &EvmKey) -> Result<EvmVerifi
     let prover = programs::program(project, programs::PROVER_BIN)?;
     let protocol = dir.join("protocol.json");
     programs::run(&prover, &crate::os_args!["evm-protocol", "--key", key, "--out", &protocol])?;
-    let instances: usize = {
-        let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&protocol)?)?;
-        written["num_instance"].as_array().map(|n| n.iter().filter_map(|i| i.as_u64()).sum::<u64>() as usize)
-    }
-    .context("the prover's EVM protocol names no instance count")?;
 
     let codegen = build_codegen(sh, project)?;
     let unsplit_path = dir.join("Halo2Verifier.sol");
@@ -271,6 +266,9 @@ pub fn make(sh: &Shell, project: &Project, evm_key: &EvmKey) -> Result<EvmVerifi
     }
     let unsplit_runtime = unsplit_compiled.map(|c| c.runtime);
     let program = split::parse(&unsplit).context("splitting the generated verifier")?;
+    // What the contract reads as public instances (the protocol file is too
+    // deeply nested for serde_json's default limit to read it as a Value).
+    let instances = program.instance_offsets.len();
     let file = format!("{}.sol", split::VERIFIER_NAME);
     // One contract when it fits; otherwise parts, each under the limit.
     let single = unsplit_runtime
