@@ -46,7 +46,7 @@ fn one_line_per_prerequisite_and_the_kernel_with_its_source() {
     let o = doctor(&[], &[("HOME", &home), ("XDG_CACHE_HOME", &home.join(".cache"))]);
     let out = String::from_utf8(o.stdout.clone()).unwrap();
     let kernel_lines: Vec<&str> = out.lines().filter(|l| l.contains("Nanos 0.1.52 for")).collect();
-    assert_eq!(kernel_lines.len(), 4, "one per image: {out}");
+    assert_eq!(kernel_lines.len(), 6, "one per image: {out}");
     for line in kernel_lines {
         assert!(line.starts_with("MISSING"), "{line}");
         assert!(line.contains(&format!("{}/.ops/0.1.52/kernel.img", home.display())), "{line}");
