@@ -92,7 +92,7 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let built: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(built.as_array().unwrap().len(), 4, "every image of the manifests");
+    assert_eq!(built.as_array().unwrap().len(), 6, "every image of the manifests");
 
     // An independent reader: Nanos's own dump lists what we wrote.
     let dump = kernel.join("dump");
@@ -100,6 +100,8 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
         for (image, expected) in [
             ("header-verifier.img", &["verifier", "header-chain-8.key.json", "HEADER_CHAIN_KEYS", "workspace"][..]),
             ("header-prover.img", &["prover", "kzg_bn254_14.srs", "HEADER_CHAIN_SRS", "workspace"]),
+            ("range-verifier.img", &["verifier", "header-range-20-by-16.key.json", "HEADER_CHAIN_KEYS", "workspace"]),
+            ("range-prover.img", &["prover", "kzg_bn254_21.srs", "HEADER_CHAIN_SRS", "workspace"]),
         ] {
             let o = Command::new(&dump).arg(images.join(image)).output().unwrap();
             assert!(o.status.success(), "dump {image}: {}", text(&o));
