@@ -199,9 +199,8 @@ impl RunFlags {
         let segments = match &workflow.segments {
             None => Vec::new(),
             Some(fan_out) => {
-                let pieces = split(sh, &project, fan_out, &role_binary(fan_out.split.program), &inputs, &run_dir)?;
                 let at = SegmentTasks { project: &project, prover, fan_out, run_dir: &run_dir, prover_ws: &prover_ws };
-                at.prove(&pieces, "", |ws, task| {
+                at.prove(sh, &role_binary(fan_out.split.program), &inputs, "", |ws, task| {
                     let done = run_image(&project, prover, &binary(0), ws, task, self.timeout)?;
                     Ok((done.elapsed, done.files))
                 })?
@@ -313,9 +312,8 @@ impl RunFlags {
         let segments = match &workflow.segments {
             None => Vec::new(),
             Some(fan_out) => {
-                let pieces = split(sh, project, fan_out, &program_of(fan_out.split.program)?, inputs, run_dir)?;
                 let at = SegmentTasks { project, prover, fan_out, run_dir, prover_ws: &prover_ws };
-                at.prove(&pieces, " in a VM", |ws, task| {
+                at.prove(sh, &program_of(fan_out.split.program)?, inputs, " in a VM", |ws, task| {
                     let done = vm_run(prover, &image_file(0), ws, task)?;
                     Ok((done.elapsed, done.files))
                 })?
@@ -440,43 +438,6 @@ fn hand_over(
     Ok((proof, verifier_ws))
 }
 
-/// The pair's declared split, on this machine: the pieces it wrote
-/// (`1.json`, `2.json`, … in `run_dir/pieces`), in order.
-fn split(
-    sh: &Shell,
-    project: &Project,
-    fan_out: &Segments,
-    program: &Path,
-    inputs: &BTreeMap<String, PathBuf>,
-    run_dir: &Path,
-) -> Result<Vec<PathBuf>> {
-    let out = run_dir.join("pieces");
-    std::fs::create_dir_all(&out)?;
-    let args: Vec<String> = fan_out
-        .split
-        .args
-        .iter()
-        .map(|a| {
-            substitute(a, |scope, name| match scope {
-                "inputs" => inputs.get(name).map(|p| p.display().to_string()),
-                "out" => Some(out.display().to_string()),
-                _ => None,
-            })
-            .map_err(anyhow::Error::msg)
-        })
-        .collect::<Result<_>>()?;
-    cmd!(sh, "{program} {args...}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("the pair's split of its input {} failed", fan_out.input))?;
-    let pieces: Vec<PathBuf> = (1..).map(|n| out.join(format!("{n}.json"))).take_while(|p| p.is_file()).collect();
-    if pieces.is_empty() {
-        bail!("the pair's split wrote no pieces (1.json, 2.json, …) to {}", project.show(&out));
-    }
-    Ok(pieces)
-}
-
 /// Where a fan-out's segment tasks run, and whose workspace gets their proofs.
 struct SegmentTasks<'a> {
     project: &'a Project,
@@ -487,15 +448,50 @@ struct SegmentTasks<'a> {
 }
 
 impl SegmentTasks<'_> {
-    /// One prover task per piece (`run_task`: on the host or in a VM; it
-    /// returns the time taken and the result files), each in a fresh
-    /// workspace holding its piece; each proof copied into the prove task's workspace.
+    /// The pair's declared split, on this machine (`program`): the pieces
+    /// it wrote (`1.json`, `2.json`, … in `run_dir/pieces`), in order.
+    fn split(&self, sh: &Shell, program: &Path, inputs: &BTreeMap<String, PathBuf>) -> Result<Vec<PathBuf>> {
+        let out = self.run_dir.join("pieces");
+        std::fs::create_dir_all(&out)?;
+        let args: Vec<String> = self
+            .fan_out
+            .split
+            .args
+            .iter()
+            .map(|a| {
+                substitute(a, |scope, name| match scope {
+                    "inputs" => inputs.get(name).map(|p| p.display().to_string()),
+                    "out" => Some(out.display().to_string()),
+                    _ => None,
+                })
+                .map_err(anyhow::Error::msg)
+            })
+            .collect::<Result<_>>()?;
+        cmd!(sh, "{program} {args...}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("the pair's split of its input {} failed", self.fan_out.input))?;
+        let pieces: Vec<PathBuf> = (1..).map(|n| out.join(format!("{n}.json"))).take_while(|p| p.is_file()).collect();
+        if pieces.is_empty() {
+            bail!("the pair's split wrote no pieces (1.json, 2.json, …) to {}", self.project.show(&out));
+        }
+        Ok(pieces)
+    }
+
+    /// The split (by `split_program`), then one prover task per piece
+    /// (`run_task`: on the host or in a VM; it returns the time taken and
+    /// the result files), each in a fresh workspace holding its piece; each
+    /// proof copied into the prove task's workspace.
     fn prove(
         &self,
-        pieces: &[PathBuf],
+        sh: &Shell,
+        split_program: &Path,
+        inputs: &BTreeMap<String, PathBuf>,
         how: &str,
         mut run_task: impl FnMut(&Path, TaskSpec) -> Result<(Duration, Vec<(String, PathBuf)>)>,
     ) -> Result<Vec<StepOutcome>> {
+        let pieces = self.split(sh, split_program, inputs)?;
         let mut outcomes = Vec::new();
         for (n, piece) in pieces.iter().enumerate().map(|(i, p)| (i + 1, p)) {
             let ws = self.run_dir.join(format!("segment-{n}-workspace"));
