@@ -4,6 +4,7 @@
 //! verifier contract for a key.
 
 pub mod circuit;
+mod dev_srs;
 pub mod evm;
 /// Atomic writes (the `atomic-write` crate, shared with the xtask).
 pub use atomic_write as fsutil;

@@ -28,7 +28,7 @@ pub const MAX_K: u32 = 28;
 
 /// Seed of the development SRS. Anyone can recompute its secret from this:
 /// it proves nothing to anybody else. Never deploy it.
-const DEV_SEED: [u8; 32] = *b"header-chain INSECURE dev SRS!!!";
+pub const DEV_SEED: [u8; 32] = *b"header-chain INSECURE dev SRS!!!";
 
 /// File name for the insecure development SRS: unmistakable on purpose.
 pub fn dev_srs_file_name(k: u32) -> String {
@@ -180,9 +180,10 @@ pub fn write(params: &ParamsKZG<Bn256>, path: &Path) -> std::io::Result<()> {
     write_atomic(path, |mut w| params.write_custom(&mut w, SerdeFormat::RawBytes))
 }
 
-/// The explicitly insecure, deterministic development SRS.
+/// The explicitly insecure, deterministic development SRS:
+/// `ParamsKZG::setup(k, ChaCha20Rng::from_seed(DEV_SEED))`, computed faster.
 pub fn generate_insecure_dev(k: u32) -> ParamsKZG<Bn256> {
-    ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SEED))
+    crate::dev_srs::setup(k, DEV_SEED)
 }
 
 /// s·G2 of the development SRS, raw bytes. Every SRS drawn from the public
@@ -192,7 +193,7 @@ pub fn generate_insecure_dev(k: u32) -> ParamsKZG<Bn256> {
 /// (`INSECURE_S_G2` in xtask/src/insecure_srs.rs, with the others of
 /// [`known_insecure_s_g2_raw`]).
 pub fn insecure_dev_s_g2_raw() -> Vec<u8> {
-    generate_insecure_dev(1).s_g2().to_raw_bytes()
+    ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed(DEV_SEED)).s_g2().to_raw_bytes()
 }
 
 /// Seed of halo2-base's (and snark-verifier-sdk's) `gen_srs`: ChaCha20 with

@@ -1,16 +1,23 @@
-//! The aggregation circuit: verifies every segment proof of a range in
-//! circuit (snark-verifier's halo2 loader, SHPLONK), constrains the links
-//! between them and exposes the range's statement followed by the KZG
-//! accumulator whose pairing the final verifier checks.
+//! The aggregation circuit: verifies proofs in circuit (snark-verifier's
+//! halo2 loader, SHPLONK), constrains the links between their statements
+//! and exposes the range's statement followed by the KZG accumulator whose
+//! pairing the final verifier checks.
+//!
+//! One circuit serves both levels of a range proof: over the segment proofs,
+//! and as the wrapper over that one aggregation proof (fewer cells, so fewer
+//! columns: the final proof has few commitments and is cheap to check on
+//! chain). A proof that carries an accumulator has it folded in; its
+//! protocol says where the limbs are.
 
 use halo2_base::gates::circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage};
 use halo2_base::gates::flex_gate::MultiPhaseThreadBreakPoints;
 use halo2_base::gates::RangeInstructions;
 use halo2_base::halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_base::halo2_proofs::plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey};
+use halo2_base::halo2_proofs::plonk::{keygen_pk, keygen_vk, Error, ProvingKey, VerifyingKey};
 use halo2_base::halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG;
-use header_chain::proof::PinnedKey;
+use snark_verifier::system::halo2::{compile, Config};
+use snark_verifier::verifier::plonk::PlonkProtocol;
 use snark_verifier_sdk::halo2::aggregation::{aggregate_snarks, VerifierUniversality};
 use snark_verifier_sdk::halo2::gen_dummy_snark_from_protocol;
 use snark_verifier_sdk::{Snark, SHPLONK};
@@ -19,15 +26,19 @@ use crate::links::{constrain_links, Statement};
 
 /// Public instances: the range's statement (6, header-chain's order), then
 /// the accumulator's two G1 points as 3 limbs of 88 bits per coordinate (12).
-pub const RANGE_INSTANCES: usize = 6 + ACCUMULATOR_LIMBS;
+pub const RANGE_INSTANCES: usize = STATEMENT_INSTANCES + ACCUMULATOR_LIMBS;
+pub const STATEMENT_INSTANCES: usize = 6;
 pub const ACCUMULATOR_LIMBS: usize = 12;
-/// The aggregation circuit's degree: three segment proofs take about 41 M
-/// advice cells, 20 columns at k = 21 (BENCHMARKS.md, "Ranges").
-pub const AGGREGATE_K: u32 = 21;
+/// The degree of both levels. Two segment proofs take about 27 M advice
+/// cells, 13 columns at k = 21 (BENCHMARKS.md, "Ranges"); k = 22 halves the
+/// columns at both levels, and every column of the wrapper costs the EVM
+/// verifier an `ecMul` or more. One degree also means one SRS read as is:
+/// downsizing recomputes the Lagrange points, minutes at k = 21.
+pub const AGGREGATE_K: u32 = 22;
 /// Rows halo2 withholds at the end of the aggregation circuit (blinding).
 const MINIMUM_ROWS: usize = 20;
 
-/// Everything that fixes the aggregation circuit besides the segment keys.
+/// Everything that fixes an aggregation circuit besides the keys it verifies.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregationConfig {
@@ -36,7 +47,8 @@ pub struct AggregationConfig {
 }
 
 /// Fills `builder` with the verification of `snarks` and the links between
-/// them; returns nothing, the public instances are set on the builder.
+/// their statements (each snark's first [`STATEMENT_INSTANCES`] instances);
+/// the public instances are set on the builder.
 fn populate(builder: &mut BaseCircuitBuilder<Fr>, params: &ParamsKZG<Bn256>, snarks: Vec<Snark>) {
     let range = builder.range_chip();
     let output = aggregate_snarks::<SHPLONK>(
@@ -49,23 +61,31 @@ fn populate(builder: &mut BaseCircuitBuilder<Fr>, params: &ParamsKZG<Bn256>, sna
     let statements: Vec<Statement> = output
         .previous_instances
         .into_iter()
-        .map(|instances| instances.try_into().expect("a segment has 6 public instances"))
+        .map(|instances| instances[..STATEMENT_INSTANCES].try_into().expect("a proof states 6 instances first"))
         .collect();
     let statement = constrain_links(range.gate(), builder.main(0), &statements);
     builder.assigned_instances[0] = statement.into_iter().chain(output.accumulator).collect();
 }
 
-/// Keys of the aggregation circuit over `segment_keys`, in chain order, at
-/// the degree of `params`.
-pub fn keygen(
-    params: &ParamsKZG<Bn256>,
-    segment_keys: &[PinnedKey],
-) -> Result<(ProvingKey<G1Affine>, AggregationConfig), halo2_base::halo2_proofs::plonk::Error> {
+/// An aggregation circuit's verifying key and configuration; its proving
+/// key on request (minutes and gigabytes, which a verifier key does not need).
+pub struct Keygen {
+    pub vk: VerifyingKey<G1Affine>,
+    pub config: AggregationConfig,
+    builder: BaseCircuitBuilder<Fr>,
+}
+
+impl Keygen {
+    pub fn proving_key(self, params: &ParamsKZG<Bn256>) -> Result<ProvingKey<G1Affine>, Error> {
+        keygen_pk(params, self.vk, &self.builder)
+    }
+}
+
+/// Keys of the aggregation circuit over proofs of `protocols`, in chain
+/// order, at the degree of `params`.
+pub fn keygen(params: &ParamsKZG<Bn256>, protocols: Vec<PlonkProtocol<G1Affine>>) -> Result<Keygen, Error> {
     let k = params.k() as usize;
-    let dummies = segment_keys
-        .iter()
-        .map(|key| gen_dummy_snark_from_protocol::<SHPLONK>(crate::segment::protocol(key)))
-        .collect();
+    let dummies = protocols.into_iter().map(gen_dummy_snark_from_protocol::<SHPLONK>).collect();
     let mut builder = BaseCircuitBuilder::<Fr>::from_stage(CircuitBuilderStage::Keygen)
         .use_k(k)
         .use_lookup_bits(k - 1)
@@ -73,8 +93,8 @@ pub fn keygen(
     populate(&mut builder, params, dummies);
     let base = builder.calculate_params(Some(MINIMUM_ROWS));
     let vk = keygen_vk(params, &builder)?;
-    let pk = keygen_pk(params, vk, &builder)?;
-    Ok((pk, AggregationConfig { base, break_points: builder.break_points() }))
+    let config = AggregationConfig { base, break_points: builder.break_points() };
+    Ok(Keygen { vk, config, builder })
 }
 
 /// The aggregation circuit with its witness for `snarks` (already checked
@@ -90,7 +110,16 @@ pub fn circuit(
     (builder, instances)
 }
 
-/// Reads a verifying key of the aggregation circuit (its configuration
+/// How a verifier (in circuit, or snark-verifier's EVM generator) reads a
+/// proof of an aggregation circuit: its statement, then an accumulator whose
+/// pairing it must also check.
+pub fn protocol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>) -> PlonkProtocol<G1Affine> {
+    let limbs = (STATEMENT_INSTANCES..RANGE_INSTANCES).map(|row| (0, row)).collect();
+    let config = Config::kzg().with_num_instance(vec![RANGE_INSTANCES]).with_accumulator_indices(Some(limbs));
+    compile(params, vk, config)
+}
+
+/// Reads a verifying key of an aggregation circuit (its configuration
 /// re-runs from `config`).
 pub fn read_vk(bytes: &[u8], config: &AggregationConfig) -> std::io::Result<VerifyingKey<G1Affine>> {
     VerifyingKey::read::<_, BaseCircuitBuilder<Fr>>(

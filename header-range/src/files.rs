@@ -1,5 +1,6 @@
-//! The range key and range proof files, and verifying a range proof: the
-//! aggregation proof itself, its statement, and the accumulator's pairing.
+//! The range key and range proof files, making a range proof (the segment
+//! proofs aggregated, that proof wrapped) and verifying one: the wrapper's
+//! proof itself, its statement, and the accumulator's pairing.
 //! Like header-chain's, a verifier takes keys only from what it pins.
 
 use alloy_primitives::Bytes;
@@ -11,6 +12,7 @@ use halo2_base::halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge2
 use halo2_base::halo2_proofs::SerdeFormat;
 use header_chain::keccak_transcript::{KeccakChallenge, KeccakTranscript};
 use header_chain::layout::ChainStatement;
+use header_chain::poseidon_transcript::PoseidonTranscript;
 use header_chain::proof::{fr_from_hex, fr_to_hex, PinnedKey, ProofFile, ProveError, Transcript};
 use header_chain::srs::VerifierPoints;
 use serde::{Deserialize, Serialize};
@@ -18,22 +20,46 @@ use sha2::{Digest, Sha256};
 use snark_verifier::loader::native::NativeLoader;
 use snark_verifier::pcs::kzg::{KzgAccumulator, KzgDecidingKey};
 use snark_verifier::pcs::AccumulationDecider;
-use snark_verifier::system::halo2::{compile, Config};
+use snark_verifier::system::halo2::transcript::halo2::ChallengeScalar;
 use snark_verifier::util::arithmetic::fe_from_limbs;
-use snark_verifier_sdk::{BITS, LIMBS, SHPLONK};
+use snark_verifier_sdk::{Snark, BITS, LIMBS, SHPLONK};
 
-use crate::aggregate::{AggregationConfig, ACCUMULATOR_LIMBS, RANGE_INSTANCES};
+use crate::aggregate::{AggregationConfig, ACCUMULATOR_LIMBS, RANGE_INSTANCES, STATEMENT_INSTANCES};
 use crate::plan::SegmentPlan;
 
-/// Names the aggregation circuit's constraints; bump it when they change.
-pub const CIRCUIT_ID: &str = "header-range-aggregate/v1";
+/// Names the circuits' constraints (the segment aggregation and its
+/// wrapper); bump it when they change.
+pub const CIRCUIT_ID: &str = "header-range-wrapped/v2";
 pub const KEY_KIND: &str = "header-range-verifier-key";
 pub const PROOF_KIND: &str = "header-range-proof";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
-/// What a verifier needs for one range plan: the aggregation circuit's
-/// configuration and verifying key, the segment keys it was made for (by id;
-/// their verifying keys are constants of this one), and the SRS points.
+/// One aggregation circuit as a verifier reads it: its configuration and
+/// verifying key (raw bytes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitKey {
+    pub config: AggregationConfig,
+    pub vk: Bytes,
+}
+
+impl CircuitKey {
+    fn of(vk: &VerifyingKey<G1Affine>, config: &AggregationConfig) -> Self {
+        let mut bytes = Vec::new();
+        vk.write(&mut bytes, SerdeFormat::RawBytes).expect("writing to memory");
+        Self { config: config.clone(), vk: bytes.into() }
+    }
+
+    fn read_vk(&self) -> Result<VerifyingKey<G1Affine>, RangeKeyError> {
+        crate::aggregate::read_vk(&self.vk, &self.config).map_err(RangeKeyError::Vk)
+    }
+}
+
+/// What a verifier needs for one range plan: the segment keys (by id; their
+/// verifying keys are constants of the aggregation circuit), the
+/// aggregation circuit over them (its verifying key is a constant of the
+/// wrapper's), the wrapper, whose proofs are the range proofs, and the SRS
+/// points.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RangeKeyFile {
@@ -42,9 +68,9 @@ pub struct RangeKeyFile {
     pub circuit: String,
     pub plan: SegmentPlan,
     pub segment_keys: Vec<String>,
-    pub config: AggregationConfig,
+    pub aggregation: CircuitKey,
+    pub wrapper: CircuitKey,
     pub verifier_points: Bytes,
-    pub vk: Bytes,
 }
 
 impl RangeKeyFile {
@@ -63,27 +89,21 @@ pub enum RangeKeyError {
     SegmentCount { plan: usize, keys: usize },
     #[error("segment {index} has {have} headers in its key but {want} in the plan")]
     SegmentLength { index: usize, have: usize, want: usize },
-    #[error("aggregation keygen failed: {0:?}")]
-    Keygen(halo2_base::halo2_proofs::plonk::Error),
+    #[error("{circuit} keygen failed: {error:?}")]
+    Keygen { circuit: &'static str, error: halo2_base::halo2_proofs::plonk::Error },
     #[error("the range key's verifying key does not read: {0}")]
     Vk(std::io::Error),
     #[error("the range key's SRS points are malformed or not generators")]
     Points,
 }
 
-/// A range key with its proving key.
-pub struct RangeKeys {
-    pub pk: ProvingKey<G1Affine>,
-    pub file: RangeKeyFile,
-}
-
-/// Generates the range key for `plan` over `segment_keys` (one per segment,
-/// in order) from `params`, the aggregation circuit's SRS.
-pub fn keygen(
+/// Keys of the circuit over the segment proofs of `plan` (one key per
+/// segment, in order), from `params` at [`crate::aggregate::AGGREGATE_K`].
+pub fn aggregation_keygen(
     params: &ParamsKZG<Bn256>,
     plan: &SegmentPlan,
     segment_keys: &[PinnedKey],
-) -> Result<RangeKeys, RangeKeyError> {
+) -> Result<crate::aggregate::Keygen, RangeKeyError> {
     if plan.lengths.len() != segment_keys.len() {
         return Err(RangeKeyError::SegmentCount { plan: plan.lengths.len(), keys: segment_keys.len() });
     }
@@ -96,20 +116,40 @@ pub fn keygen(
             return Err(RangeKeyError::SegmentLength { index, have: key.file.shape.num_headers, want });
         }
     }
-    let (pk, config) = crate::aggregate::keygen(params, segment_keys).map_err(RangeKeyError::Keygen)?;
-    let mut vk = Vec::new();
-    pk.get_vk().write(&mut vk, SerdeFormat::RawBytes).expect("writing to memory");
-    let file = RangeKeyFile {
+    let protocols = segment_keys.iter().map(crate::segment::protocol).collect();
+    crate::aggregate::keygen(params, protocols)
+        .map_err(|error| RangeKeyError::Keygen { circuit: "segment aggregation", error })
+}
+
+/// Keys of the wrapper over proofs of the aggregation circuit `aggregation`,
+/// from `params` (the aggregation's).
+pub fn wrapper_keygen(
+    params: &ParamsKZG<Bn256>,
+    aggregation: &VerifyingKey<G1Affine>,
+) -> Result<crate::aggregate::Keygen, RangeKeyError> {
+    let protocol = crate::aggregate::protocol(params, aggregation);
+    crate::aggregate::keygen(params, vec![protocol]).map_err(|error| RangeKeyError::Keygen { circuit: "wrapper", error })
+}
+
+/// The range key file for `plan` from its parts.
+pub fn key_file(
+    params: &ParamsKZG<Bn256>,
+    plan: &SegmentPlan,
+    segment_keys: &[PinnedKey],
+    aggregation_vk: &VerifyingKey<G1Affine>,
+    aggregation_config: &AggregationConfig,
+    wrapper: &crate::aggregate::Keygen,
+) -> RangeKeyFile {
+    RangeKeyFile {
         kind: KEY_KIND.into(),
         version: FORMAT_VERSION,
         circuit: CIRCUIT_ID.into(),
         plan: plan.clone(),
         segment_keys: segment_keys.iter().map(|key| key.id.clone()).collect(),
-        config,
-        verifier_points: points.into(),
-        vk: vk.into(),
-    };
-    Ok(RangeKeys { pk, file })
+        aggregation: CircuitKey::of(aggregation_vk, aggregation_config),
+        wrapper: CircuitKey::of(&wrapper.vk, &wrapper.config),
+        verifier_points: VerifierPoints::of(params).to_bytes().into(),
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -131,8 +171,6 @@ pub struct RangeProofFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RangeProveError {
-    #[error("the range key has {want} segments but {have} segment proofs were given")]
-    SegmentCount { want: usize, have: usize },
     #[error(transparent)]
     Segment(#[from] crate::segment::SegmentError),
     #[error("segment {index} starts at block {starts} with parent {parent}, but segment {prev} ended at block {ended} with hash {hash}: the segments are not one chain")]
@@ -163,54 +201,47 @@ pub fn check_chain(segments: &[ProofFile]) -> Result<(), RangeProveError> {
     Ok(())
 }
 
-/// Proves that `segments` (proofs under `segment_keys`, in order) are one
-/// chain, as one aggregation proof in the given transcript flavour.
-pub fn prove(
+/// Proves that the segment proofs `snarks` are one chain: one proof of the
+/// aggregation circuit, in the Poseidon transcript the wrapper replays.
+pub fn prove_aggregation(
     params: &ParamsKZG<Bn256>,
-    keys: &RangeKeys,
-    segment_keys: &[PinnedKey],
-    segments: &[ProofFile],
+    pk: &ProvingKey<G1Affine>,
+    config: &AggregationConfig,
+    snarks: Vec<Snark>,
+) -> Result<Snark, RangeProveError> {
+    let (circuit, instances) = crate::aggregate::circuit(params, config, snarks);
+    let proof = header_chain::proof::create::<_, ChallengeScalar<G1Affine>, PoseidonTranscript<NativeLoader, _>>(
+        params, pk, circuit, &instances,
+    )?;
+    Ok(Snark::new(crate::aggregate::protocol(params, pk.get_vk()), vec![instances], proof))
+}
+
+/// Wraps the aggregation proof `aggregated` of `statement` into the range
+/// proof, in the given transcript flavour.
+pub fn prove_wrapper(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    key: &RangeKeyFile,
+    aggregated: Snark,
+    statement: ChainStatement,
     flavour: Transcript,
 ) -> Result<RangeProofFile, RangeProveError> {
-    let want = keys.file.segment_keys.len();
-    if segments.len() != want || segment_keys.len() != want {
-        return Err(RangeProveError::SegmentCount { want, have: segments.len() });
-    }
-    check_chain(segments)?;
-    let mut snarks = Vec::with_capacity(want);
-    for (index, ((proof, key), expected)) in segments.iter().zip(segment_keys).zip(&keys.file.segment_keys).enumerate()
-    {
-        if &key.id != expected {
-            return Err(crate::segment::SegmentError::WrongKey {
-                index,
-                found: key.id.clone(),
-                expected: expected.clone(),
-            }
-            .into());
-        }
-        snarks.push(crate::segment::snark(index, key, proof)?);
-    }
-    let (circuit, instances) = crate::aggregate::circuit(params, &keys.file.config, snarks);
+    let (circuit, instances) = crate::aggregate::circuit(params, &key.wrapper.config, vec![aggregated]);
+    assert_eq!(instances[..STATEMENT_INSTANCES], statement.instances()[..], "the wrapper states the segments' range");
     let proof = match flavour {
         Transcript::Blake2b => header_chain::proof::create::<_, Challenge255<G1Affine>, Blake2bWrite<_, G1Affine, _>>(
-            params, &keys.pk, circuit, &instances,
+            params, pk, circuit, &instances,
         )?,
-        Transcript::Keccak => header_chain::proof::create::<_, KeccakChallenge, KeccakTranscript<_>>(
-            params, &keys.pk, circuit, &instances,
-        )?,
+        Transcript::Keccak => {
+            header_chain::proof::create::<_, KeccakChallenge, KeccakTranscript<_>>(params, pk, circuit, &instances)?
+        }
         other => return Err(RangeProveError::Flavour(other)),
-    };
-    let statement = ChainStatement {
-        first_parent_hash: segments[0].statement.first_parent_hash,
-        first_number: segments[0].statement.first_number,
-        last_hash: segments[want - 1].statement.last_hash,
-        last_number: segments[want - 1].statement.last_number,
     };
     Ok(RangeProofFile {
         kind: PROOF_KIND.into(),
         version: FORMAT_VERSION,
         circuit: CIRCUIT_ID.into(),
-        key_id: keys.file.key_id(),
+        key_id: key.key_id(),
         transcript: flavour,
         statement,
         instances: instances.iter().map(fr_to_hex).collect(),
@@ -229,9 +260,9 @@ pub struct PinnedRangeKey {
 
 impl PinnedRangeKey {
     pub fn new(file: RangeKeyFile) -> Result<Self, RangeKeyError> {
-        let vk = crate::aggregate::read_vk(&file.vk, &file.config).map_err(RangeKeyError::Vk)?;
+        let vk = file.wrapper.read_vk()?;
         let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or(RangeKeyError::Points)?;
-        let params = points.params(file.config.base.k as u32);
+        let params = points.params(file.wrapper.config.base.k as u32);
         Ok(Self { id: file.key_id(), file, vk, params, points })
     }
 
@@ -239,15 +270,12 @@ impl PinnedRangeKey {
     /// this key. The accumulator's limbs are marked as such, so the contract
     /// also checks their pairing, as [`verify`] does.
     pub fn evm_protocol(&self) -> header_chain::evm::EvmProtocol {
-        let limbs = (RANGE_INSTANCES - ACCUMULATOR_LIMBS..RANGE_INSTANCES).map(|row| (0, row)).collect();
-        let num_instance = vec![RANGE_INSTANCES];
-        let config = Config::kzg().with_num_instance(num_instance.clone()).with_accumulator_indices(Some(limbs));
         header_chain::evm::EvmProtocol {
             kind: header_chain::evm::PROTOCOL_KIND.into(),
             version: header_chain::evm::PROTOCOL_VERSION,
             key_id: self.id.clone(),
-            num_instance,
-            protocol: compile(&self.params, &self.vk, config),
+            num_instance: vec![RANGE_INSTANCES],
+            protocol: crate::aggregate::protocol(&self.params, &self.vk),
             g0: self.points.g0,
             g2: self.points.g2,
             s_g2: self.points.s_g2,

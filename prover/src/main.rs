@@ -278,11 +278,11 @@ fn run(mode: Mode) -> Result<()> {
         }
         Mode::Keygen { headers, segment_size: Some(size), srs, out } => {
             let plan = header_range::plan::SegmentPlan::for_range(headers, size)?;
-            let keys = header_range::prover::range_keygen(&plan, &srs)?;
-            write(&out, &keys.file)?;
+            let key = header_range::prover::range_keygen(&plan, &srs)?;
+            write(&out, &key)?;
             println!(
                 "verifier key {} for {headers} headers in segments {:?} written to {}",
-                keys.file.key_id(),
+                key.key_id(),
                 plan.lengths,
                 out.display()
             );
@@ -489,10 +489,10 @@ fn aggregate_and_write(segments: &[PathBuf], args: &ProveArgs) -> Result<header_
         })
         .collect::<Result<Vec<header_chain::proof::ProofFile>>>()?;
     let proved = header_range::prover::aggregate(&loaded, &args.srs, args.transcript, |stage| eprintln!("{stage}"))?;
-    write_outputs(args, &proved.proof, &proved.keys.file)?;
+    write_outputs(args, &proved.proof, &proved.key)?;
     let s = &proved.proof.statement;
     println!(
-        "range proof of blocks {}..={} ({} segments) written to {} ({} bytes, {} transcript, key {}); keygen {:.1} s, aggregate {:.1} s, total {:.1} s",
+        "range proof of blocks {}..={} ({} segments) written to {} ({} bytes, {} transcript, key {}); keygen {:.1} s, aggregate and wrap {:.1} s, total {:.1} s",
         s.first_number,
         s.last_number,
         segments.len(),
@@ -500,8 +500,8 @@ fn aggregate_and_write(segments: &[PathBuf], args: &ProveArgs) -> Result<header_
         proved.proof.proof.len(),
         proved.proof.transcript,
         &proved.proof.key_id[..16],
-        proved.timings.keygen.as_secs_f64(),
-        proved.timings.prove.as_secs_f64(),
+        proved.timings.keygen().as_secs_f64(),
+        proved.timings.prove().as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     Ok(proved.proof)

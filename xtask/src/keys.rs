@@ -36,7 +36,7 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
 }
 
 /// The chain key, or with `segment_size` the range key (minutes: the
-/// aggregation keygen at k = 21).
+/// aggregation's and the wrapper's verifying keys at k = 22).
 pub fn make_any_key(
     project: &Project,
     prover_image: &str,

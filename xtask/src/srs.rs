@@ -68,7 +68,7 @@ pub fn ensure_dev(project: &Project, k: u32) -> Result<PathBuf> {
     if read_k(&path).ok() == Some(k) {
         return Ok(path);
     }
-    // Minutes at k = 21: another process may be making it already.
+    // Minutes at k = 21 and up: another process may be making it already.
     let _making = crate::dir_lock::DirLock::take(path.parent().expect("in target/srs"), "SRS generation")?;
     if read_k(&path).ok() == Some(k) {
         return Ok(path);

@@ -101,7 +101,7 @@ fn native_images_boot_and_the_verifier_answers_tasks() {
             ("header-verifier.img", &["verifier", "header-chain-8.key.json", "HEADER_CHAIN_KEYS", "workspace"][..]),
             ("header-prover.img", &["prover", "kzg_bn254_14.srs", "HEADER_CHAIN_SRS", "workspace"]),
             ("range-verifier.img", &["verifier", "header-range-20-by-16.key.json", "HEADER_CHAIN_KEYS", "workspace"]),
-            ("range-prover.img", &["prover", "kzg_bn254_21.srs", "HEADER_CHAIN_SRS", "workspace"]),
+            ("range-prover.img", &["prover", "kzg_bn254_22.srs", "HEADER_CHAIN_SRS", "workspace"]),
         ] {
             let o = Command::new(&dump).arg(images.join(image)).output().unwrap();
             assert!(o.status.success(), "dump {image}: {}", text(&o));
