@@ -56,6 +56,8 @@ pub enum SrsError {
     TooSmall { path: String, have: u32, need: u32 },
     #[error("SRS file {path} fails the pairing check e(g[1], g2) = e(g[0], s_g2): its G1 and G2 powers do not share one secret; the file is corrupted or mixed from two setups")]
     Pairing { path: String },
+    #[error("SRS file {path} is not {from} downsized (its points differ): remove it, or make it with `cargo xtask srs downsize`")]
+    NotDownsized { path: String, from: String },
     #[error("SRS file {path} has sha256 {found}, but {expected} is pinned; it is not the file the pin names")]
     Pin { path: String, found: String, expected: String },
 }
@@ -147,18 +149,53 @@ fn on_curve<F: ff::Field>(x: F, y: F, b: F) -> bool {
     identity || y.square() == x.square() * x + b
 }
 
-/// Reads an SRS for a circuit of degree `k`, downsizing if the file is
-/// larger (reading only the points kept; the Lagrange points are
-/// recomputed, which takes seconds: prefer a file of exactly k).
+/// Reads an SRS for a circuit of degree `k`. A larger file is downsized:
+/// its first 2^k points are read, and the Lagrange points come from the
+/// file's sibling of degree k when there is one (the same name with `_{k}.`
+/// for its degree, e.g. `kzg_bn254_17.srs` beside `kzg_bn254_22.srs`), else
+/// they are recomputed, which takes a minute at k = 17 and half an hour at
+/// k = 21. A sibling must be that file downsized, point for point.
 pub fn read_for_k(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
     let have = read_k(path)?;
     if have < k {
         return Err(SrsError::TooSmall { path: path.display().to_string(), have, need: k });
     }
-    if have > k {
-        return downsize(path, k, |_| {});
+    if have == k {
+        return read(path);
     }
-    read(path)
+    match sibling(path, have, k).filter(|sibling| sibling.exists()) {
+        Some(sibling) => read_sibling(path, &sibling, k),
+        None => downsize(path, k, |_| {}),
+    }
+}
+
+/// The file of degree `k` beside `path` (degree `have`), by name.
+pub fn sibling(path: &Path, have: u32, k: u32) -> Option<std::path::PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let tag = format!("_{have}.");
+    let at = name.rfind(&tag)?;
+    Some(path.with_file_name(format!("{}_{k}.{}", &name[..at], &name[at + tag.len()..])))
+}
+
+/// `sibling`, checked to be `path` downsized to `k`: the same first 2^k
+/// points and the same G2 points (so its Lagrange points are the only thing
+/// taken on trust, and a wrong one only makes proofs fail to verify).
+fn read_sibling(path: &Path, sibling: &Path, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
+    use halo2_base::halo2_proofs::poly::commitment::Params;
+    use std::io::{Seek, SeekFrom};
+    let small = read(sibling)?;
+    let io = |source| SrsError::Io { path: path.display().to_string(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let tail = read_g2_tail(&mut file, read_k(path)?).map_err(io)?;
+    let mut powers = vec![0u8; (G1_BYTES << k) as usize];
+    file.seek(SeekFrom::Start(4)).and_then(|_| file.read_exact(&mut powers)).map_err(io)?;
+    let mut raw = Vec::with_capacity(raw_size(k) as usize);
+    small.write_custom(&mut raw, SerdeFormat::RawBytes).expect("writing to memory");
+    let same = small.k() == k && raw[4..4 + powers.len()] == powers[..] && raw[raw.len() - tail.len()..] == tail[..];
+    if !same {
+        return Err(SrsError::NotDownsized { path: sibling.display().to_string(), from: path.display().to_string() });
+    }
+    Ok(small)
 }
 
 /// The INSECURE development SRS of degree `k`, read from `dir` if a

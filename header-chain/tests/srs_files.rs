@@ -98,3 +98,33 @@ fn downsize_refuses_a_larger_k_and_corrupt_points() {
     std::fs::write(&path, &off).unwrap();
     assert!(matches!(srs::downsize(&path, 4, |_| {}), Err(SrsError::Point { .. })));
 }
+
+#[test]
+fn a_sibling_of_degree_k_gives_the_lagrange_points_and_must_be_the_same_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = dev_file(dir.path(), 12);
+    let recomputed = srs::downsize(&path, 10, |_| {}).unwrap();
+    let sibling = srs::sibling(&path, 12, 10).unwrap();
+    assert_eq!(sibling, dir.path().join("kzg_bn254_10.INSECURE-DEV.srs"));
+    assert_eq!(
+        srs::sibling(std::path::Path::new("/srs/kzg_bn254_22.srs"), 22, 17).unwrap().to_str(),
+        Some("/srs/kzg_bn254_17.srs")
+    );
+
+    // The dev SRS at k = 10 is the k = 12 one downsized: read in its place.
+    srs::write(&srs::generate_insecure_dev(10), &sibling).unwrap();
+    assert_eq!(bytes_of(&srs::read_for_k(&path, 10).unwrap()), bytes_of(&recomputed));
+
+    // Another setup's file of that degree is refused, by name.
+    use header_chain::halo2_proofs::poly::kzg::commitment::ParamsKZG as Kzg;
+    use rand_core::SeedableRng;
+    let other = Kzg::<Bn256>::setup(10, rand_chacha::ChaCha20Rng::from_seed([9; 32]));
+    srs::write(&other, &sibling).unwrap();
+    let e = srs::read_for_k(&path, 10).unwrap_err();
+    assert!(matches!(e, SrsError::NotDownsized { .. }), "{e}");
+    assert!(e.to_string().contains("kzg_bn254_10.INSECURE-DEV.srs"), "{e}");
+
+    // No sibling: the points are recomputed, the same bytes.
+    std::fs::remove_file(&sibling).unwrap();
+    assert_eq!(bytes_of(&srs::read_for_k(&path, 10).unwrap()), bytes_of(&recomputed));
+}

@@ -29,12 +29,14 @@ use crate::links::{constrain_links, Statement};
 pub const RANGE_INSTANCES: usize = STATEMENT_INSTANCES + ACCUMULATOR_LIMBS;
 pub const STATEMENT_INSTANCES: usize = 6;
 pub const ACCUMULATOR_LIMBS: usize = 12;
-/// The degree of both levels. Two segment proofs take about 27 M advice
-/// cells, 13 columns at k = 21 (BENCHMARKS.md, "Ranges"); k = 22 halves the
-/// columns at both levels, and every column of the wrapper costs the EVM
-/// verifier an `ecMul` or more. One degree also means one SRS read as is:
-/// downsizing recomputes the Lagrange points, minutes at k = 21.
-pub const AGGREGATE_K: u32 = 22;
+/// The degree of the circuit over the segment proofs: two segment proofs
+/// take about 27 M advice cells, 13 columns at k = 21 (at k = 22, 7 columns
+/// but a 21 GB peak instead of 16; BENCHMARKS.md, "Ranges").
+pub const AGGREGATE_K: u32 = 21;
+/// The wrapper's degree: one more power of two than the aggregation spreads
+/// its cells over a few columns, and every column costs the EVM verifier an
+/// `ecMul` or more.
+pub const WRAPPER_K: u32 = 22;
 /// Rows halo2 withholds at the end of the aggregation circuit (blinding).
 const MINIMUM_ROWS: usize = 20;
 

@@ -122,13 +122,15 @@ pub fn aggregation_keygen(
 }
 
 /// Keys of the wrapper over proofs of the aggregation circuit `aggregation`,
-/// from `params` (the aggregation's).
+/// from `params` at [`crate::aggregate::WRAPPER_K`].
 pub fn wrapper_keygen(
     params: &ParamsKZG<Bn256>,
     aggregation: &VerifyingKey<G1Affine>,
 ) -> Result<crate::aggregate::Keygen, RangeKeyError> {
-    let protocol = crate::aggregate::protocol(params, aggregation);
-    crate::aggregate::keygen(params, vec![protocol]).map_err(|error| RangeKeyError::Keygen { circuit: "wrapper", error })
+    let k = aggregation.get_domain().k();
+    let protocol = crate::aggregate::protocol(&VerifierPoints::of(params).params(k), aggregation);
+    crate::aggregate::keygen(params, vec![protocol])
+        .map_err(|error| RangeKeyError::Keygen { circuit: "wrapper", error })
 }
 
 /// The range key file for `plan` from its parts.

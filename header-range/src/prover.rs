@@ -11,7 +11,7 @@ use header_chain::circuit::CircuitShape;
 use header_chain::layout::ChainStatement;
 use header_chain::proof::{keygen, PinnedKey, ProofFile, ProveError, Transcript};
 
-use crate::aggregate::AGGREGATE_K;
+use crate::aggregate::{AGGREGATE_K, WRAPPER_K};
 use crate::files::{RangeKeyError, RangeKeyFile, RangeProofFile, RangeProveError};
 use crate::plan::SegmentPlan;
 
@@ -61,9 +61,10 @@ pub struct RangeProved {
 }
 
 /// Aggregates `segments` (poseidon-transcript proofs, in chain order) with
-/// the SRS at `srs` (k = [`AGGREGATE_K`]; the segments' k is read from the
-/// same file, downsized): the segment proofs into one, that one wrapped.
-/// One proving key is held at a time.
+/// the SRS at `srs` (k >= [`WRAPPER_K`]; the segments' and the
+/// aggregation's k are read from the same file, downsized, or from its
+/// siblings): the segment proofs into one at k = [`AGGREGATE_K`], that one
+/// wrapped at k = [`WRAPPER_K`]. One proving key is held at a time.
 pub fn aggregate(
     segments: &[ProofFile],
     srs: &Path,
@@ -106,15 +107,18 @@ pub fn aggregate(
     let aggregation = crate::files::aggregation_keygen(&params, &plan, &segment_keys)?;
     let aggregation_vk = aggregation.vk.clone();
     let aggregation_config = aggregation.config.clone();
-    let pk = aggregation.proving_key(&params).map_err(|error| RangeKeyError::Keygen { circuit: "segment aggregation", error })?;
+    let pk = aggregation
+        .proving_key(&params)
+        .map_err(|error| RangeKeyError::Keygen { circuit: "segment aggregation", error })?;
     timings.aggregation_keygen = t.elapsed();
     stage("aggregating the segments (poseidon transcript)");
     let t = Instant::now();
     let aggregated = crate::files::prove_aggregation(&params, &pk, &aggregation_config, snarks)?;
-    drop(pk);
+    drop((pk, params));
     timings.aggregation_prove = t.elapsed();
 
-    stage(&format!("wrapper key: k = {AGGREGATE_K}"));
+    let params = header_chain::srs::read_for_k(srs, WRAPPER_K)?;
+    stage(&format!("wrapper key: k = {WRAPPER_K}"));
     let t = Instant::now();
     let wrapper = crate::files::wrapper_keygen(&params, &aggregation_vk)?;
     let key = crate::files::key_file(&params, &plan, &segment_keys, &aggregation_vk, &aggregation_config, &wrapper);
@@ -173,6 +177,7 @@ pub fn range_keygen(plan: &SegmentPlan, srs: &Path) -> Result<RangeKeyFile, Aggr
         .collect::<Result<Vec<_>, _>>()?;
     let params = header_chain::srs::read_for_k(srs, AGGREGATE_K)?;
     let aggregation = crate::files::aggregation_keygen(&params, plan, &keys)?;
+    let params = header_chain::srs::read_for_k(srs, WRAPPER_K)?;
     let wrapper = crate::files::wrapper_keygen(&params, &aggregation.vk)?;
     Ok(crate::files::key_file(&params, plan, &keys, &aggregation.vk, &aggregation.config, &wrapper))
 }

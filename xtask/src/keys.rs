@@ -36,7 +36,7 @@ pub fn make_key(project: &Project, prover_image: &str, headers: usize) -> Result
 }
 
 /// The chain key, or with `segment_size` the range key (minutes: the
-/// aggregation's and the wrapper's verifying keys at k = 22).
+/// aggregation's and the wrapper's verifying keys, k = 21 and 22).
 pub fn make_any_key(
     project: &Project,
     prover_image: &str,
@@ -80,18 +80,37 @@ pub fn prover_srs(project: &Project, prover_image: &str) -> Result<(PathBuf, Str
     let Some(srs) = &image.srs else {
         bail!("image {prover_image} declares no [srs]; keys are made from the prover's SRS")
     };
+    // Its smaller siblings too: keygen reads them instead of recomputing.
+    ensure_dev_srs_files(project, image)?;
     Ok((crate::srs::srs_for_image(project, image, srs)?, srs.source.to_string()))
 }
 
-/// Makes the verifier keys that the selected images carry and that are
-/// missing (files named `header-chain-N.key.json` or
-/// `header-range-N-by-S.key.json`), from the prover image of
-/// the pair each verifier belongs to.
-pub fn ensure_verifier_files(
+/// Generates the development SRS files `image` carries beside its `[srs]`
+/// (e.g. the smaller degrees a prover reads instead of recomputing them).
+fn ensure_dev_srs_files(project: &Project, image: &crate::manifest::Image) -> Result<()> {
+    for file in &image.files {
+        let source = project.host(&file.source);
+        if let Some(k) = crate::srs::dev_k_of(project, &source).filter(|_| !source.exists()) {
+            crate::srs::ensure_dev(project, k)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the files that the selected images carry, that are missing and
+/// that the xtask knows how to make: development SRS files (at their
+/// default path, e.g. a prover's smaller siblings of its SRS) and verifier
+/// keys (files named `header-chain-N.key.json` or
+/// `header-range-N-by-S.key.json`, from the prover image of the pair each
+/// verifier belongs to).
+pub fn ensure_generated_files(
     project: &Project,
     manifests: &crate::manifest::Manifests,
     images: &[&crate::manifest::Image],
 ) -> Result<()> {
+    for image in images {
+        ensure_dev_srs_files(project, image)?;
+    }
     for image in images {
         for file in &image.files {
             if project.host(&file.source).exists() {

@@ -62,6 +62,11 @@ pub fn default_dev_path(project: &Project, k: u32) -> PathBuf {
     project.target_dir.join("srs").join(dev_srs_file_name(k))
 }
 
+/// The degree of the development SRS whose default path is `path`, if it is one.
+pub fn dev_k_of(project: &Project, path: &Path) -> Option<u32> {
+    (1..=MAX_K).find(|k| default_dev_path(project, *k) == path)
+}
+
 /// Makes sure the development SRS of degree k exists (generating it once).
 pub fn ensure_dev(project: &Project, k: u32) -> Result<PathBuf> {
     let path = default_dev_path(project, k);
@@ -105,7 +110,7 @@ pub fn srs_for_image(
     let k = srs_decl.k.get();
     let source = project.host(&srs_decl.source);
     if !source.exists() {
-        match (1..=MAX_K).find(|dk| default_dev_path(project, *dk) == source) {
+        match dev_k_of(project, &source) {
             Some(dk) => {
                 ensure_dev(project, dk)?;
             }
