@@ -236,7 +236,9 @@ pub fn make(sh: &Shell, project: &Project, evm_key: &EvmKey) -> Result<EvmVerifi
     let unsplit_path = dir.join("Halo2Verifier.sol");
     let printed = programs::run_json(&codegen, &crate::os_args![&protocol, &unsplit_path])?;
     let key_id = printed["key_id"].as_str().context("evm-codegen printed no key id")?.to_string();
-    let unsplit = std::fs::read_to_string(&unsplit_path)?;
+    let unsplit = split::bound_precompile_gas(&std::fs::read_to_string(&unsplit_path)?)
+        .context("bounding the generated verifier's precompile calls")?;
+    atomic_write::write_atomic(&unsplit_path, |w| w.write_all(unsplit.as_bytes()))?;
 
     let solc_js = solc::ensure(sh, project)?;
     let spinner = crate::progress::units("compiling the unsplit EVM verifier with solc (for its size)");
