@@ -227,7 +227,7 @@ pub fn generate_insecure_dev(k: u32) -> ParamsKZG<Bn256> {
 /// dev seed shares its secret s whatever its k (and so does any file
 /// downsized from one): a file, or a verifier key, whose s_g2 equals this
 /// can be forged against by anyone. The xtask recognises it by these bytes
-/// (`INSECURE_S_G2` in xtask/src/insecure_srs.rs, with the others of
+/// (`INSECURE_S_G2` in xtask/src/pipeline/insecure_srs.rs, with the others of
 /// [`known_insecure_s_g2_raw`]).
 pub fn insecure_dev_s_g2_raw() -> Vec<u8> {
     ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed(DEV_SEED)).s_g2().to_raw_bytes()
@@ -240,7 +240,7 @@ const HALO2_BASE_GEN_SRS_SEED: [u8; 32] = [0; 32];
 /// Every development SRS whose secret is public that this workspace or
 /// halo2-base makes, by name, with its s·G2 (raw bytes; the same at every
 /// k, since `ParamsKZG::setup` draws s first). The xtask recognises each
-/// (`INSECURE_S_G2` in xtask/src/insecure_srs.rs; the test below keeps them equal).
+/// (`INSECURE_S_G2` in xtask/src/pipeline/insecure_srs.rs; the test below keeps them equal).
 pub fn known_insecure_s_g2_raw() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("header-chain's development SRS", insecure_dev_s_g2_raw()),
@@ -284,12 +284,12 @@ mod scaled_setup_tests {
 mod dev_secret_tests {
     #[test]
     fn the_xtask_knows_every_dev_secret() {
-        let xtask = include_str!("../../xtask/src/insecure_srs.rs");
+        let xtask = include_str!("../../xtask/src/pipeline/insecure_srs.rs");
         for (name, raw) in super::known_insecure_s_g2_raw() {
             let hex = hex::encode(raw);
             assert!(
                 xtask.contains(&format!("\"{hex}\"")),
-                "add {name}'s s_g2 {hex} to INSECURE_S_G2 in xtask/src/insecure_srs.rs"
+                "add {name}'s s_g2 {hex} to INSECURE_S_G2 in xtask/src/pipeline/insecure_srs.rs"
             );
         }
     }

@@ -1,32 +1,20 @@
 //! `cargo xtask`: the declarative build tool for this workspace's Gevulot
-//! images. Two floors: `cmd/` holds one module per command (each command's
-//! flags are a plain struct with `fn run(self, sh: &Shell)`); the modules
-//! beside it are the libraries the commands use (manifests, project
-//! layout, builds, images, keys, SRS files, VMs, hashing, progress, pinned
-//! tools). A library never uses a command (`tests/module_direction.rs`).
+//! images, in floors. A module uses its own floor or the floors below it,
+//! never one above (`tests/module_direction.rs` enforces it):
+//!
+//! - `cmd/`: one module per command (each command's flags are a plain
+//!   struct with `fn run(self, sh: &Shell)`). Only `main.rs` uses them.
+//! - `pipeline/`: what the commands do, as plans then execution: static
+//!   builds, images, keys, SRS files, a pair's tasks, the host's verdict,
+//!   the EVM verifier.
+//! - `host/`: the programs and machine we drive: pinned tools, system
+//!   packages, QEMU, the local node, Nanos releases, gevulot-cli.
+//! - `spec/`: what is declared and recorded: manifests, the workspace,
+//!   image plans and their records.
+//! - `support/`: hashing, progress, ELF checks, directory locks.
 
-pub mod build;
 pub mod cmd;
-pub mod dir_lock;
-pub mod elf;
-pub mod evm;
-pub mod gevulot;
-pub mod hashing;
-pub mod host_verify;
-pub mod image;
-pub mod image_host_paths;
-pub mod image_plan;
-pub mod insecure_srs;
-pub mod keys;
-pub mod local_node;
-pub mod manifest;
-pub mod nanos_release;
-pub mod native;
-pub mod pair_tasks;
-pub mod programs;
-pub mod progress;
-pub mod project;
-pub mod srs;
-pub mod system_packages;
-pub mod tools;
-pub mod vm;
+pub mod host;
+pub mod pipeline;
+pub mod spec;
+pub mod support;

@@ -2,10 +2,9 @@
 //! `cmd/` (one module each, see ARCHITECTURE.md).
 
 use xtask::cmd::{
-    bench, build, check, deploy, doctor, exec, image, inspect, keys, nanos as nanos_cmd, new_pair, release, run, srs,
-    test,
+    bench, build, check, deploy, doctor, evm_deploy, evm_submit, evm_verifier, exec, image, inspect, keys,
+    nanos as nanos_cmd, new_pair, release, run, srs, test,
 };
-use xtask::evm;
 
 use std::process::ExitCode;
 
@@ -46,12 +45,12 @@ enum Command {
     /// Verifier keys for the verifier image, made from the prover's SRS.
     Keys(keys::KeysFlags),
     /// The Solidity verifier for a key: generated, compiled (pinned solc), split to fit EIP-170, recorded.
-    EvmVerifier(evm::contract::EvmVerifierFlags),
+    EvmVerifier(evm_verifier::EvmVerifierFlags),
     /// Deploy a key's EVM verifier (parts, then the verifier) from an account the node holds.
-    EvmDeploy(evm::deploy::EvmDeployFlags),
+    EvmDeploy(evm_deploy::EvmDeployFlags),
     /// Ask a deployed EVM verifier about a keccak-transcript proof: verdict and gas.
     /// Exit 0: accepted; 1: rejected; 2: could not ask (bad input, node, address).
-    EvmSubmit(evm::submit::EvmSubmitFlags),
+    EvmSubmit(evm_submit::EvmSubmitFlags),
     /// Benchmarks that print tables: prover builds side by side, VMs, EVM gas, image writing, SRS, hashing.
     Bench(bench::BenchFlags),
     /// Report which prerequisites are present and how to get the missing ones.
@@ -95,7 +94,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            match (verdict_command, e.is::<evm::submit::Rejected>()) {
+            match (verdict_command, e.is::<xtask::pipeline::evm::submit::Rejected>()) {
                 (true, false) => ExitCode::from(2),
                 _ => ExitCode::FAILURE,
             }

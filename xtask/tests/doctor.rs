@@ -24,7 +24,7 @@ fn one_line_per_prerequisite_and_the_kernel_with_its_source() {
     // TEST DOUBLES: doctor only locates and hashes kernel.img and boot.img.
     std::fs::write(nanos.join("kernel.img"), b"KERNEL TEST DOUBLE").unwrap();
     std::fs::write(nanos.join("boot.img"), b"BOOT TEST DOUBLE").unwrap();
-    let kernel_sha256 = xtask::hashing::sha256_file(&nanos.join("kernel.img")).unwrap();
+    let kernel_sha256 = xtask::support::hashing::sha256_file(&nanos.join("kernel.img")).unwrap();
 
     let o = doctor(&[], &[("XTASK_NANOS_DIR", &nanos)]);
     assert!(o.status.success(), "{}", text(&o));

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::hashing::sha256_file;
-use xtask::manifest::{load_from, Manifests};
-use xtask::programs::{program, run_json, PROVER_BIN};
-use xtask::project::Project;
-use xtask::srs::{raw_size, srs_for_image};
+use xtask::pipeline::programs::{program, run_json, PROVER_BIN};
+use xtask::pipeline::srs::{raw_size, srs_for_image};
+use xtask::spec::manifest::{load_from, Manifests};
+use xtask::spec::project::Project;
+use xtask::support::hashing::sha256_file;
 
 /// This workspace (its prover program does the SRS work), and manifests in
 /// `dir` naming `dir/big.srs` with the given pin and k.

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use xtask::manifest::{load_from, ManifestErrors, Manifests};
-use xtask::project::Project;
+use xtask::spec::manifest::{load_from, ManifestErrors, Manifests};
+use xtask::spec::project::Project;
 
 fn reference() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use xtask::manifest::{load, ManifestError, Manifests, WorkspaceBinaries};
+use xtask::spec::manifest::{load, ManifestError, Manifests, WorkspaceBinaries};
 
 const PROVER: &str = r#"[image]
 name = "header-prover"
@@ -122,7 +122,7 @@ fn replace(from: &'static str, to: &'static str) -> impl Fn(&str) -> String {
 #[test]
 fn the_real_manifests_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let project = xtask::project::Project::at(root).unwrap();
+    let project = xtask::spec::project::Project::at(root).unwrap();
     let m = project.manifests().unwrap();
     assert_eq!(m.images.len(), 6);
     assert_eq!(m.pair_names(), "blake-chain, header-chain, header-range");
@@ -378,7 +378,7 @@ fn nanos_builder_pins_and_sizes() {
     .load()
     .unwrap();
     let nanos = good.image("header-prover").unwrap().nanos.clone().unwrap();
-    assert_eq!(nanos.builder, xtask::manifest::Builder::Native);
+    assert_eq!(nanos.builder, xtask::spec::manifest::Builder::Native);
     assert_eq!(nanos.root_size.unwrap().bytes(), 64 << 20);
     assert_error(&prover_error(with_nanos("builder = \"docker\"\n")), 20, &["unknown variant", "ops", "native"]);
     assert_error(&prover_error(with_nanos("kernel_sha256 = \"abc\"\n")), 20, &["64 lowercase hex"]);

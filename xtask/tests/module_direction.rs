@@ -1,6 +1,7 @@
-//! The xtask's floors, enforced: commands (`src/cmd/`) use libraries, a
-//! library never uses a command, commands do not use each other (except a
-//! command's own parts, listed below), and the libraries' imports have no
+//! The xtask's floors, enforced: `cmd` over `pipeline` over `host` over
+//! `spec` over `support`. A module uses its own floor or those below, never
+//! one above; commands do not use each other (except a command's own
+//! parts, listed below); and the imports within the libraries have no
 //! cycle. Read from the sources, so a new import that breaks a rule fails
 //! here with the modules that break it.
 
@@ -10,7 +11,11 @@ use std::path::Path;
 /// A command module that is a part of another command, not a command of its own.
 const COMMAND_PARTS: &[(&str, &str)] = &[("cmd::bench", "cmd::bench_vm")];
 
-/// Module name → what it refers to (`crate::a::b` → `a`, or `cmd::b` under `cmd`).
+/// The floors, top first: a module may use its own floor and those after it.
+const FLOORS: &[&str] = &["cmd", "pipeline", "host", "spec", "support"];
+
+/// Module name → the modules it refers to, named to two levels
+/// (`crate::pipeline::image::plan` → `pipeline::image`).
 fn references(sources: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
     let mut refs = BTreeMap::new();
     for (module, text) in sources {
@@ -20,9 +25,9 @@ fn references(sources: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<S
                 text[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect();
             let mut segments = path.split("::").filter(|s| !s.is_empty());
             let Some(first) = segments.next() else { continue };
-            let target = match (first, segments.next()) {
-                ("cmd", Some(command)) => format!("cmd::{command}"),
-                (first, _) => first.to_string(),
+            let target = match segments.next() {
+                Some(second) => format!("{first}::{second}"),
+                None => first.to_string(),
             };
             if !module.starts_with(&target) || module.len() > target.len() && !module[target.len()..].starts_with("::")
             {
@@ -66,29 +71,52 @@ fn read_sources(src: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// The floor a module is on (its index in `FLOORS`), or `None` when it is on none.
+fn floor_of(module: &str) -> Option<usize> {
+    let first = module.split("::").next()?;
+    FLOORS.iter().position(|f| *f == first)
+}
+
+/// The node a module is in the cycle check: `floor::module` (a module's own
+/// submodules are one node).
+fn node_of(module: &str) -> String {
+    module.split("::").take(2).collect::<Vec<_>>().join("::")
+}
+
 /// Every broken rule, as lines naming the modules.
 fn violations(sources: &BTreeMap<String, String>) -> Vec<String> {
     let refs = references(sources);
     let is_command = |m: &str| m.starts_with("cmd::");
     let mut found = Vec::new();
+    for module in refs.keys().filter(|m| floor_of(m).is_none()) {
+        found.push(format!("module {module} is on no floor: move it under one of {}", FLOORS.join(", ")));
+    }
     for (module, used) in &refs {
-        for target in used.iter().filter(|t| is_command(t)) {
-            if !is_command(module) {
-                found.push(format!(
-                    "library {module} uses command {target}: move what it needs out of {target} into a library module"
-                ));
-            } else if !COMMAND_PARTS.contains(&(module.as_str(), target.as_str())) {
-                found.push(format!("command {module} uses command {target}: share it through a library module"));
+        let Some(from) = floor_of(module) else { continue };
+        for target in used {
+            match floor_of(target) {
+                Some(to) if to < from => found.push(format!(
+                    "{module} ({}) uses {target} ({}), a floor above it: move what it needs down to {} or below",
+                    FLOORS[from], FLOORS[to], FLOORS[from]
+                )),
+                Some(_)
+                    if is_command(target)
+                        && is_command(module)
+                        && node_of(module) != node_of(target)
+                        && !COMMAND_PARTS.contains(&(module.as_str(), target.as_str())) =>
+                {
+                    found.push(format!("command {module} uses command {target}: share it through a library module"))
+                }
+                _ => {}
             }
         }
     }
-    // Cycles among the libraries (top-level names; a module's own submodules are one node).
-    let top = |m: &str| m.split("::").next().unwrap_or(m).to_string();
+    // Cycles among the libraries.
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, used) in refs.iter().filter(|(m, _)| !is_command(m)) {
-        let from = top(module);
+        let from = node_of(module);
         let entry = graph.entry(from.clone()).or_default();
-        entry.extend(used.iter().filter(|t| !is_command(t)).map(|t| top(t)).filter(|t| *t != from));
+        entry.extend(used.iter().filter(|t| !is_command(t)).map(|t| node_of(t)).filter(|t| *t != from));
     }
     if let Some(cycle) = find_cycle(&graph) {
         found.push(format!("import cycle between libraries: {}", cycle.join(" → ")));
@@ -126,10 +154,14 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 }
 
 #[test]
-fn commands_use_libraries_and_libraries_have_no_cycle() {
+fn modules_stay_on_their_floors_and_libraries_have_no_cycle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let sources = read_sources(&src);
-    assert!(sources.contains_key("cmd::run") && sources.contains_key("manifest::workflow"), "{:?}", sources.keys());
+    assert!(
+        sources.contains_key("cmd::run") && sources.contains_key("spec::manifest::workflow"),
+        "{:?}",
+        sources.keys()
+    );
     let found = violations(&sources);
     assert!(found.is_empty(), "the xtask's module rules are broken:\n{}", found.join("\n"));
 }
@@ -140,22 +172,30 @@ fn the_checker_finds_each_kind_of_violation() {
         files.iter().map(|(m, t)| (m.to_string(), t.to_string())).collect()
     };
     let clean = sources(&[
-        ("cmd::run", "use crate::pair_tasks::bind_inputs;"),
+        ("cmd::run", "use crate::pipeline::pair_tasks::bind_inputs;"),
         ("cmd::bench", "crate::cmd::bench_vm::vm_suite()"),
-        ("cmd::bench_vm", "use crate::vm;"),
-        ("pair_tasks", "use crate::manifest::Image; use crate::vm::boot;"),
-        ("manifest", "use crate::manifest::workflow::Workflow;"),
-        ("manifest::workflow", "use super::Image; crate::project::Project"),
-        ("vm", ""),
-        ("project", ""),
+        ("cmd::bench_vm", "use crate::host::vm;"),
+        ("pipeline::pair_tasks", "use crate::spec::manifest::Image; use crate::host::vm::boot;"),
+        ("spec::manifest", "use crate::spec::manifest::workflow::Workflow;"),
+        ("spec::manifest::workflow", "use super::Image; crate::spec::project::Project"),
+        ("host::vm", "crate::support::progress::bar()"),
+        ("spec::project", ""),
+        ("support::progress", ""),
     ]);
     assert_eq!(violations(&clean), Vec::<String>::new());
 
     let mut lib_uses_command = clean.clone();
-    lib_uses_command.insert("vm".into(), "use crate::cmd::run::RunFlags;".into());
+    lib_uses_command.insert("host::vm".into(), "use crate::cmd::run::RunFlags;".into());
     assert_eq!(
         violations(&lib_uses_command),
-        ["library vm uses command cmd::run: move what it needs out of cmd::run into a library module"]
+        ["host::vm (host) uses cmd::run (cmd), a floor above it: move what it needs down to host or below"]
+    );
+
+    let mut lower_uses_higher = clean.clone();
+    lower_uses_higher.insert("spec::project".into(), "crate::pipeline::image::images_dir()".into());
+    assert_eq!(
+        violations(&lower_uses_higher),
+        ["spec::project (spec) uses pipeline::image (pipeline), a floor above it: move what it needs down to spec or below"]
     );
 
     let mut command_uses_command = clean.clone();
@@ -165,17 +205,25 @@ fn the_checker_finds_each_kind_of_violation() {
         ["command cmd::run uses command cmd::bench: share it through a library module"]
     );
 
+    let mut off_floor = clean.clone();
+    off_floor.insert("helpers".into(), String::new());
+    assert_eq!(
+        violations(&off_floor),
+        ["module helpers is on no floor: move it under one of cmd, pipeline, host, spec, support"]
+    );
+
     let mut cycle = clean.clone();
-    cycle.insert("manifest".into(), "use crate::pair_tasks::bind_inputs;".into());
+    cycle.insert("host::vm".into(), "use crate::host::tools::vsock;".into());
+    cycle.insert("host::tools".into(), "use crate::host::vm::boot;".into());
     let found = violations(&cycle);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0], "import cycle between libraries: manifest → pair_tasks → manifest");
+    assert_eq!(found[0], "import cycle between libraries: host::tools → host::vm → host::tools");
 }
 
 #[test]
 fn module_names_follow_the_files() {
     assert_eq!(module_of(Path::new("cmd/run.rs")), "cmd::run");
-    assert_eq!(module_of(Path::new("evm/mod.rs")), "evm");
-    assert_eq!(module_of(Path::new("manifest/workflow.rs")), "manifest::workflow");
-    assert_eq!(module_of(Path::new("vm.rs")), "vm");
+    assert_eq!(module_of(Path::new("pipeline/evm/mod.rs")), "pipeline::evm");
+    assert_eq!(module_of(Path::new("spec/manifest/workflow.rs")), "spec::manifest::workflow");
+    assert_eq!(module_of(Path::new("host/vm.rs")), "host::vm");
 }

@@ -41,7 +41,7 @@ fn image_fetches_pins_and_caches_the_release() {
     assert_eq!(server.requests(), 1);
     assert!(text(&o).contains("pinned now on first use"), "{}", text(&o));
     let pins = std::fs::read_to_string(&lock).unwrap();
-    let kernel_sha = xtask::hashing::sha256_file(&fixture.join("kernel.img")).unwrap();
+    let kernel_sha = xtask::support::hashing::sha256_file(&fixture.join("kernel.img")).unwrap();
     assert!(pins.contains("version = \"0.1.52\"") && pins.contains(&kernel_sha), "{pins}");
     let cache = home.path().join(".cache/gevulot-xtask/nanos/0.1.52");
     assert_eq!(std::fs::read(cache.join("kernel.img")).unwrap(), std::fs::read(fixture.join("kernel.img")).unwrap());

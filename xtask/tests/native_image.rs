@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use nanos_image::inspect::inspect;
-use xtask::hashing::sha256_file;
-use xtask::manifest::load;
-use xtask::project::Project;
+use xtask::spec::manifest::load;
+use xtask::spec::project::Project;
+use xtask::support::hashing::sha256_file;
 
 /// kernel.img and boot.img TEST DOUBLES.
 fn nanos_doubles(dir: &Path) {
@@ -54,25 +54,25 @@ path = "/srs/x.srs"
     Project { root: dir.to_path_buf(), target_dir: dir.join("target"), binaries }
 }
 
-fn build(project: &Project) -> anyhow::Result<(xtask::image::ImageRecord, std::path::PathBuf)> {
+fn build(project: &Project) -> anyhow::Result<(xtask::pipeline::image::ImageRecord, std::path::PathBuf)> {
     let manifests = load(&project.root, &project.binaries).map_err(|e| anyhow::anyhow!("{e}"))?;
     let image = manifests.image("p").unwrap();
-    let srs = xtask::image::prepare_srs(project, image)?;
-    let plan = xtask::image::plan(project, image, &project.root.join("prover"), srs.as_deref())?;
-    let found = xtask::native::nanos_inputs(
+    let srs = xtask::pipeline::image::prepare_srs(project, image)?;
+    let plan = xtask::pipeline::image::plan(project, image, &project.root.join("prover"), srs.as_deref())?;
+    let found = xtask::pipeline::native::nanos_inputs(
         project,
         image,
         image.nanos.as_ref().unwrap(),
-        &xtask::native::NanosSource { ops_home: Some(project.root.join("ops-home")), ..Default::default() },
+        &xtask::pipeline::native::NanosSource { ops_home: Some(project.root.join("ops-home")), ..Default::default() },
     )?;
-    let inputs = xtask::image::inputs(
+    let inputs = xtask::pipeline::image::inputs(
         &plan,
         found.kernel_sha256.clone(),
         found.boot_sha256.clone(),
-        xtask::native::WRITER_ID.into(),
+        xtask::pipeline::native::WRITER_ID.into(),
     )?;
     let out = project.root.join("out/p.img");
-    Ok((xtask::native::write(image, &plan, &found, inputs, &out)?, out))
+    Ok((xtask::pipeline::native::write(image, &plan, &found, inputs, &out)?, out))
 }
 
 #[test]

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use xtask::image::{config_json, ops_config, parse_image_path};
-use xtask::project::Project;
+use xtask::pipeline::image::{config_json, ops_config, parse_image_path};
+use xtask::spec::project::Project;
 
-fn manifests() -> xtask::manifest::Manifests {
+fn manifests() -> xtask::spec::manifest::Manifests {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     Project::at(root).unwrap().manifests().unwrap()
 }
@@ -96,7 +96,7 @@ fn verifier_image_plan() {
     std::fs::create_dir_all(target.path().join("keys")).unwrap();
     std::fs::write(target.path().join("keys/header-chain-8.key.json"), "{}").unwrap();
     let before: Vec<_> = walk(target.path());
-    let plan = xtask::image::plan(&project, image, &target.path().join("bin/verifier"), None).unwrap();
+    let plan = xtask::pipeline::image::plan(&project, image, &target.path().join("bin/verifier"), None).unwrap();
     assert_eq!(walk(target.path()), before, "planning wrote files");
     // The config is the one `verifier_config_json` pins; the rest is the plan's own.
     assert_eq!(plan.config, ops_config(image));
@@ -124,7 +124,7 @@ fn verifier_image_plan() {
     assert_eq!(shown, expected);
     // The prover's SRS must come prepared: planning never generates one.
     let prover = m.image("header-prover").unwrap();
-    let e = xtask::image::plan(&project, prover, &target.path().join("bin/prover"), None).unwrap_err();
+    let e = xtask::pipeline::image::plan(&project, prover, &target.path().join("bin/prover"), None).unwrap_err();
     assert!(e.to_string().contains("prepare it first"), "{e}");
 }
 

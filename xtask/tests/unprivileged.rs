@@ -4,14 +4,14 @@
 
 use std::process::Command;
 
-use xtask::system_packages::{instruction, is_root, Family, MUSL_GCC, QEMU};
+use xtask::host::system_packages::{instruction, is_root, Family, MUSL_GCC, QEMU};
 
 /// `xtask ARGS` as an unprivileged user, with only `path` on PATH.
 fn xtask_unprivileged(args: &[&str], path: &std::path::Path, workspace: &std::path::Path) -> std::process::Output {
     let xtask = env!("CARGO_BIN_EXE_xtask");
     let mut command = if is_root() {
         // Resolved here: the child's PATH is the empty one under test.
-        let setpriv = xtask::project::on_path("setpriv").expect("setpriv (util-linux) is installed");
+        let setpriv = xtask::spec::project::on_path("setpriv").expect("setpriv (util-linux) is installed");
         let mut c = Command::new(setpriv);
         c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]).arg(xtask);
         c

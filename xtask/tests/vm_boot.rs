@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{require, root, target_dir, text};
-use xtask::local_node::{NodeAnswer, TaskSpec};
-use xtask::vm::{run_vm, Accel, VmRun, VmTools};
+use xtask::host::local_node::{NodeAnswer, TaskSpec};
+use xtask::host::vm::{run_vm, Accel, VmRun, VmTools};
 
 fn kernel_dir() -> Option<PathBuf> {
     let candidates = [
@@ -33,7 +33,7 @@ fn boot_prerequisites() -> Option<(PathBuf, VmTools)> {
     let kernel =
         require(kernel_dir(), "no Nanos kernel (set XTASK_NANOS_DIR to a directory with kernel.img and boot.img)")?;
     let tools = require(
-        VmTools::locate(&xtask::project::Project::at(&root()).unwrap()).ok(),
+        VmTools::locate(&xtask::spec::project::Project::at(&root()).unwrap()).ok(),
         "QEMU or vhost-device-vsock is not installed (run `cargo xtask test`)",
     )?;
     Some((kernel, tools))

@@ -31,8 +31,8 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
-use crate::build::{execute, plan, HostPaths};
-use crate::project::Project;
+use crate::pipeline::build::{execute, plan, HostPaths};
+use crate::spec::project::Project;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suite {
@@ -65,7 +65,7 @@ pub struct BenchFlags {
     pub rounds: usize,
     /// `vm`: the accelerator.
     #[arg(long, value_enum, default_value = "auto")]
-    pub accel: crate::vm::Accel,
+    pub accel: crate::host::vm::Accel,
     /// Also write the table (Markdown) to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -91,7 +91,7 @@ impl BenchFlags {
             Suite::Hashing => hashing_suite()?,
             Suite::Image => image_suite(sh)?,
             Suite::Vm => crate::cmd::bench_vm::vm_suite(sh, self.accel)?,
-            Suite::Evm => crate::evm::bench::evm_suite(sh, &self.headers)?,
+            Suite::Evm => crate::pipeline::evm::bench::evm_suite(sh, &self.headers)?,
         };
         println!("{table}");
         if let Some(out) = &self.out {
@@ -145,7 +145,7 @@ impl BenchFlags {
         if self.large && !lengths.contains(&32) {
             lengths.push(32);
         }
-        let anvil_bin = crate::tools::ensure_anvil(sh, &project)?;
+        let anvil_bin = crate::host::tools::ensure_anvil(sh, &project)?;
         let node = anvil_harness::Anvil::start(&anvil_bin, None)?;
         node.mine_with_transactions(*lengths.iter().max().unwrap_or(&1))?;
 
@@ -157,9 +157,10 @@ impl BenchFlags {
                 .quiet()
                 .ignore_stdout()
                 .run()?;
-            let shape = crate::programs::run_json(&capture_bin, &crate::os_args!["shape", "--witness", &witness])?;
+            let shape =
+                crate::pipeline::programs::run_json(&capture_bin, &crate::os_args!["shape", "--witness", &witness])?;
             let k = shape["k"].as_u64().context("the prover printed a shape without k")? as u32;
-            inputs.push((n, witness, crate::srs::ensure_dev(&project, k)?));
+            inputs.push((n, witness, crate::pipeline::srs::ensure_dev(&project, k)?));
         }
         drop(node);
 
@@ -167,7 +168,8 @@ impl BenchFlags {
         // each round, so a slow spell of the machine lands on all builds.
         let mut runs: Vec<Vec<Vec<Measurement>>> =
             lengths.iter().map(|_| variants.iter().map(|_| Vec::new()).collect()).collect();
-        let bar = crate::progress::steps("bench prover", (self.rounds * lengths.len() * variants.len()) as u64);
+        let bar =
+            crate::support::progress::steps("bench prover", (self.rounds * lengths.len() * variants.len()) as u64);
         for round in 0..self.rounds {
             for (li, (n, witness, srs)) in inputs.iter().enumerate() {
                 for step in 0..variants.len() {
@@ -358,7 +360,7 @@ struct DownsizeRun {
 
 fn srs_suite(sh: &Shell) -> Result<String> {
     let project = Project::locate()?;
-    let source = crate::srs::ensure_dev(&project, SRS_FROM_K)?;
+    let source = crate::pipeline::srs::ensure_dev(&project, SRS_FROM_K)?;
     let work = project.target_dir.join("bench");
     std::fs::create_dir_all(&work)?;
     let xtask = std::env::current_exe()?;
@@ -393,13 +395,13 @@ fn srs_suite(sh: &Shell) -> Result<String> {
     }
 
     // Image payloads: what `cargo xtask image` stages for each image.
-    crate::keys::make_key(&project, "header-prover", 8)?;
+    crate::pipeline::keys::make_key(&project, "header-prover", 8)?;
     let manifests = project.manifests()?;
     let images: Vec<_> = manifests.images.iter().collect();
-    let built = crate::build::execute(
+    let built = crate::pipeline::build::execute(
         sh,
         &project,
-        &crate::build::plan(&images, &crate::build::HostPaths::of(&project)),
+        &crate::pipeline::build::plan(&images, &crate::pipeline::build::HostPaths::of(&project)),
         &images,
         &project.root,
         None,
@@ -409,7 +411,7 @@ fn srs_suite(sh: &Shell) -> Result<String> {
         let mut parts = vec![format!("binary {:.1}", mib(bin.size))];
         let mut total = bin.size;
         if let Some(srs) = &image.srs {
-            let size = crate::srs::raw_size(srs.k.get());
+            let size = crate::pipeline::srs::raw_size(srs.k.get());
             total += size;
             parts.push(format!("SRS k={} {:.1}", srs.k.get(), mib(size)));
         }
@@ -448,14 +450,14 @@ fn hashing_suite() -> Result<String> {
     while f.read(&mut buf)? > 0 {}
     let gbps = |secs: f64| SIZE as f64 / secs / 1e9;
     let t = Instant::now();
-    crate::hashing::sha256_file(&path)?;
+    crate::support::hashing::sha256_file(&path)?;
     let sha = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut hasher = blake3::Hasher::new();
     hasher.update_reader(std::fs::File::open(&path)?)?;
     let b3 = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    crate::hashing::sha256_and_blake3(&path, |_| {})?;
+    crate::support::hashing::sha256_and_blake3(&path, |_| {})?;
     let both = t.elapsed().as_secs_f64();
     Ok(format!(
         "Hashing a 1 GiB file (page cache warm).\n\n| digest | time (s) | GB/s |\n|---|---|---|\n| sha256 (sha2, SHA-NI) | {sha:.2} | {:.2} |\n| BLAKE3 (one thread) | {b3:.2} | {:.2} |\n| sha256 + BLAKE3, one pass (records) | {both:.2} | {:.2} |\n",
@@ -467,7 +469,7 @@ fn hashing_suite() -> Result<String> {
 /// release when present, else TEST DOUBLES written here (the writer treats
 /// the kernel as opaque payload, so its speed does not depend on it).
 fn bench_nanos(project: &Project) -> Result<(PathBuf, PathBuf, &'static str)> {
-    if let Some(home) = crate::project::home_dir() {
+    if let Some(home) = crate::spec::project::home_dir() {
         let dir = home.join(".ops/0.1.52");
         if dir.join("kernel.img").is_file() && dir.join("boot.img").is_file() {
             return Ok((dir.join("kernel.img"), dir.join("boot.img"), "Nanos 0.1.52 from ~/.ops"));
@@ -571,7 +573,7 @@ fn image_suite(sh: &Shell) -> Result<String> {
         mbps(w, bytes_written),
         mbps(wc, bytes_written),
     );
-    match crate::project::on_path("ops") {
+    match crate::spec::project::on_path("ops") {
         Some(ops) => {
             let stage = dir.join("ops-stage");
             std::fs::create_dir_all(&stage)?;

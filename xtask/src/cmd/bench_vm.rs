@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::build::{execute, plan, HostPaths};
-use crate::project::Project;
-use crate::vm::{run_vm, Accel, VmRun, VmTools};
+use crate::host::vm::{run_vm, Accel, VmRun, VmTools};
+use crate::pipeline::build::{execute, plan, HostPaths};
+use crate::spec::project::Project;
 
 const FIXTURE: &str = "tests/fixtures/anvil-chain-8.witness.json";
 
@@ -31,9 +31,15 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
     let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
     let images = [prover, verifier];
     let tools = VmTools::locate(&project)?;
-    crate::tools::ensure_static_toolchain(sh)?;
+    crate::host::tools::ensure_static_toolchain(sh)?;
     let binaries = execute(sh, &project, &plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
-    let built = crate::image::ensure_images(sh, &project, &manifests, &images, &crate::native::NanosSource::default())?;
+    let built = crate::pipeline::image::ensure_images(
+        sh,
+        &project,
+        &manifests,
+        &images,
+        &crate::pipeline::native::NanosSource::default(),
+    )?;
     let dir = project.target_dir.join("bench/vm");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -48,7 +54,7 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
     let mut rows = Vec::new();
     let mut accel_used = None;
     let mut step = |label: &str,
-                    image: &crate::manifest::Image,
+                    image: &crate::spec::manifest::Image,
                     index: usize,
                     witness: &Path,
                     proof: Option<&Path>|
@@ -63,12 +69,12 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
             let workflow = &pair.workflow;
             let task = match proof {
                 None => {
-                    std::fs::copy(witness, crate::local_node::workspace_path(&ws, &workflow.inputs["witness"])?)?;
-                    crate::pair_tasks::prove_task(tx, image, workflow, 0)
+                    std::fs::copy(witness, crate::host::local_node::workspace_path(&ws, &workflow.inputs["witness"])?)?;
+                    crate::pipeline::pair_tasks::prove_task(tx, image, workflow, 0)
                 }
                 Some(p) => {
-                    std::fs::copy(p, crate::local_node::workspace_path(&ws, workflow.proof_path())?)?;
-                    crate::pair_tasks::verify_task(tx, image, workflow)
+                    std::fs::copy(p, crate::host::local_node::workspace_path(&ws, workflow.proof_path())?)?;
+                    crate::pipeline::pair_tasks::verify_task(tx, image, workflow)
                 }
             };
             eprintln!("bench vm: {label} {}", if in_vm { "in a VM" } else { "on the host" });
@@ -94,12 +100,12 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
                 measured[slot] = report.elapsed.as_secs_f64();
                 boot_to_task = report.boot_to_task.as_secs_f64();
                 accel_used = Some(report.accel);
-                proof_out = crate::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
+                proof_out = crate::host::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
             } else {
                 let binary = project.root.join(&binaries[index].path);
-                let report = crate::pair_tasks::run_image(&project, image, &binary, &ws, task, 1800)?;
+                let report = crate::pipeline::pair_tasks::run_image(&project, image, &binary, &ws, task, 1800)?;
                 measured[slot] = report.elapsed.as_secs_f64();
-                proof_out = crate::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
+                proof_out = crate::host::local_node::workspace_path(&ws, pair.workflow.proof_path())?;
             }
         }
         rows.push(Row {

@@ -1,11 +1,11 @@
 //! `cargo xtask build [IMAGE...]`: the images' programs built static and
-//! reproducible (`crate::build`), printed as a table or JSON;
+//! reproducible (`crate::pipeline::build`), printed as a table or JSON;
 //! `--verify-reproducible` builds again from a copy at another path and
 //! compares.
 
-use crate::build::{copy_checkout, execute, plan, BuiltBinary, HostPaths};
-use crate::manifest::Image;
-use crate::project::{cargo_home, rustup_home, Project};
+use crate::pipeline::build::{copy_checkout, execute, plan, BuiltBinary, HostPaths};
+use crate::spec::manifest::Image;
+use crate::spec::project::{cargo_home, rustup_home, Project};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use xshell::Shell;

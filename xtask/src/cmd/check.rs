@@ -4,7 +4,7 @@
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::project::Project;
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
 pub struct CheckFlags {

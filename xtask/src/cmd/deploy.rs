@@ -3,15 +3,15 @@
 //! CLI prints against our own computation, and records the deployment
 //! (atomically, only after the CLI reported success).
 
-use crate::image::current_image;
+use crate::pipeline::image::current_image;
 use std::net::SocketAddr;
 
 use anyhow::{bail, Result};
 use xshell::Shell;
 
-use crate::gevulot::{self, DeployedProgram, Deployment, NodeFlags};
-use crate::manifest::Image;
-use crate::project::Project;
+use crate::host::gevulot::{self, DeployedProgram, Deployment, NodeFlags};
+use crate::spec::manifest::Image;
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
 pub struct DeployFlags {
@@ -43,7 +43,7 @@ impl DeployFlags {
     fn refuse_insecure_srs(&self, images: &[(&Image, &std::path::Path)]) -> Result<()> {
         let mut found = Vec::new();
         for (image, file) in images {
-            let files = crate::insecure_srs::insecure_files_in_image(file)?;
+            let files = crate::pipeline::insecure_srs::insecure_files_in_image(file)?;
             if !files.is_empty() {
                 found.push(format!("{} ({})", image.name, files.join(", ")));
             }

@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::hashing::sha256_file;
-use crate::project::{on_path, Project, IMAGE_TARGET};
+use crate::spec::project::{on_path, Project, IMAGE_TARGET};
+use crate::support::hashing::sha256_file;
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorFlags {
@@ -55,7 +55,7 @@ impl DoctorFlags {
             )
         });
 
-        report.push(match on_path(crate::build::MUSL_CC) {
+        report.push(match on_path(crate::pipeline::build::MUSL_CC) {
             Some(p) => found("musl C compiler", p.display().to_string()),
             None => missing(
                 "musl C compiler",
@@ -82,19 +82,25 @@ impl DoctorFlags {
                 "sudo apt-get install qemu-system-x86 (Debian/Ubuntu), sudo dnf install qemu-system-x86 (Fedora)",
             ),
         });
-        report.push(match crate::vm::find_vsock_helper(&project.target_dir.join("tools")) {
+        report.push(match crate::host::vm::find_vsock_helper(&project.target_dir.join("tools")) {
             Some(helper) => found("vsock helper", helper.display().to_string()),
             None if Path::new("/dev/vhost-vsock").exists() => found(
                 "vsock helper",
-                format!("not installed; /dev/vhost-vsock exists, but `run --vm` uses {}", crate::vm::VSOCK_HELPER),
+                format!(
+                    "not installed; /dev/vhost-vsock exists, but `run --vm` uses {}",
+                    crate::host::vm::VSOCK_HELPER
+                ),
             ),
             None => missing(
                 "vsock helper",
-                format!("{} is not installed (`run --vm` serves the VM service through it)", crate::vm::VSOCK_HELPER),
+                format!(
+                    "{} is not installed (`run --vm` serves the VM service through it)",
+                    crate::host::vm::VSOCK_HELPER
+                ),
                 &format!(
                     "cargo install --locked {} --version {} (or cargo xtask test, which installs it)",
-                    crate::vm::VSOCK_HELPER,
-                    crate::vm::VSOCK_HELPER_VERSION
+                    crate::host::vm::VSOCK_HELPER,
+                    crate::host::vm::VSOCK_HELPER_VERSION
                 ),
             ),
         });
@@ -116,12 +122,17 @@ impl DoctorFlags {
                 "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1",
             )
         });
-        let solc = crate::evm::solc::entry(&project);
+        let solc = crate::pipeline::evm::solc::entry(&project);
         report.push(match (on_path("node"), solc.is_file()) {
-            (Some(_), true) => found("solc", format!("{} {}", crate::evm::solc::VERSION, project.show(&solc))),
+            (Some(_), true) => {
+                found("solc", format!("{} {}", crate::pipeline::evm::solc::VERSION, project.show(&solc)))
+            }
             (Some(_), false) => missing(
                 "solc",
-                format!("{} not installed (evm-verifier compiles the EVM verifier with it)", crate::evm::solc::VERSION),
+                format!(
+                    "{} not installed (evm-verifier compiles the EVM verifier with it)",
+                    crate::pipeline::evm::solc::VERSION
+                ),
                 "cargo xtask evm-verifier installs it with npm (package solc, runs offline under Node.js)",
             ),
             (None, _) => missing(
@@ -198,11 +209,15 @@ impl DoctorFlags {
 /// One line for an image's kernel: the file it will boot, where that choice
 /// came from (the manifest, `--ops-home`, `XTASK_NANOS_DIR`, ops's home), its
 /// digest, and whether the manifest pins it.
-fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &crate::manifest::NanosSection) -> Finding {
+fn kernel_finding(
+    project: &Project,
+    image: &crate::spec::manifest::Image,
+    nanos: &crate::spec::manifest::NanosSection,
+) -> Finding {
     let what = format!("Nanos {} for {}", nanos.version, image.name);
     let (kernel, source) = match &nanos.kernel {
         Some(path) => (project.host(path), format!("the manifest's [nanos] kernel = \"{path}\"")),
-        None => match crate::native::nanos_dir_offline(project, nanos) {
+        None => match crate::pipeline::native::nanos_dir_offline(project, nanos) {
             Ok((dir, source)) => (dir.join("kernel.img"), format!("{source} ({})", dir.display())),
             Err(e) => {
                 return missing(
@@ -211,8 +226,8 @@ fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &cra
                     &format!(
                         "`cargo xtask nanos fetch {}` (or the first `cargo xtask image` does it; {} for a mirror), or set {} to a directory with kernel.img and boot.img",
                         nanos.version,
-                        crate::nanos_release::URL_ENV,
-                        crate::native::NANOS_DIR_ENV
+                        crate::host::nanos_release::URL_ENV,
+                        crate::pipeline::native::NANOS_DIR_ENV
                     ),
                 )
             }
@@ -225,24 +240,24 @@ fn kernel_finding(project: &Project, image: &crate::manifest::Image, nanos: &cra
             &format!(
                 "`cargo xtask nanos fetch {}` (or the first `cargo xtask image` does it; {} for a mirror), or set {} to a directory with kernel.img and boot.img",
                 nanos.version,
-                crate::nanos_release::URL_ENV,
-                crate::native::NANOS_DIR_ENV
+                crate::host::nanos_release::URL_ENV,
+                crate::pipeline::native::NANOS_DIR_ENV
             ),
         );
     }
-    let offline = crate::native::NanosSource {
+    let offline = crate::pipeline::native::NanosSource {
         ops_home: None,
-        fetch: crate::nanos_release::FetchFlags { nanos_url: None, offline: true },
+        fetch: crate::host::nanos_release::FetchFlags { nanos_url: None, offline: true },
     };
-    let lock = match crate::nanos_release::pin(project, nanos.version.as_str()) {
-        Ok(Some(pin)) if pin.kernel_sha256 == crate::hashing::sha256_file(&kernel).unwrap_or_default() => {
+    let lock = match crate::host::nanos_release::pin(project, nanos.version.as_str()) {
+        Ok(Some(pin)) if pin.kernel_sha256 == crate::support::hashing::sha256_file(&kernel).unwrap_or_default() => {
             "; the lock's pin matches".to_string()
         }
         Ok(Some(_)) => "; NOT the kernel nanos-releases.lock pins".to_string(),
         Ok(None) => "; not in nanos-releases.lock (the first fetch pins it)".to_string(),
         Err(e) => format!("; {e:#}"),
     };
-    match crate::native::nanos_inputs(project, image, nanos, &offline) {
+    match crate::pipeline::native::nanos_inputs(project, image, nanos, &offline) {
         Ok(inputs) => found(
             &what,
             format!(

@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use xshell::Shell;
 
-use crate::gevulot::{self, Deployment, Echo, NodeFlags};
-use crate::host_verify::{self, Carried, HostVerdict};
-use crate::manifest::workflow::Role;
-use crate::manifest::Workflow;
-use crate::project::Project;
+use crate::host::gevulot::{self, Deployment, Echo, NodeFlags};
+use crate::pipeline::host_verify::{self, Carried, HostVerdict};
+use crate::spec::manifest::workflow::Role;
+use crate::spec::manifest::Workflow;
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
 pub struct ExecFlags {
@@ -33,7 +33,7 @@ pub struct ExecFlags {
     pub witness: Option<PathBuf>,
     /// A file for one of the pair's declared inputs (repeat for each).
     #[arg(long = "input", value_name = "NAME=FILE")]
-    pub inputs: Vec<crate::pair_tasks::InputArg>,
+    pub inputs: Vec<crate::pipeline::pair_tasks::InputArg>,
     #[command(flatten)]
     pub node: NodeFlags,
     /// Seconds to wait for the verification (a node kills a VM after 1800).
@@ -82,7 +82,7 @@ pub fn tasks_json(deployment: &Deployment, workflow: &Workflow, local: &BTreeMap
         bail!("the pair declares [segments]: its segment tasks are all the prover program, and a Gevulot workflow step names an earlier step's output only by its program's hash, so one workflow cannot hand each segment's proof to the aggregate step. `exec` does not yet submit the segments as separate runs: run the pair here with `cargo xtask run` (or `run --vm`)");
     }
     let prover = &deployment.prover.program_hash;
-    let step = |program: &str, task: crate::manifest::workflow::StepTask| -> Result<Value> {
+    let step = |program: &str, task: crate::spec::manifest::workflow::StepTask| -> Result<Value> {
         let mut inputs = Vec::new();
         for (name, vm_path) in &task.inputs {
             let local_path = local.get(name).with_context(|| format!("no file given for the input {name:?}"))?;
@@ -138,7 +138,7 @@ impl ExecFlags {
             let image = manifests
                 .image(&deployed.image)
                 .with_context(|| format!("the deployed image {} is no longer in the manifests", deployed.image))?;
-            let (_, now) = crate::image::current_image(&project, image)?;
+            let (_, now) = crate::pipeline::image::current_image(&project, image)?;
             if now.blake3 != deployed.blake3 {
                 bail!(
                     "image {} changed since it was deployed (deployed BLAKE3 {}, now {}); deploy again with `cargo xtask deploy {}`",
@@ -150,9 +150,9 @@ impl ExecFlags {
         let workflow = &pair.workflow;
         let mut given = self.inputs.clone();
         if let Some(witness) = &self.witness {
-            given.push(crate::pair_tasks::InputArg { name: "witness".into(), file: witness.clone() });
+            given.push(crate::pipeline::pair_tasks::InputArg { name: "witness".into(), file: witness.clone() });
         }
-        let inputs = crate::pair_tasks::bind_inputs(pair, &given)?;
+        let inputs = crate::pipeline::pair_tasks::bind_inputs(pair, &given)?;
         let local: BTreeMap<String, String> =
             inputs.iter().map(|(n, p)| (n.clone(), p.display().to_string())).collect();
         // The files of the deployed images, read out of them: what the node runs.
@@ -165,7 +165,7 @@ impl ExecFlags {
                 Role::Verifier => &deployment.verifier.image,
             };
             let image = manifests.image(image).context("deployed image in the manifests (checked above)")?;
-            crate::programs::program(&project, &image.bin)
+            crate::pipeline::programs::program(&project, &image.bin)
         };
         if let Some(preflight) = &workflow.preflight {
             host_verify::preflight(workflow, &program_of(preflight.program)?, prover_files, verifier_files, &inputs)?;
@@ -173,9 +173,9 @@ impl ExecFlags {
         // A pair deployed with --allow-insecure-srs: every verdict says so.
         let mut insecure = Vec::new();
         for (name, file) in [(&deployment.prover.image, &prover_image), (&deployment.verifier.image, &verifier_image)] {
-            let files = crate::insecure_srs::insecure_files_in_image(file)?;
+            let files = crate::pipeline::insecure_srs::insecure_files_in_image(file)?;
             if !files.is_empty() {
-                insecure.push(crate::insecure_srs::warning(name, &files));
+                insecure.push(crate::pipeline::insecure_srs::warning(name, &files));
             }
         }
         insecure.iter().for_each(|w| eprintln!("{w}"));
@@ -265,7 +265,7 @@ impl ExecFlags {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(self.wait);
         let timeout = self.node.cli_timeout();
-        let spinner = crate::progress::units("waiting for the node");
+        let spinner = crate::support::progress::units("waiting for the node");
         let mut seen = std::collections::BTreeMap::new();
         let mut failures = Failures::default();
         let mut polls = 0u64;
@@ -440,7 +440,7 @@ fn download(url: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gevulot::{DeployedProgram, ImageSource};
+    use crate::host::gevulot::{DeployedProgram, ImageSource};
 
     fn program(image: &str, hash: &str) -> DeployedProgram {
         DeployedProgram {

@@ -1,11 +1,11 @@
-//! `cargo xtask image [IMAGE...]`: Nanos images (`crate::image`), native
+//! `cargo xtask image [IMAGE...]`: Nanos images (`crate::pipeline::image`), native
 //! or through ops, with their records.
 
-use crate::build::{execute, plan as build_plan, HostPaths};
-use crate::image::{build_images, plan_all, stage};
-use crate::manifest::Builder;
-use crate::native::NanosSource;
-use crate::project::Project;
+use crate::pipeline::build::{execute, plan as build_plan, HostPaths};
+use crate::pipeline::image::{build_images, plan_all, stage};
+use crate::pipeline::native::NanosSource;
+use crate::spec::manifest::Builder;
+use crate::spec::project::Project;
 use anyhow::Result;
 use std::path::PathBuf;
 use xshell::Shell;
@@ -22,7 +22,7 @@ pub struct ImageFlags {
     #[arg(long)]
     pub ops_home: Option<PathBuf>,
     #[command(flatten)]
-    pub fetch: crate::nanos_release::FetchFlags,
+    pub fetch: crate::host::nanos_release::FetchFlags,
     /// Build with this builder whatever the manifests say.
     #[arg(long, value_enum)]
     pub builder: Option<Builder>,
@@ -38,7 +38,7 @@ impl ImageFlags {
         let images = manifests.select(&self.images).map_err(anyhow::Error::msg)?;
         let built =
             execute(sh, &project, &build_plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
-        crate::keys::ensure_generated_files(&project, &manifests, &images)?;
+        crate::pipeline::keys::ensure_generated_files(&project, &manifests, &images)?;
         let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
         let plans = plan_all(&project, &images, &programs)?;
         if self.stage_only {

@@ -1,8 +1,8 @@
 //! `cargo xtask keys --headers N [--segment-size S]`: the verifier keys the
-//! verifier images pin (`crate::keys`).
+//! verifier images pin (`crate::pipeline::keys`).
 
-use crate::keys::make_any_key;
-use crate::project::Project;
+use crate::pipeline::keys::make_any_key;
+use crate::spec::project::Project;
 use anyhow::Result;
 use xshell::Shell;
 

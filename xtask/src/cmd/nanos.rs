@@ -5,8 +5,8 @@
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::nanos_release::{self, FetchFlags};
-use crate::project::Project;
+use crate::host::nanos_release::{self, FetchFlags};
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
 pub struct NanosFlags {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::project::Project;
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
 pub struct NewPairFlags {

@@ -11,9 +11,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::build::{execute, plan as build_plan, HostPaths};
-use crate::image::{plan as image_plan, Inputs};
-use crate::project::Project;
+use crate::pipeline::build::{execute, plan as build_plan, HostPaths};
+use crate::pipeline::image::{plan as image_plan, Inputs};
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ReleaseFlags {
@@ -31,7 +31,7 @@ pub struct ReleaseFlags {
     #[arg(long)]
     pub ops_home: Option<PathBuf>,
     #[command(flatten)]
-    pub fetch: crate::nanos_release::FetchFlags,
+    pub fetch: crate::host::nanos_release::FetchFlags,
     /// Rebuild the release RECORD describes in a clean checkout and compare.
     #[arg(long, value_name = "RECORD")]
     pub verify: Option<PathBuf>,
@@ -83,7 +83,8 @@ pub struct ReleasedImage {
 impl ReleaseFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let source = crate::native::NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
+        let source =
+            crate::pipeline::native::NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
         let ops_home = &source;
         if let Some(record) = &self.verify {
             return verify(sh, &project, record, ops_home, self.json);
@@ -122,7 +123,7 @@ pub fn release(
     sh: &Shell,
     project: &Project,
     names: &[String],
-    ops_home: &crate::native::NanosSource,
+    ops_home: &crate::pipeline::native::NanosSource,
     out: &Path,
     url: Option<&str>,
 ) -> Result<ReleaseRecord> {
@@ -134,7 +135,7 @@ pub fn release(
         }
     }
     let built = execute(sh, project, &build_plan(&images, &HostPaths::of(project)), &images, &project.root, None)?;
-    crate::keys::ensure_generated_files(project, &manifests, &images)?;
+    crate::pipeline::keys::ensure_generated_files(project, &manifests, &images)?;
     let source = git_state(sh, &project.root);
     let toolchain = {
         let _dir = sh.push_dir(&project.root);
@@ -144,9 +145,9 @@ pub fn release(
     let mut released = Vec::new();
     for (image, b) in images.iter().zip(&built) {
         let nanos = image.nanos.as_ref().expect("checked above");
-        let srs_file = crate::image::prepare_srs(project, image)?;
+        let srs_file = crate::pipeline::image::prepare_srs(project, image)?;
         let plan = image_plan(project, image, &project.root.join(&b.path), srs_file.as_deref())?;
-        let found = crate::native::nanos_inputs(project, image, nanos, ops_home)?;
+        let found = crate::pipeline::native::nanos_inputs(project, image, nanos, ops_home)?;
         for (key, pinned, digest) in [
             ("kernel_sha256", &nanos.kernel_sha256, &found.kernel_sha256),
             ("boot_sha256", &nanos.boot_sha256, &found.boot_sha256),
@@ -158,19 +159,19 @@ pub fn release(
                 );
             }
         }
-        let inputs = crate::image::inputs(
+        let inputs = crate::pipeline::image::inputs(
             &plan,
             found.kernel_sha256.clone(),
             found.boot_sha256.clone(),
-            crate::native::WRITER_ID.into(),
+            crate::pipeline::native::WRITER_ID.into(),
         )?;
         let output = out.join(format!("{}.img", image.name));
-        let record = crate::native::write(image, &plan, &found, inputs, &output)?;
+        let record = crate::pipeline::native::write(image, &plan, &found, inputs, &output)?;
         let (image_url, program_hash) = match url {
             Some(base) => {
                 let image_url = format!("{}/{}", base.trim_end_matches('/'), record.file);
-                let source = crate::gevulot::hosted(&image_url, &record.blake3)?;
-                let hash = crate::gevulot::program_hash(
+                let source = crate::host::gevulot::hosted(&image_url, &record.blake3)?;
+                let hash = crate::host::gevulot::program_hash(
                     image.name.as_str(),
                     &source.image_file_name,
                     &source.image_file_url,
@@ -191,7 +192,7 @@ pub fn release(
             image_url,
             program_hash,
             manifest: image.manifest.display().to_string(),
-            manifest_sha256: crate::hashing::sha256_file(&manifest_path)?,
+            manifest_sha256: crate::support::hashing::sha256_file(&manifest_path)?,
             inputs: record.inputs,
         });
     }
@@ -202,7 +203,7 @@ pub fn release(
         format: FORMAT,
         source,
         toolchain: toolchain.trim().to_string(),
-        writer: crate::native::WRITER_ID.into(),
+        writer: crate::pipeline::native::WRITER_ID.into(),
         url: url.map(str::to_string),
         images: released,
     };
@@ -266,7 +267,7 @@ fn verify(
     sh: &Shell,
     project: &Project,
     record_path: &Path,
-    ops_home: &crate::native::NanosSource,
+    ops_home: &crate::pipeline::native::NanosSource,
     json: bool,
 ) -> Result<()> {
     let recorded: ReleaseRecord = serde_json::from_slice(
@@ -287,7 +288,7 @@ fn verify(
             eprintln!(
                 "verify: the release was made from uncommitted sources; comparing with a copy of this checkout's files instead (commit the sources for a verifiable release)"
             );
-            crate::build::copy_checkout(sh, &project.root, &checkout)?;
+            crate::pipeline::build::copy_checkout(sh, &project.root, &checkout)?;
         }
     }
     // The clean checkout builds in its own, empty target directory, outside

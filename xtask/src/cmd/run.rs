@@ -9,22 +9,22 @@
 //! Image paths (the SRS, the verifier keys) are mapped to their host
 //! sources in arguments and environment values, since no image exists here.
 
-use crate::pair_tasks::{bind_inputs, prove_task, run_image, segment_task, verify_task, InputArg};
+use crate::pipeline::pair_tasks::{bind_inputs, prove_task, run_image, segment_task, verify_task, InputArg};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::local_node::TaskSpec;
+use crate::host::local_node::TaskSpec;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::build::{execute, plan, HostPaths};
-use crate::host_verify::{self, Carried, HostVerdict};
-use crate::image_host_paths;
-use crate::manifest::workflow::{substitute, Capture, Role, Segments};
-use crate::manifest::{Image, Workflow};
-use crate::project::Project;
+use crate::pipeline::build::{execute, plan, HostPaths};
+use crate::pipeline::host_verify::{self, Carried, HostVerdict};
+use crate::pipeline::image_host_paths;
+use crate::spec::manifest::workflow::{substitute, Capture, Role, Segments};
+use crate::spec::manifest::{Image, Workflow};
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
 pub struct RunFlags {
@@ -53,7 +53,7 @@ pub struct RunFlags {
     pub vm: bool,
     /// With --vm: the accelerator.
     #[arg(long, value_enum, default_value = "auto", requires = "vm")]
-    pub accel: crate::vm::Accel,
+    pub accel: crate::host::vm::Accel,
     /// With --vm: seconds a VM may take to ask for its task (a node allows 60).
     #[arg(long, default_value_t = 60, requires = "vm")]
     pub start_timeout: u64,
@@ -62,7 +62,7 @@ pub struct RunFlags {
     pub ops_home: Option<PathBuf>,
     /// With --vm: how the Nanos release may be fetched (see `cargo xtask image`).
     #[command(flatten)]
-    pub fetch: crate::nanos_release::FetchFlags,
+    pub fetch: crate::host::nanos_release::FetchFlags,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -110,24 +110,24 @@ impl RunFlags {
 
         // What booting needs, before anything is built.
         if self.vm {
-            crate::vm::VmTools::locate(&project)?;
+            crate::host::vm::VmTools::locate(&project)?;
         }
 
         // 1. The static binaries, exactly as the images carry them.
-        crate::tools::ensure_static_toolchain(sh)?;
+        crate::host::tools::ensure_static_toolchain(sh)?;
         let images = [prover, verifier];
         let built = execute(sh, &project, &plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
         let binary = |i: usize| project.root.join(&built[i].path);
 
         // 2. What the images carry: the SRS (dev SRS made on demand) and the verifier key.
-        crate::keys::ensure_generated_files(&project, &manifests, &images)?;
+        crate::pipeline::keys::ensure_generated_files(&project, &manifests, &images)?;
         // (--vm: the image build warns, reading the images themselves.)
         for image in images.iter().filter(|_| !self.vm) {
             let carried: Vec<PathBuf> =
                 image_host_paths::image_paths(&project, image)?.into_values().map(PathBuf::from).collect();
-            let insecure = crate::insecure_srs::insecure_host_files(&carried);
+            let insecure = crate::pipeline::insecure_srs::insecure_host_files(&carried);
             if !insecure.is_empty() {
-                eprintln!("{}", crate::insecure_srs::warning(image.name.as_str(), &insecure));
+                eprintln!("{}", crate::pipeline::insecure_srs::warning(image.name.as_str(), &insecure));
             }
         }
 
@@ -180,7 +180,7 @@ impl RunFlags {
             .map(|(n, p)| format!("{n} = {}", project.show(p)));
         let inputs_source = given_source.chain(sources.iter().cloned()).collect::<Vec<_>>().join(", ");
         for (name, file) in &inputs {
-            let in_ws = crate::local_node::workspace_path(&prover_ws, &workflow.inputs[name])?;
+            let in_ws = crate::host::local_node::workspace_path(&prover_ws, &workflow.inputs[name])?;
             std::fs::create_dir_all(in_ws.parent().expect("under the workspace"))?;
             std::fs::copy(file, &in_ws).with_context(|| format!("cannot copy the input {name} into the workspace"))?;
         }
@@ -260,29 +260,30 @@ impl RunFlags {
         inputs_source: String,
     ) -> Result<()> {
         let Vms { project, manifests, pair, run_dir, inputs } = vms;
-        let tools = crate::vm::VmTools::locate(project)?;
-        let source = crate::native::NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
-        let built = crate::image::ensure_images(sh, project, manifests, &[prover, verifier], &source)?;
+        let tools = crate::host::vm::VmTools::locate(project)?;
+        let source =
+            crate::pipeline::native::NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
+        let built = crate::pipeline::image::ensure_images(sh, project, manifests, &[prover, verifier], &source)?;
         let image_file = |i: usize| project.root.join(&built[i].2);
         let (prover_image, verifier_image) = (image_file(0), image_file(1));
         let (prover_files, verifier_files) = (Carried::Image(&prover_image), Carried::Image(&verifier_image));
         let workflow = &pair.workflow;
         let program_of = |role: Role| {
             let image = if role == Role::Prover { prover } else { verifier };
-            crate::programs::program(project, &image.bin)
+            crate::pipeline::programs::program(project, &image.bin)
         };
         if let Some(preflight) = &workflow.preflight {
             host_verify::preflight(workflow, &program_of(preflight.program)?, prover_files, verifier_files, inputs)?;
         }
         let prover_ws = run_dir.join("prover-workspace");
         let show_line = |line: &str| eprintln!("  vm | {line}");
-        let vm_run = |image: &Image, file: &Path, ws: &Path, task: TaskSpec| -> Result<crate::vm::VmReport> {
+        let vm_run = |image: &Image, file: &Path, ws: &Path, task: TaskSpec| -> Result<crate::host::vm::VmReport> {
             let serial_log = run_dir.join(format!("{}.serial.log", image.name));
-            let spinner = crate::progress::units(&format!("{} in a VM", image.name));
+            let spinner = crate::support::progress::units(&format!("{} in a VM", image.name));
             spinner.set_message("booting");
-            let report = crate::vm::run_vm(
+            let report = crate::host::vm::run_vm(
                 &tools,
-                &crate::vm::VmRun {
+                &crate::host::vm::VmRun {
                     name: image.name.as_str(),
                     image: file,
                     cpus: image.cpus.get(),
@@ -399,8 +400,8 @@ impl RunFlags {
 /// What `run --vm` works on.
 struct Vms<'a> {
     project: &'a Project,
-    manifests: &'a crate::manifest::Manifests,
-    pair: &'a crate::manifest::Pair,
+    manifests: &'a crate::spec::manifest::Manifests,
+    pair: &'a crate::spec::manifest::Pair,
     run_dir: &'a Path,
     inputs: &'a BTreeMap<String, PathBuf>,
 }
@@ -426,10 +427,10 @@ fn hand_over(
     std::fs::create_dir_all(&verifier_ws)?;
     let task = workflow.verify_task();
     let handed = task.handed_over.iter().map(|(_, vm)| Ok::<_, anyhow::Error>((produced(vm)?, vm)));
-    let given = task.inputs.iter().map(|(_, vm)| Ok((crate::local_node::workspace_path(prover_ws, vm)?, vm)));
+    let given = task.inputs.iter().map(|(_, vm)| Ok((crate::host::local_node::workspace_path(prover_ws, vm)?, vm)));
     for file in handed.chain(given) {
         let (from, vm_path) = file?;
-        let to = crate::local_node::workspace_path(&verifier_ws, vm_path)?;
+        let to = crate::host::local_node::workspace_path(&verifier_ws, vm_path)?;
         if let Some(dir) = to.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -495,7 +496,7 @@ impl SegmentTasks<'_> {
         let mut outcomes = Vec::new();
         for (n, piece) in pieces.iter().enumerate().map(|(i, p)| (i + 1, p)) {
             let ws = self.run_dir.join(format!("segment-{n}-workspace"));
-            let to = crate::local_node::workspace_path(&ws, &self.fan_out.piece_path(n))?;
+            let to = crate::host::local_node::workspace_path(&ws, &self.fan_out.piece_path(n))?;
             std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
             std::fs::copy(piece, &to).with_context(|| format!("cannot copy segment {n}'s piece into its workspace"))?;
             let tx = task_id(self.run_dir, &format!("segment {n}"));
@@ -506,7 +507,7 @@ impl SegmentTasks<'_> {
                 .iter()
                 .find(|(vm, _)| *vm == vm_path)
                 .with_context(|| format!("segment {n}'s task did not return its proof {vm_path}"))?;
-            let to = crate::local_node::workspace_path(self.prover_ws, &vm_path)?;
+            let to = crate::host::local_node::workspace_path(self.prover_ws, &vm_path)?;
             std::fs::create_dir_all(to.parent().expect("under the workspace"))?;
             std::fs::copy(local, &to).with_context(|| format!("cannot hand segment {n}'s proof to the prove task"))?;
             outcomes.push(step(self.project, self.prover, elapsed, &files, &ws));

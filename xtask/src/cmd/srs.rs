@@ -1,9 +1,9 @@
-//! `cargo xtask srs generate|downsize|verify`: SRS files (`crate::srs`).
+//! `cargo xtask srs generate|downsize|verify`: SRS files (`crate::pipeline::srs`).
 
-use crate::hashing::sha256_file;
-use crate::programs;
-use crate::project::Project;
-use crate::srs::{default_dev_path, downsize, generate};
+use crate::pipeline::programs;
+use crate::pipeline::srs::{default_dev_path, downsize, generate};
+use crate::spec::project::Project;
+use crate::support::hashing::sha256_file;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use xshell::Shell;

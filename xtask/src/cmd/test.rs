@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::project::Project;
-use crate::system_packages;
+use crate::host::system_packages;
+use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
 pub struct TestFlags {
@@ -31,14 +31,14 @@ impl TestFlags {
         system_packages::ensure(sh, &[&system_packages::MUSL_GCC, &system_packages::QEMU])?;
         let project = Project::locate()?;
         let _dir = sh.push_dir(&project.root);
-        crate::tools::ensure_musl_target(sh)?;
-        let anvil = crate::tools::ensure_anvil(sh, &project)?;
-        crate::tools::ensure_vsock_helper(sh, &project)?;
+        crate::host::tools::ensure_musl_target(sh)?;
+        let anvil = crate::host::tools::ensure_anvil(sh, &project)?;
+        crate::host::tools::ensure_vsock_helper(sh, &project)?;
         let _env = sh.push_env("ANVIL_BIN", &anvil);
         let extra = &self.cargo_test_args;
         // The images `deploy` would ship and the deployment records are the user's:
         // tests work in scratch directories and must leave them byte-identical.
-        let guarded = [crate::image::images_dir(&project), project.root.join("deployments")];
+        let guarded = [crate::pipeline::image::images_dir(&project), project.root.join("deployments")];
         let before = snapshot(&guarded)?;
         let tests = cmd!(sh, "cargo test --workspace --locked {extra...}").run().context("the test suite failed");
         let touched = changed(&before, &snapshot(&guarded)?);

@@ -148,7 +148,7 @@ pub fn fixture_archives(fixture: &Path) -> (Vec<u8>, Vec<u8>) {
         .collect();
     let mut hostile = files.clone();
     hostile.push(("../escaped", b"outside".to_vec()));
-    (xtask::nanos_release::pack(&files), xtask::nanos_release::pack(&hostile))
+    (xtask::host::nanos_release::pack(&files), xtask::host::nanos_release::pack(&hostile))
 }
 
 /// `command` as on a fresh machine: HOME is `home` (no ops, no cache), no

@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::local_node::{workspace_path, NodeAnswer, ServedTask, Submission, TaskSpec};
+use crate::host::local_node::{workspace_path, NodeAnswer, ServedTask, Submission, TaskSpec};
 use anyhow::{bail, Context, Result};
 
 /// The guest CID the VM gets (any value ≥ 3; one VM at a time).
@@ -62,22 +62,23 @@ pub struct VmTools {
 impl VmTools {
     /// QEMU on PATH, the vsock helper (PATH, else the project's tools
     /// directory), and the local node program (built when missing).
-    pub fn locate(project: &crate::project::Project) -> Result<Self> {
-        crate::system_packages::require(&[&crate::system_packages::QEMU])?;
-        let qemu = crate::project::on_path(crate::system_packages::QEMU.program).expect("just checked");
+    pub fn locate(project: &crate::spec::project::Project) -> Result<Self> {
+        crate::host::system_packages::require(&[&crate::host::system_packages::QEMU])?;
+        let qemu = crate::spec::project::on_path(crate::host::system_packages::QEMU.program).expect("just checked");
         let vsock_helper = find_vsock_helper(&project.target_dir.join("tools")).with_context(|| {
             format!(
                 "{VSOCK_HELPER} is not installed: `cargo install --locked {VSOCK_HELPER} --version {VSOCK_HELPER_VERSION}` (or `cargo xtask test`, which installs it into target/tools)"
             )
         })?;
-        let local_node = crate::local_node::program(project)?;
+        let local_node = crate::host::local_node::program(project)?;
         Ok(Self { qemu, vsock_helper, local_node })
     }
 }
 
 /// The vsock helper on PATH, else in the project's tools directory.
 pub fn find_vsock_helper(project_tools: &Path) -> Option<PathBuf> {
-    crate::project::on_path(VSOCK_HELPER).or_else(|| Some(vsock_helper_path(project_tools)).filter(|p| p.is_file()))
+    crate::spec::project::on_path(VSOCK_HELPER)
+        .or_else(|| Some(vsock_helper_path(project_tools)).filter(|p| p.is_file()))
 }
 
 /// Where `cargo xtask test` installs the pinned vsock helper.

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::project::Project;
-use crate::system_packages;
+use crate::host::system_packages;
+use crate::spec::project::Project;
 
 use anvil_harness::{PACKAGE as ANVIL_PACKAGE, VERSION as ANVIL_VERSION};
 
@@ -59,7 +59,7 @@ fn installed_version(sh: &Shell, bin: &std::path::Path) -> Option<String> {
 /// The static target, added with rustup when the pinned toolchain lacks it
 /// (rust-toolchain.toml lists it, but an existing toolchain is not updated).
 pub fn ensure_musl_target(sh: &Shell) -> Result<()> {
-    let target = crate::project::IMAGE_TARGET;
+    let target = crate::spec::project::IMAGE_TARGET;
     let installed = cmd!(sh, "rustup target list --installed").quiet().read().unwrap_or_default();
     if installed.lines().any(|l| l.trim() == target) {
         return Ok(());
@@ -80,11 +80,11 @@ pub fn ensure_static_toolchain(sh: &Shell) -> Result<()> {
 /// built once with `cargo install --locked` into the project's tools directory.
 pub fn ensure_vsock_helper(sh: &Shell, project: &Project) -> Result<PathBuf> {
     let tools = project.target_dir.join("tools");
-    let bin = crate::vm::vsock_helper_path(&tools);
+    let bin = crate::host::vm::vsock_helper_path(&tools);
     if bin.is_file() {
         return Ok(bin);
     }
-    let (name, version) = (crate::vm::VSOCK_HELPER, crate::vm::VSOCK_HELPER_VERSION);
+    let (name, version) = (crate::host::vm::VSOCK_HELPER, crate::host::vm::VSOCK_HELPER_VERSION);
     let root = bin.parent().and_then(|b| b.parent()).expect("tools/NAME-VERSION/bin/NAME");
     eprintln!("installing {name} {version} into {} (about two minutes, once)", project.show(root));
     cmd!(sh, "cargo install --locked --quiet {name} --version {version} --root {root}")

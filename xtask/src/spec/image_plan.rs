@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::hashing::sha256_file;
-use crate::manifest::{Image, WORKSPACE_MOUNT};
+use crate::spec::manifest::{Image, WORKSPACE_MOUNT};
+use crate::support::hashing::sha256_file;
 
 /// ops's config.json, with ops's canonical key spelling.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

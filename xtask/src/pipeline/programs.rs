@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::build::{execute, plan, HostPaths};
-use crate::project::Project;
+use crate::pipeline::build::{execute, plan, HostPaths};
+use crate::spec::project::Project;
 
 /// The binary names the xtask drives for header-chain work.
 pub const PROVER_BIN: &str = "prover";
@@ -33,7 +33,7 @@ pub fn program(project: &Project, bin: &str) -> Result<PathBuf> {
         let manifests = project.manifests()?;
         let images: Vec<_> = manifests.images.iter().collect();
         let sh = Shell::new()?;
-        crate::tools::ensure_musl_target(&sh)?;
+        crate::host::tools::ensure_musl_target(&sh)?;
         let binaries = execute(
             &sh,
             project,

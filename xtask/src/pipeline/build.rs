@@ -16,10 +16,10 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::elf;
-use crate::hashing::sha256_file;
-use crate::manifest::Image;
-use crate::project::{cargo_home, rustup_home, Project, IMAGE_TARGET};
+use crate::spec::manifest::Image;
+use crate::spec::project::{cargo_home, rustup_home, Project, IMAGE_TARGET};
+use crate::support::elf;
+use crate::support::hashing::sha256_file;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct BuildPlan {
@@ -125,7 +125,7 @@ pub fn execute(
     checkout: &Path,
     target_dir: Option<&Path>,
 ) -> Result<Vec<BuiltBinary>> {
-    crate::system_packages::require(&[&crate::system_packages::MUSL_GCC])?;
+    crate::host::system_packages::require(&[&crate::host::system_packages::MUSL_GCC])?;
     let _dir = sh.push_dir(checkout);
     let args = &plan.cargo_args;
     let mut command: Command = cmd!(sh, "cargo {args...} --quiet --message-format=json-render-diagnostics")
@@ -141,7 +141,7 @@ pub fn execute(
     // A user's RUSTFLAGS would be ignored under CARGO_ENCODED_RUSTFLAGS; make that explicit.
     command.env_remove("RUSTFLAGS");
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let progress = crate::progress::units(&format!("cargo build --release --target {IMAGE_TARGET}"));
+    let progress = crate::support::progress::units(&format!("cargo build --release --target {IMAGE_TARGET}"));
     let mut child = command.spawn().context("cannot start cargo")?;
     let stdout = child.stdout.take().expect("piped");
     let mut artifacts = 0u64;

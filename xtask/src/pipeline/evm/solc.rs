@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use xshell::{cmd, Shell};
 
-use crate::project::Project;
+use crate::spec::project::Project;
 
 /// The version snark-verifier 0.2.0's generated contract pins (`pragma
 /// solidity 0.8.19`), so the only one that compiles it.
@@ -46,7 +46,7 @@ pub fn ensure(sh: &Shell, project: &Project) -> Result<PathBuf> {
         return Ok(js);
     }
     let spec = format!("{PACKAGE}@{VERSION}");
-    crate::tools::npm_install(sh, project, &install_dir(project), &spec)?;
+    crate::host::tools::npm_install(sh, project, &install_dir(project), &spec)?;
     match installed_version(sh, &js) {
         Some(v) if v.starts_with(&format!("{VERSION}+")) => Ok(js),
         other => bail!("npm installed {spec} but it reports version {other:?}, expected {VERSION}"),

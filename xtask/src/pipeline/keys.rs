@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::programs;
-use crate::project::Project;
+use crate::pipeline::programs;
+use crate::spec::project::Project;
 
 pub fn key_path(project: &Project, headers: usize) -> PathBuf {
     project.target_dir.join("keys").join(format!("header-chain-{headers}.key.json"))
@@ -59,7 +59,7 @@ pub fn make_any_key(
             format!("making the range key for {headers} headers in segments of {size} (minutes)")
         }
     };
-    let spinner = crate::progress::units(&what);
+    let spinner = crate::support::progress::units(&what);
     let printed = programs::run(&prover, &args);
     spinner.finish_and_clear();
     let printed = printed.with_context(|| format!("image {prover_image}'s SRS ({}) cannot make it", srs))?;
@@ -82,16 +82,16 @@ pub fn prover_srs(project: &Project, prover_image: &str) -> Result<(PathBuf, Str
     };
     // Its smaller siblings too: keygen reads them instead of recomputing.
     ensure_dev_srs_files(project, image)?;
-    Ok((crate::srs::srs_for_image(project, image, srs)?, srs.source.to_string()))
+    Ok((crate::pipeline::srs::srs_for_image(project, image, srs)?, srs.source.to_string()))
 }
 
 /// Generates the development SRS files `image` carries beside its `[srs]`
 /// (e.g. the smaller degrees a prover reads instead of recomputing them).
-fn ensure_dev_srs_files(project: &Project, image: &crate::manifest::Image) -> Result<()> {
+fn ensure_dev_srs_files(project: &Project, image: &crate::spec::manifest::Image) -> Result<()> {
     for file in &image.files {
         let source = project.host(&file.source);
-        if let Some(k) = crate::srs::dev_k_of(project, &source).filter(|_| !source.exists()) {
-            crate::srs::ensure_dev(project, k)?;
+        if let Some(k) = crate::pipeline::srs::dev_k_of(project, &source).filter(|_| !source.exists()) {
+            crate::pipeline::srs::ensure_dev(project, k)?;
         }
     }
     Ok(())
@@ -105,8 +105,8 @@ fn ensure_dev_srs_files(project: &Project, image: &crate::manifest::Image) -> Re
 /// verifier belongs to).
 pub fn ensure_generated_files(
     project: &Project,
-    manifests: &crate::manifest::Manifests,
-    images: &[&crate::manifest::Image],
+    manifests: &crate::spec::manifest::Manifests,
+    images: &[&crate::spec::manifest::Image],
 ) -> Result<()> {
     for image in images {
         ensure_dev_srs_files(project, image)?;
@@ -118,7 +118,7 @@ pub fn ensure_generated_files(
             }
             // One process makes a key; another waits, then finds it made
             // (two range keygens at once would not fit in memory).
-            let _making = crate::dir_lock::DirLock::take(&project.target_dir.join("keys"), "key generation")?;
+            let _making = crate::support::dir_lock::DirLock::take(&project.target_dir.join("keys"), "key generation")?;
             if project.host(&file.source).exists() {
                 continue;
             }

@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::project::Project;
+use crate::spec::project::Project;
 
 /// Where ops downloads releases from.
 pub const DEFAULT_BASE_URL: &str = "https://storage.googleapis.com/nanos/release";
@@ -111,7 +111,7 @@ fn record_pin(path: &Path, pin: &Pin) -> Result<()> {
 pub fn cache_root() -> Result<PathBuf> {
     let base = match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => crate::project::home_dir()
+        None => crate::spec::project::home_dir()
             .context("neither XDG_CACHE_HOME nor HOME is set: set one, or XTASK_NANOS_DIR")?
             .join(".cache"),
     };
@@ -159,7 +159,7 @@ pub fn ensure(project: &Project, version: &str, flags: &FetchFlags) -> Result<Fe
         );
     }
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create the cache {}", root.display()))?;
-    let _guard = crate::dir_lock::DirLock::take(&root, "fetch")?;
+    let _guard = crate::support::dir_lock::DirLock::take(&root, "fetch")?;
     // Another fetch may have finished while this one waited.
     if let Some(dir) = cached(version)? {
         check_files(&dir, pinned.as_ref())?;
@@ -180,7 +180,7 @@ pub fn ensure(project: &Project, version: &str, flags: &FetchFlags) -> Result<Fe
         }
         let _ = std::fs::remove_dir_all(&unpacking);
         unpack(&partial, &unpacking).with_context(|| format!("the archive from {url}"))?;
-        let digest = |f: &str| crate::hashing::sha256_file(&unpacking.join(f));
+        let digest = |f: &str| crate::support::hashing::sha256_file(&unpacking.join(f));
         let found = Pin {
             version: version.to_string(),
             archive_sha256,
@@ -228,7 +228,8 @@ pub fn check_release_dir(dir: &Path, pin: Option<&Pin>, remedy: &str) -> Result<
     let Some(pin) = pin else { return Ok(()) };
     for (file, expected) in [("kernel.img", &pin.kernel_sha256), ("boot.img", &pin.boot_sha256)] {
         let path = dir.join(file);
-        let digest = crate::hashing::sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let digest =
+            crate::support::hashing::sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
         if &digest != expected {
             bail!(
                 "{} has sha256 {digest}, but the lock pins {expected} for Nanos {}: {remedy}",
@@ -261,7 +262,8 @@ fn download(url: &str, partial: &Path) -> Result<String> {
     if length.is_some_and(|l| l > MAX_ARCHIVE) {
         bail!("{url} is {} bytes; a Nanos release is far smaller: refusing it", length.unwrap_or(0));
     }
-    let bar = crate::progress::download(&format!("fetching {}", url.rsplit('/').next().unwrap_or(url)), length);
+    let bar =
+        crate::support::progress::download(&format!("fetching {}", url.rsplit('/').next().unwrap_or(url)), length);
     let mut body = response.body_mut().with_config().limit(MAX_ARCHIVE).reader();
     let mut file = std::fs::File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?;
     let mut hasher = Sha256::new();

@@ -11,12 +11,12 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::manifest::workflow::substitute;
+use crate::pipeline::programs;
+use crate::spec::manifest::workflow::substitute;
 #[cfg(test)]
-use crate::manifest::workflow::Role;
-use crate::manifest::{Image, Workflow};
-use crate::programs;
-use crate::project::Project;
+use crate::spec::manifest::workflow::Role;
+use crate::spec::manifest::{Image, Workflow};
+use crate::spec::project::Project;
 use nanos_image::tfs::EntryKind;
 
 /// What the host concluded, for the outcome JSON.
@@ -209,8 +209,8 @@ fn env_with_files(carried: Carried<'_>, var: &str, scratch: &Path) -> Result<Str
                 .find(|(k, _)| k.as_str() == var)
                 .map(|(_, v)| v.clone())
                 .with_context(|| format!("{}: the image sets no {var}", image.manifest.display()))?;
-            let paths = crate::image_host_paths::image_paths(project, image)?;
-            Ok(crate::image_host_paths::translate(&value, &paths))
+            let paths = crate::pipeline::image_host_paths::image_paths(project, image)?;
+            Ok(crate::pipeline::image_host_paths::translate(&value, &paths))
         }
         Carried::Image(file) => {
             let (value, files) = image_env_files(file, var)?;
@@ -291,7 +291,7 @@ mod tests {
             defaults: BTreeMap::new(),
             capture: None,
             segments: None,
-            check: crate::manifest::workflow::Check {
+            check: crate::spec::manifest::workflow::Check {
                 program: Role::Verifier,
                 args: args.iter().map(|a| a.to_string()).collect(),
             },
@@ -373,7 +373,7 @@ mod tests {
         let sh = Path::new("/bin/sh");
         let args =
             ["-c", "test \"$0\" = /data/w.json && echo 'error: not a witness' >&2 && exit 2", "${inputs.witness}"];
-        w.preflight = Some(crate::manifest::workflow::Check {
+        w.preflight = Some(crate::spec::manifest::workflow::Check {
             program: Role::Prover,
             args: args.iter().map(|a| a.to_string()).collect(),
         });

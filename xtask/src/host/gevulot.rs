@@ -79,7 +79,7 @@ impl NodeFlags {
 }
 
 pub fn cli() -> Result<PathBuf> {
-    crate::project::on_path("gevulot-cli").context(
+    crate::spec::project::on_path("gevulot-cli").context(
         "gevulot-cli is not on PATH: build it from the gevulotnetwork/gevulot repository (`cargo install --path crates/cli`); `cargo xtask doctor` checks every prerequisite",
     )
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use xshell::{cmd, Shell};
 
-use crate::project::Project;
+use crate::spec::project::Project;
 
 pub const LOCAL_NODE_BIN: &str = "gevulot-local-node";
 /// Where Gevulot mounts the task workspace in a VM.

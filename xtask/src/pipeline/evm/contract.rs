@@ -15,9 +15,9 @@ use sha3::Keccak256;
 use xshell::{cmd, Shell};
 
 use super::{solc, split};
-use crate::keys;
-use crate::programs;
-use crate::project::Project;
+use crate::pipeline::keys;
+use crate::pipeline::programs;
+use crate::spec::project::Project;
 
 pub const RECORD_KIND: &str = "header-chain-evm-verifier";
 pub const RECORD_VERSION: u32 = 4;
@@ -88,18 +88,6 @@ impl KeyFlags {
     }
 }
 
-#[derive(clap::Args, Debug)]
-pub struct EvmVerifierFlags {
-    #[command(flatten)]
-    pub key: KeyFlags,
-    /// The prover image whose SRS makes the key, if it is missing.
-    #[arg(long, default_value = "header-prover")]
-    pub prover: String,
-    /// Print the record as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// One deployable contract.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,44 +149,6 @@ pub fn sources_dir(project: &Project, name: &str) -> PathBuf {
     project.target_dir.join("evm").join(name)
 }
 
-impl EvmVerifierFlags {
-    pub fn run(self, sh: &Shell) -> Result<()> {
-        let project = Project::locate()?;
-        let key = self.key.resolve(&project, &self.prover)?;
-        let record = make(sh, &project, &key)?;
-        let path = record_path(&project, &key.name);
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&summary(&record, &project.show(&path)))?);
-            return Ok(());
-        }
-        let largest = record.parts.iter().map(|p| p.runtime_bytes).max().unwrap_or(0);
-        let unsplit = match record.unsplit_runtime_bytes {
-            Some(bytes) => format!("unsplit it would be {bytes} B"),
-            None => "solc could not compile it unsplit".into(),
-        };
-        println!(
-            "EVM verifier for key {} ({} headers): {} parts (largest {} B of {} B) and the verifier ({} B); {unsplit}",
-            &record.key_id[..16],
-            record.headers,
-            record.parts.len(),
-            largest,
-            record.code_size_limit,
-            record.verifier.runtime_bytes,
-        );
-        println!(
-            "calldata: {} bytes ({} instances, then the proof); record {}",
-            record.calldata_bytes,
-            record.instances,
-            project.show(&path)
-        );
-        println!("sources: {}", project.show(&sources_dir(&project, &key.name)));
-        if record.insecure_dev_srs {
-            eprintln!("warning: the key was made from the INSECURE development SRS: anyone can forge proofs this contract accepts (`evm-deploy` refuses it without --allow-insecure-srs)");
-        }
-        Ok(())
-    }
-}
-
 /// The record without the creation code (for `--json` and the tests).
 pub fn summary(record: &EvmVerifierRecord, path: &str) -> serde_json::Value {
     let contract = |c: &ContractRecord| {
@@ -241,7 +191,7 @@ pub fn make(sh: &Shell, project: &Project, evm_key: &EvmKey) -> Result<EvmVerifi
     atomic_write::write_atomic(&unsplit_path, |w| w.write_all(unsplit.as_bytes()))?;
 
     let solc_js = solc::ensure(sh, project)?;
-    let spinner = crate::progress::units("compiling the unsplit EVM verifier with solc (for its size)");
+    let spinner = crate::support::progress::units("compiling the unsplit EVM verifier with solc (for its size)");
     let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([("Halo2Verifier.sol".to_string(), unsplit.clone())]));
     spinner.finish_and_clear();
     // Only a measurement: soljson runs out of wasm memory on the largest
@@ -343,7 +293,7 @@ fn write_record(
         calldata_bytes: program.calldata_bytes,
         scalar_words: program.scalar_words.iter().map(|run| [run.start, run.end]).collect(),
         code_size_limit: split::CODE_SIZE_LIMIT,
-        insecure_dev_srs: !crate::insecure_srs::insecure_host_files(&[key.to_path_buf()]).is_empty(),
+        insecure_dev_srs: !crate::pipeline::insecure_srs::insecure_host_files(&[key.to_path_buf()]).is_empty(),
         unsplit_runtime_bytes: unsplit_runtime.as_ref().map(Vec::len),
         unsplit_runtime_sha256: unsplit_runtime.as_ref().map(|code| hex::encode(Sha256::digest(code))),
         parts,
@@ -385,7 +335,7 @@ fn compile_parts(
                 Ok((format!("{}.sol", split::part_name(i)), split::part_source(program, r, layout, i, count, key_id)?))
             })
             .collect::<Result<_>>()?;
-        let spinner = crate::progress::units(&format!("compiling the verifier as {count} parts"));
+        let spinner = crate::support::progress::units(&format!("compiling the verifier as {count} parts"));
         let compiled = solc::compile_in_batches(sh, solc_js, &sources);
         spinner.finish_and_clear();
         let compiled = compiled?;
@@ -431,7 +381,7 @@ fn contract_record(name: &str, compiled: &solc::Compiled, memory_bytes: Option<u
 fn build_codegen(sh: &Shell, project: &Project) -> Result<PathBuf> {
     let manifest = project.root.join("evm-codegen/Cargo.toml");
     let target = &project.target_dir;
-    let spinner = crate::progress::units("building evm-codegen (snark-verifier's Solidity generator)");
+    let spinner = crate::support::progress::units("building evm-codegen (snark-verifier's Solidity generator)");
     let built = cmd!(sh, "cargo build --locked --quiet --manifest-path {manifest}")
         .env("CARGO_TARGET_DIR", target)
         .quiet()

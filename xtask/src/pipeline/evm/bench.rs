@@ -7,8 +7,8 @@ use serde::Deserialize;
 use xshell::Shell;
 
 use super::{contract, deploy, rpc::Node, submit};
-use crate::programs;
-use crate::project::Project;
+use crate::pipeline::programs;
+use crate::spec::project::Project;
 
 const PROVER_IMAGE: &str = "header-prover";
 
@@ -22,8 +22,8 @@ struct ProverBench {
 pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
     let project = Project::locate()?;
     let prover = programs::program(&project, programs::PROVER_BIN)?;
-    let (srs, _) = crate::keys::prover_srs(&project, PROVER_IMAGE)?;
-    let anvil = crate::tools::ensure_anvil(sh, &project)?;
+    let (srs, _) = crate::pipeline::keys::prover_srs(&project, PROVER_IMAGE)?;
+    let anvil = crate::host::tools::ensure_anvil(sh, &project)?;
     let node = anvil_harness::Anvil::start(&anvil, None)?;
     node.mine_with_transactions(headers.iter().copied().max().unwrap_or(1))?;
     let (rpc, chain_id) = Node::connect(&node.url)?;

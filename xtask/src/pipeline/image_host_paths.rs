@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use crate::manifest::Image;
-use crate::project::Project;
+use crate::spec::manifest::Image;
+use crate::spec::project::Project;
 
 /// Image path → host file, for everything the image would carry.
 pub fn image_paths(project: &Project, image: &Image) -> Result<BTreeMap<String, String>> {
     let mut paths = BTreeMap::new();
     if let Some(srs) = &image.srs {
-        let file = crate::srs::srs_for_image(project, image, srs)?;
+        let file = crate::pipeline::srs::srs_for_image(project, image, srs)?;
         paths.insert(srs.path.to_string(), file.display().to_string());
     }
     for f in &image.files {

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::hashing::sha256_file;
-use crate::manifest::{HostPath, Image, NanosSection, WORKSPACE_MOUNT};
-use crate::project::Project;
+use crate::spec::manifest::{HostPath, Image, NanosSection, WORKSPACE_MOUNT};
+use crate::spec::project::Project;
+use crate::support::hashing::sha256_file;
 use nanos_image::image::ImageSpec;
 use nanos_image::tfs::{self, FsSpec, Node, Source};
 use nanos_image::tuple::Value;
@@ -44,7 +44,7 @@ pub const NANOS_DIR_ENV: &str = "XTASK_NANOS_DIR";
 #[derive(Clone, Debug, Default)]
 pub struct NanosSource {
     pub ops_home: Option<PathBuf>,
-    pub fetch: crate::nanos_release::FetchFlags,
+    pub fetch: crate::host::nanos_release::FetchFlags,
 }
 
 /// Where an image's kernel.img and boot.img come from, in order: the
@@ -63,28 +63,30 @@ pub fn nanos_dir(project: &Project, source: &NanosSource, nanos: &NanosSection) 
     if let Some(dir) = std::env::var_os(NANOS_DIR_ENV) {
         return Ok((PathBuf::from(dir), NANOS_DIR_ENV));
     }
-    if let Some(home) = crate::project::home_dir() {
+    if let Some(home) = crate::spec::project::home_dir() {
         let ops = release(&home);
         if ops.join("kernel.img").is_file() && ops.join("boot.img").is_file() {
             check_against_pin(project, version, &ops)?;
             return Ok((ops, "the ops home ~/.ops"));
         }
     }
-    let fetched = crate::nanos_release::ensure(project, version, &source.fetch)?;
+    let fetched = crate::host::nanos_release::ensure(project, version, &source.fetch)?;
     Ok((fetched.dir, if fetched.downloaded { "a fetch into the cache" } else { "the xtask's cache" }))
 }
 
 /// Where `nanos_dir` finds a release without fetching (for `doctor`); the
 /// error names every place it looked.
 pub fn nanos_dir_offline(project: &Project, nanos: &NanosSection) -> Result<(PathBuf, &'static str)> {
-    let offline =
-        NanosSource { ops_home: None, fetch: crate::nanos_release::FetchFlags { nanos_url: None, offline: true } };
+    let offline = NanosSource {
+        ops_home: None,
+        fetch: crate::host::nanos_release::FetchFlags { nanos_url: None, offline: true },
+    };
     nanos_dir(project, &offline, nanos).map_err(|_| {
         let version = nanos.version.as_str();
-        let ops = crate::project::home_dir()
+        let ops = crate::spec::project::home_dir()
             .map(|h| h.join(".ops").join(version).join("kernel.img").display().to_string())
             .unwrap_or_else(|| "(HOME is not set)".into());
-        let cache = crate::nanos_release::cache_root()
+        let cache = crate::host::nanos_release::cache_root()
             .map(|c| c.join(version).display().to_string())
             .unwrap_or_else(|e| format!("({e:#})"));
         anyhow::anyhow!(
@@ -95,8 +97,8 @@ pub fn nanos_dir_offline(project: &Project, nanos: &NanosSection) -> Result<(Pat
 
 /// A release directory found elsewhere (ops's home) must hold the files the lock pins.
 fn check_against_pin(project: &Project, version: &str, dir: &Path) -> Result<()> {
-    let pin = crate::nanos_release::pin(project, version)?;
-    crate::nanos_release::check_release_dir(
+    let pin = crate::host::nanos_release::pin(project, version)?;
+    crate::host::nanos_release::check_release_dir(
         dir,
         pin.as_ref(),
         &format!("that is not the pinned release; remove it (or set {NANOS_DIR_ENV}) to use the pinned one"),
@@ -127,7 +129,7 @@ pub fn nanos_inputs(
                 image.manifest.display(),
                 nanos.version,
                 path.display(),
-                crate::nanos_release::URL_ENV
+                crate::host::nanos_release::URL_ENV
             );
         }
         let digest = sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -216,15 +218,15 @@ pub fn image_spec(
 /// and the manifest, and returns its record.
 pub fn write(
     image: &Image,
-    plan: &crate::image_plan::ImagePlan,
+    plan: &crate::spec::image_plan::ImagePlan,
     found: &NanosInputs,
-    inputs: crate::image_plan::Inputs,
+    inputs: crate::spec::image_plan::Inputs,
     output: &Path,
-) -> Result<crate::image_plan::ImageRecord> {
+) -> Result<crate::spec::image_plan::ImageRecord> {
     let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
     let spec = image_spec(image, nanos, found, &plan.stage)?;
     let total = tfs::data_bytes(&spec.root.tree)? + std::fs::metadata(&found.kernel)?.len();
-    let bar = crate::progress::bytes_bar(&format!("writing {}", image.name), total);
+    let bar = crate::support::progress::bytes_bar(&format!("writing {}", image.name), total);
     let partial = nanos_image::image::partial_path(output);
     let written = nanos_image::image::write_image_to(&spec, &partial, &|n| bar.inc(n));
     bar.finish_and_clear();
@@ -237,8 +239,8 @@ pub fn write(
                 .with_context(|| format!("the image just written ({}) does not read back", written.display()))?
         };
         check_read_back(&report, image, nanos, &inputs, plan)?;
-        let (sha256, blake3) = crate::hashing::sha256_and_blake3(written, |_| {})?;
-        Ok(crate::image_plan::ImageRecord {
+        let (sha256, blake3) = crate::support::hashing::sha256_and_blake3(written, |_| {})?;
+        Ok(crate::spec::image_plan::ImageRecord {
             image: image.name.to_string(),
             file: output.file_name().expect("file name").to_string_lossy().into_owned(),
             size: std::fs::metadata(written)?.len(),
@@ -275,8 +277,8 @@ fn check_read_back(
     report: &nanos_image::inspect::Inspected,
     image: &Image,
     nanos: &NanosSection,
-    inputs: &crate::image_plan::Inputs,
-    plan: &crate::image_plan::ImagePlan,
+    inputs: &crate::spec::image_plan::Inputs,
+    plan: &crate::spec::image_plan::ImagePlan,
 ) -> Result<()> {
     let fs = |role: &str| report.filesystems.iter().find(|f| f.role == role);
     let (Some(boot), Some(root)) = (fs("boot"), fs("root")) else {

@@ -3,12 +3,13 @@
 //! compiled by the pinned solc, split to fit EIP-170, deployed and asked
 //! over JSON-RPC.
 //!
-//! - `contract.rs`: `cargo xtask evm-verifier` (generate, compile, split,
-//!   record next to the key);
+//! - `contract.rs`: the contract for a key (generate, compile, split,
+//!   record next to the key), what `cargo xtask evm-verifier` makes;
 //! - `split.rs`: the generated Yul cut into parts that pass memory along;
 //! - `solc.rs`: the pinned compiler (npm `solc`), standard JSON;
-//! - `deploy.rs`: `cargo xtask evm-deploy`; `submit.rs`: `cargo xtask
-//!   evm-submit`; `rpc.rs`: the JSON-RPC calls they make;
+//! - `deploy.rs`: parts then verifier, checked on chain (`evm-deploy`);
+//!   `submit.rs`: a proof as calldata, the contract asked, its verdict
+//!   (`evm-submit`); `rpc.rs`: the JSON-RPC calls they make;
 //! - `bench.rs`: `cargo xtask bench evm`.
 
 pub mod bench;

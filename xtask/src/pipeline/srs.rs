@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::hashing::sha256_file;
-use crate::programs;
-use crate::project::Project;
+use crate::pipeline::programs;
+use crate::spec::project::Project;
+use crate::support::hashing::sha256_file;
 
 /// The largest k a BN254 FFT domain supports.
 pub const MAX_K: u32 = 28;
@@ -51,7 +51,7 @@ pub fn downsize(project: &Project, from: &Path, k: u32, out: &Path, whole_file: 
     if whole_file {
         args.push("--whole-file".into());
     }
-    let spinner = crate::progress::units(&format!("downsizing {} to k = {k}", from.display()));
+    let spinner = crate::support::progress::units(&format!("downsizing {} to k = {k}", from.display()));
     let report = programs::run_json(&prover, &args);
     spinner.finish_and_clear();
     report
@@ -74,7 +74,7 @@ pub fn ensure_dev(project: &Project, k: u32) -> Result<PathBuf> {
         return Ok(path);
     }
     // Minutes at k = 21 and up: another process may be making it already.
-    let _making = crate::dir_lock::DirLock::take(path.parent().expect("in target/srs"), "SRS generation")?;
+    let _making = crate::support::dir_lock::DirLock::take(path.parent().expect("in target/srs"), "SRS generation")?;
     if read_k(&path).ok() == Some(k) {
         return Ok(path);
     }
@@ -91,7 +91,7 @@ pub fn generate(project: &Project, path: &Path, k: u32) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let prover = programs::program(project, programs::PROVER_BIN)?;
-    let spinner = crate::progress::units(&format!("generating the INSECURE development SRS, k = {k}"));
+    let spinner = crate::support::progress::units(&format!("generating the INSECURE development SRS, k = {k}"));
     let report = programs::run_json(&prover, &crate::os_args!["srs", "generate", "--k", k.to_string(), "--out", path]);
     spinner.finish_and_clear();
     let report = report?;
@@ -104,8 +104,8 @@ pub fn generate(project: &Project, path: &Path, k: u32) -> Result<()> {
 /// source's digest and k. The development SRS is generated when missing.
 pub fn srs_for_image(
     project: &Project,
-    image: &crate::manifest::Image,
-    srs_decl: &crate::manifest::SrsSection,
+    image: &crate::spec::manifest::Image,
+    srs_decl: &crate::spec::manifest::SrsSection,
 ) -> Result<PathBuf> {
     let k = srs_decl.k.get();
     let source = project.host(&srs_decl.source);

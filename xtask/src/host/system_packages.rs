@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::project::on_path;
+use crate::spec::project::on_path;
 
 /// A program the xtask runs, and the package that provides it per family.
 pub struct SystemPackage {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::{MetadataCommand, TargetKind};
 
-use crate::manifest::{self, HostPath, Manifests, WorkspaceBinaries};
+use crate::spec::manifest::{self, HostPath, Manifests, WorkspaceBinaries};
 
 /// The static target every image binary is built for.
 pub const IMAGE_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -81,7 +81,7 @@ impl Project {
             "; the manifest names {}, but cargo's target directory is {} (CARGO_TARGET_DIR), where generated files are written: write \"{}/{rest}\" to name {}",
             self.root.join(path.as_str()).display(),
             self.target_dir.display(),
-            crate::manifest::TARGET_PLACEHOLDER,
+            crate::spec::manifest::TARGET_PLACEHOLDER,
             self.target_dir.join(rest).display()
         )
     }

@@ -16,14 +16,14 @@ use anyhow::{bail, Context, Result};
 
 use xshell::{cmd, Shell};
 
-use crate::build::{execute, plan as build_plan, HostPaths};
-use crate::hashing::{sha256_and_blake3, sha256_file};
-pub use crate::image_plan::{
+use crate::pipeline::build::{execute, plan as build_plan, HostPaths};
+use crate::pipeline::native::NanosSource;
+pub use crate::spec::image_plan::{
     config_json, inputs, load_record, ops_config, staged_name, ImagePlan, ImageRecord, Inputs, OpsConfig, RunConfig,
 };
-use crate::manifest::{Builder, Image};
-use crate::native::NanosSource;
-use crate::project::{home_dir, on_path, Project};
+use crate::spec::manifest::{Builder, Image};
+use crate::spec::project::{home_dir, on_path, Project};
+use crate::support::hashing::{sha256_and_blake3, sha256_file};
 
 /// Where images and their records go instead of `target/images` (tests
 /// point it at a scratch directory, so the images `deploy` would ship are
@@ -41,7 +41,7 @@ pub fn images_dir(project: &Project) -> PathBuf {
 /// carries, generated (development SRS) or downsized into the cache when
 /// needed. `None` for an image without `[srs]`.
 pub fn prepare_srs(project: &Project, image: &Image) -> Result<Option<PathBuf>> {
-    image.srs.as_ref().map(|srs| crate::srs::srs_for_image(project, image, srs)).transpose()
+    image.srs.as_ref().map(|srs| crate::pipeline::srs::srs_for_image(project, image, srs)).transpose()
 }
 
 /// Prepares each image's SRS, then plans it with its built program.
@@ -278,7 +278,7 @@ fn build_one(
         bail!("ops says it wrote {}, but there is no such file; its output:\n{text}", built.display());
     }
     let total = std::fs::metadata(&built)?.len();
-    let bar = crate::progress::bytes_bar("hashing", total);
+    let bar = crate::support::progress::bytes_bar("hashing", total);
     let (sha256, blake3) = sha256_and_blake3(&built, |n| bar.set_position(n))?;
     bar.finish_and_clear();
     let record = ImageRecord {
@@ -315,12 +315,17 @@ fn build_native(
     source: &NanosSource,
 ) -> Result<(ImageRecord, bool)> {
     let nanos = image.nanos.as_ref().expect("plan() requires [nanos]");
-    let found = crate::native::nanos_inputs(project, image, nanos, source)?;
-    let inputs = inputs(plan, found.kernel_sha256.clone(), found.boot_sha256.clone(), crate::native::WRITER_ID.into())?;
+    let found = crate::pipeline::native::nanos_inputs(project, image, nanos, source)?;
+    let inputs = inputs(
+        plan,
+        found.kernel_sha256.clone(),
+        found.boot_sha256.clone(),
+        crate::pipeline::native::WRITER_ID.into(),
+    )?;
     if let Some(record) = up_to_date(plan, &inputs) {
         return Ok((record, false));
     }
-    let record = crate::native::write(image, plan, &found, inputs, &plan.output)?;
+    let record = crate::pipeline::native::write(image, plan, &found, inputs, &plan.output)?;
     atomic_write::write_json_atomic(&plan.record, &record)?;
     Ok((record, true))
 }
@@ -357,9 +362,9 @@ pub fn build_images(
                 build_one(sh, project, p, &home, ops.as_ref().expect("found above"))?
             }
         };
-        let insecure = crate::insecure_srs::insecure_files_in_image(&p.output)?;
+        let insecure = crate::pipeline::insecure_srs::insecure_files_in_image(&p.output)?;
         if !insecure.is_empty() {
-            eprintln!("{}", crate::insecure_srs::warning(image.name.as_str(), &insecure));
+            eprintln!("{}", crate::pipeline::insecure_srs::warning(image.name.as_str(), &insecure));
         }
         records.push((record, rebuilt, project.show(&p.output)));
     }
@@ -371,12 +376,12 @@ pub fn build_images(
 pub fn ensure_images(
     sh: &Shell,
     project: &Project,
-    manifests: &crate::manifest::Manifests,
+    manifests: &crate::spec::manifest::Manifests,
     images: &[&Image],
     source: &NanosSource,
 ) -> Result<Vec<BuiltImage>> {
     let built = execute(sh, project, &build_plan(images, &HostPaths::of(project)), images, &project.root, None)?;
-    crate::keys::ensure_generated_files(project, manifests, images)?;
+    crate::pipeline::keys::ensure_generated_files(project, manifests, images)?;
     let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
     let plans = plan_all(project, images, &programs)?;
     build_images(sh, project, images, &plans, source, None)
@@ -396,7 +401,7 @@ pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::Pat
     })?)
     .with_context(|| format!("{} is not an image record", record_path.display()))?;
     let file = dir.join(&record.file);
-    let (sha256, blake3) = crate::hashing::sha256_and_blake3(&file, |_| {})
+    let (sha256, blake3) = crate::support::hashing::sha256_and_blake3(&file, |_| {})
         .with_context(|| format!("cannot read the image {}", file.display()))?;
     if blake3 != record.blake3 || sha256 != record.sha256 {
         bail!(

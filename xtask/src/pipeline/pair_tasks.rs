@@ -3,11 +3,11 @@
 //! program run on a workspace with its task (image paths mapped to host
 //! files). `run`, `exec` and `bench vm` build on these.
 
-use crate::image_host_paths;
-use crate::local_node::TaskSpec;
-use crate::manifest::workflow::Segments;
-use crate::manifest::{Image, Workflow};
-use crate::project::Project;
+use crate::host::local_node::TaskSpec;
+use crate::pipeline::image_host_paths;
+use crate::spec::manifest::workflow::Segments;
+use crate::spec::manifest::{Image, Workflow};
+use crate::spec::project::Project;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ impl std::str::FromStr for InputArg {
 
 /// The files given for the pair's inputs, checked against its declaration:
 /// every declared input given once, no other, each an existing file.
-pub fn bind_inputs(pair: &crate::manifest::Pair, given: &[InputArg]) -> Result<BTreeMap<String, PathBuf>> {
+pub fn bind_inputs(pair: &crate::spec::manifest::Pair, given: &[InputArg]) -> Result<BTreeMap<String, PathBuf>> {
     let declared = &pair.workflow.inputs;
     let names = || declared.keys().cloned().collect::<Vec<_>>().join(", ");
     let mut bound = BTreeMap::new();
@@ -107,15 +107,15 @@ pub fn run_image(
     workspace: &Path,
     task: TaskSpec,
     timeout: u64,
-) -> Result<crate::local_node::RunReport> {
+) -> Result<crate::host::local_node::RunReport> {
     let paths = image_host_paths::image_paths(project, image)?;
     let args: Vec<String> = image.args.iter().map(|a| image_host_paths::translate(a, &paths)).collect();
     let mut env: Vec<(String, String)> =
         image.env.iter().map(|(k, v)| (k.as_str().to_string(), image_host_paths::translate(v, &paths))).collect();
     // Nanos gives the program exactly the image's vCPUs.
     env.push(("RAYON_NUM_THREADS".into(), image.cpus.get().to_string()));
-    let node = crate::local_node::program(project)?;
-    crate::local_node::run_program(&node, binary, &args, &env, workspace, task, Duration::from_secs(timeout))
+    let node = crate::host::local_node::program(project)?;
+    crate::host::local_node::run_program(&node, binary, &args, &env, workspace, task, Duration::from_secs(timeout))
         .map_err(|e| anyhow::anyhow!("image {}: {e}; its workspace is kept at {}", image.name, project.show(workspace)))
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::srs::{raw_size, MAX_K};
+use crate::pipeline::srs::{raw_size, MAX_K};
 use nanos_image::tfs::EntryKind;
 
 /// s·G2 of each development SRS whose secret is public, raw: the last 128
