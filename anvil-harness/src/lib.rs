@@ -45,7 +45,7 @@ pub fn binary(target_dir: &Path) -> Result<PathBuf> {
 pub struct Anvil {
     child: Child,
     pub url: String,
-    agent: ureq::Agent,
+    client: json_rpc::Client,
 }
 
 fn free_port() -> Result<u16> {
@@ -75,9 +75,9 @@ impl Anvil {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
-        let node = Self { child, url: format!("http://127.0.0.1:{port}"), agent };
+        let url = format!("http://127.0.0.1:{port}");
+        let client = json_rpc::Client::new(&url, json_rpc::Policy::once(Duration::from_secs(10)));
+        let node = Self { child, url, client };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if node.call("eth_blockNumber", json!([])).is_ok() {
@@ -89,36 +89,17 @@ impl Anvil {
     }
 
     pub fn call(&self, method: &str, params: Value) -> Result<Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut response = self.agent.post(&self.url).send_json(&body)?;
-        let answer: Value = response.body_mut().read_json()?;
-        if let Some(e) = answer.get("error") {
-            bail!("{method}: {e}");
-        }
-        Ok(answer["result"].clone())
+        Ok(self.client.call(method, params)?)
     }
 
     pub fn block_number(&self) -> Result<u64> {
-        let n = self.call("eth_blockNumber", json!([]))?;
-        Ok(u64::from_str_radix(n.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)?)
+        Ok(self.client.call_quantity("eth_blockNumber", json!([]))?)
     }
 
-    /// Sends `tx` with `eth_sendTransaction` and returns its receipt. anvil
-    /// answers with the hash when the transaction enters its pool and mines
-    /// it on another task, so the receipt is polled for rather than assumed.
+    /// Sends `tx` with `eth_sendTransaction` and returns its receipt (anvil
+    /// answers with the hash before it mines, so the receipt is polled for).
     pub fn send_transaction(&self, tx: Value) -> Result<Value> {
-        let hash = self.call("eth_sendTransaction", json!([tx]))?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let receipt = self.call("eth_getTransactionReceipt", json!([hash]))?;
-            if !receipt.is_null() {
-                return Ok(receipt);
-            }
-            if Instant::now() > deadline {
-                bail!("anvil did not mine transaction {hash} within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Ok(self.client.send_transaction(tx, Duration::from_secs(30), Duration::from_millis(20))?)
     }
 
     /// Mines `blocks` blocks, each holding one value transfer (anvil mines

@@ -3,8 +3,6 @@
 //! back by parentHash, so the captured headers link by construction, and each
 //! header's re-encoded RLP must hash to the hash the node reported.
 
-use std::time::Duration;
-
 use alloy_consensus::Header;
 use alloy_primitives::B256;
 use serde::de::DeserializeOwned;
@@ -17,12 +15,9 @@ pub const MAX_CAPTURE: u64 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
-    #[error("cannot reach the JSON-RPC node at {url} after {attempts} attempts: {last}; check that the node runs and the URL is right")]
-    Unreachable { url: String, attempts: u32, last: String },
-    #[error("the node at {url} answered {method} with an error: {message}")]
-    Node { url: String, method: String, message: String },
-    #[error("the node at {url} answered {method} with malformed JSON-RPC: {detail}")]
-    Malformed { url: String, method: String, detail: String },
+    /// The node could not be asked, or its answer was an error or malformed.
+    #[error(transparent)]
+    Call(#[from] json_rpc::Error),
     #[error("block {0} does not exist on the node")]
     MissingBlock(String),
     #[error("{0}")]
@@ -32,78 +27,21 @@ pub enum RpcError {
 }
 
 /// Timeouts and retries for a node that is slow or flaky.
-#[derive(Clone, Copy, Debug)]
-pub struct RpcPolicy {
-    pub timeout: Duration,
-    pub attempts: u32,
-    pub backoff: Duration,
-}
+pub use json_rpc::Policy as RpcPolicy;
 
-impl Default for RpcPolicy {
-    fn default() -> Self {
-        Self { timeout: Duration::from_secs(20), attempts: 3, backoff: Duration::from_millis(250) }
-    }
-}
-
+/// A node to capture from, over the workspace's one JSON-RPC client.
 pub struct RpcClient {
-    url: String,
-    agent: ureq::Agent,
-    policy: RpcPolicy,
+    client: json_rpc::Client,
 }
 
 impl RpcClient {
     pub fn new(url: &str, policy: RpcPolicy) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(policy.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self { url: url.to_string(), agent, policy }
+        Self { client: json_rpc::Client::new(url, policy) }
     }
 
-    /// One JSON-RPC call; transport failures are retried with backoff, node
-    /// errors and malformed answers are not (retrying would not change them).
+    /// One JSON-RPC call (transport failures retried per the policy).
     pub fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, RpcError> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let malformed =
-            |detail: String| RpcError::Malformed { url: self.url.clone(), method: method.to_string(), detail };
-        let mut last = String::new();
-        for attempt in 0..self.policy.attempts {
-            if attempt > 0 {
-                std::thread::sleep(self.policy.backoff * 2u32.pow(attempt - 1));
-            }
-            let mut response = match self.agent.post(&self.url).send_json(&body) {
-                Ok(r) => r,
-                Err(e) => {
-                    last = e.to_string();
-                    continue;
-                }
-            };
-            let status = response.status();
-            let text = match response.body_mut().read_to_string() {
-                Ok(t) => t,
-                Err(e) => {
-                    last = e.to_string();
-                    continue;
-                }
-            };
-            if status.is_server_error() {
-                last = format!("HTTP {status}");
-                continue;
-            }
-            let answer: Value =
-                serde_json::from_str(&text).map_err(|e| malformed(format!("HTTP {status}, body is not JSON ({e})")))?;
-            if let Some(error) = answer.get("error") {
-                return Err(RpcError::Node {
-                    url: self.url.clone(),
-                    method: method.to_string(),
-                    message: error.get("message").and_then(Value::as_str).unwrap_or("?").to_string(),
-                });
-            }
-            let result = answer.get("result").ok_or_else(|| malformed("no `result` field".into()))?;
-            return serde_json::from_value(result.clone()).map_err(|e| malformed(e.to_string()));
-        }
-        Err(RpcError::Unreachable { url: self.url.clone(), attempts: self.policy.attempts, last })
+        Ok(self.client.call(method, params)?)
     }
 
     fn header(&self, method: &str, id: Value, shown: String) -> Result<Header, RpcError> {
@@ -128,17 +66,11 @@ impl RpcClient {
     }
 
     pub fn chain_id(&self) -> Option<u64> {
-        let id: String = self.call("eth_chainId", json!([])).ok()?;
-        u64::from_str_radix(id.trim_start_matches("0x"), 16).ok()
+        self.client.call_quantity("eth_chainId", json!([])).ok()
     }
 
     pub fn latest_number(&self) -> Result<u64, RpcError> {
-        let n: String = self.call("eth_blockNumber", json!([]))?;
-        u64::from_str_radix(n.trim_start_matches("0x"), 16).map_err(|e| RpcError::Malformed {
-            url: self.url.clone(),
-            method: "eth_blockNumber".into(),
-            detail: e.to_string(),
-        })
+        Ok(self.client.call_quantity("eth_blockNumber", json!([]))?)
     }
 }
 

@@ -1,63 +1,34 @@
 //! The few Ethereum JSON-RPC calls the EVM commands make, over blocking
 //! HTTP. Every failure names the node and what to check.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 pub struct Node {
     pub url: String,
-    agent: ureq::Agent,
+    client: json_rpc::Client,
 }
 
-/// A call the node answered with a JSON-RPC error.
-#[derive(Debug, thiserror::Error)]
-#[error("{method}: {message} (code {code})")]
-pub struct RpcError {
-    pub method: String,
-    pub code: i64,
-    pub message: String,
-    pub data: Option<String>,
-}
-
-impl RpcError {
-    /// The call ran and the contract reverted (EIP-1474's code 3, or the
-    /// "execution reverted" message nodes use without it). Any other error
-    /// (rate limit, gas cap, a node fault) says nothing about the contract.
-    pub fn is_revert(&self) -> bool {
-        self.code == 3 || self.message.to_ascii_lowercase().contains("execution reverted")
-    }
-}
+/// A call the node answered with a JSON-RPC error, or could not answer.
+pub use json_rpc::Error as RpcError;
 
 impl Node {
     /// Connects and asks for the chain id, so an unreachable node fails here.
     pub fn connect(url: &str) -> Result<(Self, u64)> {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(120))).build().into();
-        let node = Self { url: url.to_string(), agent };
+        // Reads are retried; a transaction is sent once (json_rpc says why).
+        let policy = json_rpc::Policy { timeout: Duration::from_secs(120), ..json_rpc::Policy::default() };
+        let node = Self { url: url.to_string(), client: json_rpc::Client::new(url, policy) };
         let chain_id = node
-            .call("eth_chainId", json!([]))
+            .client
+            .call_quantity("eth_chainId", json!([]))
             .with_context(|| format!("cannot reach the JSON-RPC node at {url}: is it running, and is --rpc right?"))?;
-        Ok((node, quantity(&chain_id)?))
+        Ok((node, chain_id))
     }
 
     pub fn call(&self, method: &str, params: Value) -> Result<Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut response =
-            self.agent.post(&self.url).send_json(&body).with_context(|| format!("{method} to {}", self.url))?;
-        let answer: Value =
-            response.body_mut().read_json().with_context(|| format!("{} answered {method} with no JSON", self.url))?;
-        if let Some(e) = answer.get("error") {
-            return Err(RpcError {
-                method: method.into(),
-                code: e["code"].as_i64().unwrap_or(0),
-                message: e["message"].as_str().unwrap_or("error").to_string(),
-                data: e.get("data").map(|d| d.to_string()),
-            }
-            .into());
-        }
-        Ok(answer["result"].clone())
+        Ok(self.client.call(method, params)?)
     }
 
     /// The runtime code at `address` (empty: no contract there).
@@ -77,30 +48,23 @@ impl Node {
     }
 
     /// Sends a transaction from an account the node holds (anvil's dev
-    /// accounts, or an unlocked account of the user's node) and waits for
-    /// its receipt.
+    /// accounts, or an unlocked account of the user's node), waits for its
+    /// receipt and requires it to have succeeded.
     pub fn send_and_wait(&self, tx: Value) -> Result<Value> {
-        let hash = self.call("eth_sendTransaction", json!([tx]))?;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let receipt = self.call("eth_getTransactionReceipt", json!([hash]))?;
-            if !receipt.is_null() {
-                if receipt["status"] != "0x1" {
-                    bail!("transaction {hash} failed on chain (status {})", receipt["status"]);
-                }
-                return Ok(receipt);
-            }
-            if Instant::now() > deadline {
-                bail!("transaction {hash} was not mined within 300 s");
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        let receipt = self.client.send_transaction(tx, Duration::from_secs(300), Duration::from_millis(200))?;
+        if receipt["status"] != "0x1" {
+            bail!(
+                "transaction {} failed on chain (status {})",
+                receipt["transactionHash"].as_str().unwrap_or("?"),
+                receipt["status"]
+            );
         }
+        Ok(receipt)
     }
 }
 
 pub fn quantity(value: &Value) -> Result<u64> {
-    let text = value.as_str().with_context(|| format!("expected a hex quantity, got {value}"))?;
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).with_context(|| format!("{text:?} is not a hex quantity"))
+    json_rpc::quantity(value).map_err(anyhow::Error::msg)
 }
 
 pub fn bytes(value: &Value) -> Result<Vec<u8>> {
