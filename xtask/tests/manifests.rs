@@ -39,26 +39,14 @@ source = "keys/k.json"
 path = "/keys/k.json"
 "#;
 
-const PAIR: &str = r#"[pair]
-name = "header-chain"
-prover = "header-prover"
-verifier = "header-verifier"
+/// The committed pair manifest itself: a test edits it, never a retyped copy.
+const PAIR: &str = include_str!("../../manifests/pairs/header-chain.toml");
 
-[inputs]
-witness = "/workspace/witness.json"
-
-[prove]
-args = ["prove", "--witness", "${inputs.witness}", "--proof", "${outputs.proof}"]
-outputs = { proof = "/workspace/proof.json" }
-proof = "proof"
-
-[verify]
-args = ["verify", "--proof", "${prove.proof}"]
-
-[check]
-program = "verifier"
-args = ["check", "--proof", "${proof}", "--witness", "${inputs.witness}", "--key", "${verifier.env.HEADER_CHAIN_KEYS}", "--report", "${report}"]
-"#;
+/// `manifests/pairs/header-chain.toml:LINE:` for the first line of `PAIR` that starts with `start`.
+fn pair_line(start: &str) -> String {
+    let line = PAIR.lines().position(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no line {start:?} in PAIR"));
+    format!("manifests/pairs/header-chain.toml:{}:", line + 1)
+}
 
 fn binaries() -> WorkspaceBinaries {
     let mut b = BTreeMap::new();
@@ -310,7 +298,7 @@ fn pair_naming_an_image_that_does_not_exist() {
             .unwrap_err();
     assert_eq!(errors.len(), 1);
     let shown = errors[0].to_string();
-    assert!(shown.starts_with("manifests/pairs/header-chain.toml:4:12:"), "{shown}");
+    assert!(shown.starts_with(&format!("{}12:", pair_line("verifier ="))), "{shown}");
     assert!(shown.contains("pair.verifier") && shown.contains("header-prover, header-verifier"), "{shown}");
 }
 
@@ -420,15 +408,21 @@ fn workflow_mistakes_point_at_their_line_and_column() {
         .replace("\"/workspace/proof.json\"", "\"/tmp/proof.json\"");
     let errors = standard(PROVER, VERIFIER, &pair).load().unwrap_err();
     let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    // The typo is reported where the prover uses it and where the check does.
-    assert_eq!(shown.len(), 3, "{shown:?}");
+    // The typo is reported where the prover uses it, where the preflight
+    // does and where the check does.
+    assert_eq!(shown.len(), 4, "{shown:?}");
+    let prove_args = {
+        let prove = PAIR.find("[prove]").unwrap();
+        let line = PAIR[..prove].lines().count() + PAIR[prove..].lines().position(|l| l.starts_with("args")).unwrap();
+        format!("manifests/pairs/header-chain.toml:{}:", line + 1)
+    };
     assert!(
-        shown.iter().any(|e| e.starts_with("manifests/pairs/header-chain.toml:10:")
+        shown.iter().any(|e| e.starts_with(&prove_args)
             && e.contains("placeholder ${inputs.witnes} names nothing this step can use; it can use: ${inputs.witness}, ${outputs.proof}")),
         "{shown:?}"
     );
     assert!(
-        shown.iter().any(|e| e.starts_with("manifests/pairs/header-chain.toml:11:")
+        shown.iter().any(|e| e.starts_with(&pair_line("outputs ="))
             && e.contains("key `prove.outputs.proof`: \"/tmp/proof.json\" is not a file under /workspace/")),
         "{shown:?}"
     );
@@ -440,7 +434,8 @@ fn a_check_naming_a_variable_its_image_does_not_set_is_refused() {
     let errors = standard(PROVER, VERIFIER, &pair).load().unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     let shown = errors[0].to_string();
-    assert!(shown.starts_with("manifests/pairs/header-chain.toml:19:"), "{shown}");
+    let check_args = pair_line("args = [\"check\"");
+    assert!(shown.starts_with(&check_args), "{shown}");
     assert!(shown.contains("placeholder ${verifier.env.HEADER_CHAIN_KEY} names nothing it can use"), "{shown}");
     // The prover image does not set the verifier's variable either.
     let pair = PAIR.replace("${verifier.env.HEADER_CHAIN_KEYS}", "${prover.env.HEADER_CHAIN_KEYS}");

@@ -683,22 +683,18 @@ mod tests {
         validate(sections, &TestImages).map_err(|errors| errors.into_iter().map(|(_, m)| m).collect())
     }
 
-    const HEADER_CHAIN: &str = r#"
-        inputs = { witness = "/workspace/witness.json" }
-        [prove]
-        args = ["prove", "--witness", "${inputs.witness}", "--proof", "${outputs.proof}"]
-        outputs = { proof = "/workspace/proof.json" }
-        proof = "proof"
-        [verify]
-        args = ["verify", "--proof", "${prove.proof}"]
-        [check]
-        program = "verifier"
-        args = ["check", "--proof", "${proof}", "--witness", "${inputs.witness}", "--key", "${verifier.env.HEADER_CHAIN_KEYS}", "--report", "${report}"]
-    "#;
+    /// The committed pair manifest's workflow (its `[pair]` table is the
+    /// loader's, not the workflow's): the tests edit it, never a retyped copy.
+    fn header_chain() -> String {
+        let text = include_str!("../../../../manifests/pairs/header-chain.toml");
+        let start = text.find("[pair]").expect("a [pair] table");
+        let end = start + text[start..].find("\n\n").expect("a blank line after [pair]");
+        format!("{}{}", &text[..start], &text[end..])
+    }
 
     #[test]
     fn tasks_come_from_the_declaration() {
-        let w = parse(HEADER_CHAIN).unwrap();
+        let w = parse(&header_chain()).unwrap();
         let prove = w.prove_task();
         assert_eq!(prove.args, ["prove", "--witness", "/workspace/witness.json", "--proof", "/workspace/proof.json"]);
         assert_eq!(prove.inputs, [("witness".to_string(), "/workspace/witness.json".to_string())]);
@@ -712,7 +708,7 @@ mod tests {
 
     #[test]
     fn the_check_is_declared_with_host_placeholders() {
-        let w = parse(HEADER_CHAIN).unwrap();
+        let w = parse(&header_chain()).unwrap();
         assert_eq!(w.check.program, Role::Verifier);
         assert_eq!(w.check.args[2], "${proof}");
         let resolved: Vec<String> = w
@@ -728,7 +724,7 @@ mod tests {
 
     #[test]
     fn placeholders_inside_an_argument_are_resolved() {
-        let text = HEADER_CHAIN.replace(r#""--proof", "${prove.proof}""#, r#""--proof=${prove.proof}""#);
+        let text = header_chain().replace(r#""--proof", "${prove.proof}""#, r#""--proof=${prove.proof}""#);
         assert_eq!(parse(&text).unwrap().verify_task().args, ["verify", "--proof=/workspace/proof.json"]);
     }
 
@@ -768,20 +764,20 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_names_are_refused() {
-        let text = HEADER_CHAIN.replace("[verify]", "[verify]\nfiles = []");
+        let text = header_chain().replace("[verify]", "[verify]\nfiles = []");
         assert!(parse(&text).unwrap_err()[0].contains("unknown field `files`"));
-        let text = HEADER_CHAIN.replace("witness = ", "Witness-File = ").replace("${inputs.witness}", "x");
+        let text = header_chain().replace("witness = ", "Witness-File = ").replace("${inputs.witness}", "x");
         assert!(parse(&text).unwrap_err()[0].contains("use lowercase letters"));
     }
 
     #[test]
     fn a_path_the_image_does_not_carry_is_refused() {
-        let text = HEADER_CHAIN.replace(
+        let text = header_chain().replace(
             r#""--proof", "${outputs.proof}""#,
             r#""--proof", "${outputs.proof}", "--srs", "/srs/kzg_bn254_14.srs""#,
         );
         assert!(parse(&text).is_ok(), "{:?}", parse(&text));
-        let text = HEADER_CHAIN.replace(
+        let text = header_chain().replace(
             r#""--proof", "${outputs.proof}""#,
             r#""--proof", "${outputs.proof}", "--srs=/srs/kzg_bn254_15.srs""#,
         );
@@ -791,17 +787,15 @@ mod tests {
             "{errors:?}"
         );
         let text =
-            HEADER_CHAIN.replace(r#"args = ["verify","#, r#"args = ["verify", "--srs", "/srs/kzg_bn254_14.srs","#);
+            header_chain().replace(r#"args = ["verify","#, r#"args = ["verify", "--srs", "/srs/kzg_bn254_14.srs","#);
         assert!(parse(&text).unwrap_err()[0].contains("the verifier image does not carry it"));
     }
 
     #[test]
     fn defaults_and_capture_name_declared_inputs() {
-        let text = format!(
-            "{HEADER_CHAIN}\n[defaults]\nwitness = \"tests/fixtures/w.json\"\n[capture]\ninput = \"witness\"\nprogram = \"prover\"\nargs = [\"witness-capture\", \"--rpc\", \"${{rpc}}\", \"--witness\", \"${{out}}\"]\nanvil_blocks = 8\n"
-        );
+        let text = header_chain();
         let w = parse(&text).unwrap();
-        assert_eq!(w.defaults["witness"].as_str(), "tests/fixtures/w.json");
+        assert_eq!(w.defaults["witness"].as_str(), "tests/fixtures/anvil-chain-8.witness.json");
         let capture = w.capture.unwrap();
         assert_eq!((capture.input.as_str(), capture.program, capture.anvil_blocks), ("witness", Role::Prover, Some(8)));
         let bad = text
@@ -824,7 +818,7 @@ mod tests {
     "#;
 
     fn fanned_out() -> String {
-        let aggregate = HEADER_CHAIN.replace(
+        let aggregate = header_chain().replace(
             r#"args = ["prove", "--witness", "${inputs.witness}", "--proof", "${outputs.proof}"]"#,
             r#"args = ["aggregate", "--segment=${segments.proof}", "--proof", "${outputs.proof}"]"#,
         );
@@ -864,9 +858,9 @@ mod tests {
 
     #[test]
     fn a_bad_fan_out_is_refused_with_every_reason() {
-        let errors = parse(&format!("{HEADER_CHAIN}\n{SEGMENTS}")).unwrap_err().join("\n");
+        let errors = parse(&format!("{}\n{SEGMENTS}", header_chain())).unwrap_err().join("\n");
         assert!(errors.contains("the pair declares [segments], so the prove task must take their proofs"), "{errors}");
-        let text = HEADER_CHAIN.replace("${outputs.proof}\"]", "${outputs.proof}\", \"${segments.proof}\"]");
+        let text = header_chain().replace("${outputs.proof}\"]", "${outputs.proof}\", \"${segments.proof}\"]");
         let errors = parse(&text).unwrap_err().join("\n");
         assert!(errors.contains("placeholder ${segments.proof} names nothing"), "{errors}");
         let bad = fanned_out()
@@ -897,9 +891,9 @@ mod tests {
 
     #[test]
     fn two_files_at_one_path_are_refused() {
-        let text = HEADER_CHAIN.replace("/workspace/witness.json", "/workspace/proof.json");
+        let text = header_chain().replace("/workspace/witness.json", "/workspace/proof.json");
         assert!(parse(&text).unwrap_err()[0].contains("each file needs its own path"));
-        let text = HEADER_CHAIN.replace(r#"args = ["verify","#, r#"args = ["", "verify","#);
+        let text = header_chain().replace(r#"args = ["verify","#, r#"args = ["", "verify","#);
         assert!(parse(&text).unwrap_err()[0].contains("an empty argument, which gevulot-cli drops"));
     }
 }
