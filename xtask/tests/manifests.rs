@@ -441,3 +441,37 @@ fn a_check_naming_a_variable_its_image_does_not_set_is_refused() {
     let pair = PAIR.replace("${verifier.env.HEADER_CHAIN_KEYS}", "${prover.env.HEADER_CHAIN_KEYS}");
     assert_eq!(standard(PROVER, VERIFIER, &pair).load().unwrap_err().len(), 1);
 }
+
+#[test]
+fn a_make_recipe_is_checked_where_it_is_written() {
+    let with_make =
+        |make: &str| VERIFIER.replace("path = \"/keys/k.json\"\n", &format!("path = \"/keys/k.json\"\n{make}\n"));
+    let good =
+        with_make(r#"make = { program = "prover", args = ["keygen", "--srs", "${prover.srs}", "--out", "${out}"] }"#);
+    let m = standard(PROVER, &good, PAIR).load().unwrap();
+    let recipe = m.image("header-verifier").unwrap().files[0].make.as_ref().unwrap();
+    assert_eq!(recipe.resolve("/t/k.json", "/t/srs"), ["keygen", "--srs", "/t/srs", "--out", "/t/k.json"]);
+
+    let bad = with_make(r#"make = { program = "ops", args = ["--out=${outt}", "${prover.sr}"] }"#);
+    let errors = standard(PROVER, &bad, PAIR).load().unwrap_err();
+    let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let line = bad.lines().position(|l| l.starts_with("make =")).unwrap() + 1;
+    let at = format!("manifests/images/header-verifier.toml:{line}:");
+    assert_eq!(shown.len(), 4, "{shown:#?}");
+    assert!(shown.iter().all(|e| e.starts_with(&at)), "{shown:#?}");
+    assert!(shown[0].contains("\"ops\" is not a program of the pair"), "{shown:#?}");
+    assert!(shown[1].contains("placeholder ${outt} names nothing a recipe can use; it can use: ${out}, ${prover.srs}"));
+    assert!(shown[2].contains("placeholder ${prover.sr} names nothing"), "{shown:#?}");
+    assert!(shown[3].contains("never names the file it makes"), "{shown:#?}");
+
+    // A recipe runs a program of the image's pair: an image in no pair has none.
+    let errors = Scratch::new(&[
+        ("manifests/images/header-prover.toml", PROVER),
+        ("manifests/images/header-verifier.toml", &good),
+        ("manifests/pairs/.keep", ""),
+    ])
+    .load()
+    .unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].to_string().contains("no pair names image \"header-verifier\""), "{errors:#?}");
+}

@@ -38,7 +38,7 @@ impl ImageFlags {
         let images = manifests.select(&self.images).map_err(anyhow::Error::msg)?;
         let built =
             execute(sh, &project, &build_plan(&images, &HostPaths::of(&project)), &images, &project.root, None)?;
-        crate::pipeline::keys::ensure_generated_files(&project, &manifests, &images)?;
+        crate::pipeline::generated_files::ensure_generated_files(&project, &manifests, &images)?;
         let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
         let plans = plan_all(&project, &images, &programs)?;
         if self.stage_only {

@@ -1,7 +1,7 @@
 //! `cargo xtask keys --headers N [--segment-size S]`: the verifier keys the
-//! verifier images pin (`crate::pipeline::keys`).
+//! verifier images pin (`crate::pipeline::header_chain`).
 
-use crate::pipeline::keys::make_any_key;
+use crate::pipeline::header_chain::make_any_key;
 use crate::spec::project::Project;
 use anyhow::Result;
 use xshell::Shell;

@@ -135,7 +135,7 @@ pub fn release(
         }
     }
     let built = execute(sh, project, &build_plan(&images, &HostPaths::of(project)), &images, &project.root, None)?;
-    crate::pipeline::keys::ensure_generated_files(project, &manifests, &images)?;
+    crate::pipeline::generated_files::ensure_generated_files(project, &manifests, &images)?;
     let source = git_state(sh, &project.root);
     let toolchain = {
         let _dir = sh.push_dir(&project.root);

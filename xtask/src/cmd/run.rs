@@ -120,7 +120,7 @@ impl RunFlags {
         let binary = |i: usize| project.root.join(&built[i].path);
 
         // 2. What the images carry: the SRS (dev SRS made on demand) and the verifier key.
-        crate::pipeline::keys::ensure_generated_files(&project, &manifests, &images)?;
+        crate::pipeline::generated_files::ensure_generated_files(&project, &manifests, &images)?;
         // (--vm: the image build warns, reading the images themselves.)
         for image in images.iter().filter(|_| !self.vm) {
             let carried: Vec<PathBuf> =

@@ -381,7 +381,7 @@ pub fn ensure_images(
     source: &NanosSource,
 ) -> Result<Vec<BuiltImage>> {
     let built = execute(sh, project, &build_plan(images, &HostPaths::of(project)), images, &project.root, None)?;
-    crate::pipeline::keys::ensure_generated_files(project, manifests, images)?;
+    crate::pipeline::generated_files::ensure_generated_files(project, manifests, images)?;
     let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
     let plans = plan_all(project, images, &programs)?;
     build_images(sh, project, images, &plans, source, None)

@@ -5,11 +5,12 @@
 
 pub mod build;
 pub mod evm;
+pub mod generated_files;
+pub mod header_chain;
 pub mod host_verify;
 pub mod image;
 pub mod image_host_paths;
 pub mod insecure_srs;
-pub mod keys;
 pub mod native;
 pub mod pair_tasks;
 pub mod programs;

@@ -22,7 +22,7 @@ struct ProverBench {
 pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
     let project = Project::locate()?;
     let prover = programs::program(&project, programs::PROVER_BIN)?;
-    let (srs, _) = crate::pipeline::keys::prover_srs(&project, PROVER_IMAGE)?;
+    let (srs, _) = crate::pipeline::generated_files::image_srs_file(&project, PROVER_IMAGE)?;
     let anvil = crate::host::tools::ensure_anvil(sh, &project)?;
     let node = anvil_harness::Anvil::start(&anvil, None)?;
     node.mine_with_transactions(headers.iter().copied().max().unwrap_or(1))?;

@@ -15,7 +15,7 @@ use sha3::Keccak256;
 use xshell::{cmd, Shell};
 
 use super::{solc, split};
-use crate::pipeline::keys;
+use crate::pipeline::header_chain as keys;
 use crate::pipeline::programs;
 use crate::spec::project::Project;
 

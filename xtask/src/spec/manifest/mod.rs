@@ -98,6 +98,80 @@ pub struct FileEntry {
     pub source: HostPath,
     /// Absolute path inside the image.
     pub path: GuestPath,
+    /// How the xtask makes `source` when it is missing.
+    pub make: Option<MakeSection>,
+}
+
+/// A generated file's recipe: a program of the image's pair, run on this
+/// machine (e.g. a verifier key made from the prover image's SRS).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MakeSection {
+    /// `prover` or `verifier`: that image of the pair, its program.
+    pub program: Spanned<String>,
+    /// Its arguments: `${out}` is the file to write (`source`),
+    /// `${prover.srs}` the pair's prover image's `[srs]` file.
+    pub args: Vec<Spanned<String>>,
+}
+
+/// What a `make` recipe's placeholders may name.
+pub const MAKE_PLACEHOLDERS: &str = "${out}, ${prover.srs}";
+
+impl MakeSection {
+    /// The arguments with `${out}` and `${prover.srs}` replaced.
+    pub fn resolve(&self, out: &str, prover_srs: &str) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| {
+                workflow::substitute(a.get_ref(), |scope, name| match (scope, name) {
+                    ("out", "") => Some(out.to_string()),
+                    ("prover", "srs") => Some(prover_srs.to_string()),
+                    _ => None,
+                })
+                .expect("validated placeholders")
+            })
+            .collect()
+    }
+
+    /// Every problem with the recipe, at its position.
+    fn problems(&self) -> Vec<(std::ops::Range<usize>, String)> {
+        let mut found = Vec::new();
+        if !matches!(self.program.get_ref().as_str(), "prover" | "verifier") {
+            found.push((
+                self.program.span(),
+                format!(
+                    "key `files.make.program`: {:?} is not a program of the pair: give \"prover\" or \"verifier\"",
+                    self.program.get_ref()
+                ),
+            ));
+        }
+        let mut writes = false;
+        for arg in &self.args {
+            let checked = workflow::substitute(arg.get_ref(), |scope, name| match (scope, name) {
+                ("out", "") => {
+                    writes = true;
+                    Some(String::new())
+                }
+                ("prover", "srs") => Some(String::new()),
+                _ => None,
+            });
+            if let Err(e) = checked {
+                found.push((
+                    arg.span(),
+                    format!(
+                        "key `files.make.args`: {e} names nothing a recipe can use; it can use: {MAKE_PLACEHOLDERS}"
+                    ),
+                ));
+            }
+        }
+        if !writes {
+            found.push((
+                self.program.span(),
+                "key `files.make.args`: the recipe never names the file it makes: give ${out} where the program takes its output".into(),
+            ));
+        }
+        found
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -622,6 +696,9 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
                 });
             }
         }
+        for recipe in files.iter().filter_map(|f| f.make.as_ref()) {
+            errors.extend(recipe.problems().into_iter().map(|(span, message)| source.error_at(span, message)));
+        }
         image_spans.insert(name.clone(), source.path.clone());
         images.push(Image {
             manifest: source.path.clone(),
@@ -715,6 +792,22 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
         if let (Some(prover), Some(verifier), Some(workflow)) = (prover, verifier, workflow) {
             pair_names.insert(name.clone(), source.path.clone());
             pairs.push(Pair { manifest: source.path.clone(), name, prover, verifier, workflow });
+        }
+    }
+
+    // A recipe runs a program of the image's pair: the image needs one
+    // (said only when every pair loaded, or it would be noise).
+    let all_loaded = errors.is_empty();
+    for image in images.iter().filter(|i| i.files.iter().any(|f| f.make.is_some())) {
+        if all_loaded && !pairs.iter().any(|p| p.prover == image.name || p.verifier == image.name) {
+            errors.push(ManifestError {
+                file: image.manifest.clone(),
+                position: None,
+                message: format!(
+                    "a [[files]] entry has a `make` recipe, which runs a program of the image's pair, but no pair names image {:?}: add it to a pair, or drop `make` and provide the file",
+                    image.name.as_str()
+                ),
+            });
         }
     }
 
