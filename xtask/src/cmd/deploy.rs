@@ -169,9 +169,9 @@ impl DeployFlags {
         let record = project.root.join(&self.node.record_dir);
         std::fs::create_dir_all(&record)?;
         let path = gevulot::record_path(&record, &self.pair);
-        atomic_write::write_json_atomic(&path, &deployment)?;
+        crate::spec::records::save(&path, &deployment)?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&deployment)?);
+            println!("{}", crate::spec::records::pretty(&deployment)?);
         } else {
             println!("deployed {} in transaction {}", self.pair, deployment.tx_hash);
             println!("  prover   {}  program {}", p.name, p.program_hash);

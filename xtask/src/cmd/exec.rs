@@ -125,15 +125,15 @@ impl ExecFlags {
         let manifests = project.manifests()?;
         let record_dir = project.root.join(&self.node.record_dir);
         let record_path = gevulot::record_path(&record_dir, &self.pair);
-        let deployment: Deployment = serde_json::from_slice(&std::fs::read(&record_path).with_context(|| {
-            format!(
+        if !record_path.exists() {
+            bail!(
                 "no deployment recorded for {} ({}); run `cargo xtask deploy {}` first",
                 self.pair,
                 project.show(&record_path),
                 self.pair
-            )
-        })?)
-        .with_context(|| format!("{} is not a deployment record", record_path.display()))?;
+            );
+        }
+        let deployment: Deployment = crate::spec::records::load(&record_path)?;
         for deployed in [&deployment.prover, &deployment.verifier] {
             let image = manifests
                 .image(&deployed.image)

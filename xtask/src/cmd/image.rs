@@ -62,10 +62,12 @@ impl ImageFlags {
         let source = NanosSource { ops_home: self.ops_home.clone(), fetch: self.fetch.clone() };
         let records = build_images(sh, &project, &images, &plans, &source, self.builder)?;
         if self.json {
-            let list: Vec<_> = records
+            let list = records
                 .iter()
-                .map(|(r, rebuilt, path)| serde_json::json!({"record": r, "rebuilt": rebuilt, "path": path}))
-                .collect();
+                .map(|(r, rebuilt, path)| {
+                    Ok(serde_json::json!({"record": crate::spec::records::json(r)?, "rebuilt": rebuilt, "path": path}))
+                })
+                .collect::<Result<Vec<_>>>()?;
             println!("{}", serde_json::to_string_pretty(&list)?);
         } else {
             for (r, rebuilt, path) in &records {

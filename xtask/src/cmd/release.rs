@@ -42,11 +42,22 @@ pub struct ReleaseFlags {
 
 pub const RECORD_FILE: &str = "release.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
-const FORMAT: u32 = 1;
+
+impl crate::spec::records::Record for ReleaseRecord {
+    const KIND: &'static str = "xtask-release";
+    const VERSION: u32 = 2;
+    const REMAKE: &'static str = "make the release again (`cargo xtask release`)";
+
+    /// Version 1 was these fields with `"format": 1` in place of kind and version.
+    fn legacy(
+        mut fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        (fields.remove("format")? == 1).then_some(fields)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ReleaseRecord {
-    pub format: u32,
     pub source: SourceState,
     /// `rustc -V` of the toolchain that built the programs.
     pub toolchain: String,
@@ -92,7 +103,7 @@ impl ReleaseFlags {
         let out = self.out.clone().unwrap_or_else(|| default_out(&project));
         let record = release(sh, &project, &self.images, ops_home, &out, self.url.as_deref())?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&record)?);
+            println!("{}", crate::spec::records::pretty(&record)?);
         } else {
             for i in &record.images {
                 println!(
@@ -200,14 +211,13 @@ pub fn release(
     let sums: String = released.iter().map(|i| format!("{}  {}\n", i.sha256, i.file)).collect();
     atomic_write::write_atomic(&out.join(SUMS_FILE), |w| w.write_all(sums.as_bytes()))?;
     let record = ReleaseRecord {
-        format: FORMAT,
         source,
         toolchain: toolchain.trim().to_string(),
         writer: crate::pipeline::native::WRITER_ID.into(),
         url: url.map(str::to_string),
         images: released,
     };
-    atomic_write::write_json_atomic(&out.join(RECORD_FILE), &record)?;
+    crate::spec::records::save(&out.join(RECORD_FILE), &record)?;
     Ok(record)
 }
 
@@ -270,13 +280,7 @@ fn verify(
     ops_home: &crate::pipeline::native::NanosSource,
     json: bool,
 ) -> Result<()> {
-    let recorded: ReleaseRecord = serde_json::from_slice(
-        &std::fs::read(record_path).with_context(|| format!("cannot read {}", record_path.display()))?,
-    )
-    .with_context(|| format!("{} is not a release record (release.json)", record_path.display()))?;
-    if recorded.format != FORMAT {
-        bail!("{} has record format {}; this xtask reads format {FORMAT}", record_path.display(), recorded.format);
-    }
+    let recorded: ReleaseRecord = crate::spec::records::load(record_path)?;
     let scratch = tempfile::Builder::new().prefix("xtask-release-verify-").tempdir()?;
     let checkout = scratch.path().join("clean").join("checkout");
     match (&recorded.source.commit, recorded.source.dirty) {

@@ -266,6 +266,19 @@ pub struct Deployment {
     pub verifier: DeployedProgram,
 }
 
+impl crate::spec::records::Record for Deployment {
+    const KIND: &'static str = "gevulot-deployment";
+    const VERSION: u32 = 1;
+    const REMAKE: &'static str = "deploy the pair again (`cargo xtask deploy PAIR`)";
+
+    /// Records from before the envelope hold exactly version 1's fields.
+    fn legacy(
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        fields.contains_key("pair").then_some(fields)
+    }
+}
+
 pub fn record_path(dir: &Path, pair: &str) -> PathBuf {
     dir.join(format!("{pair}.json"))
 }

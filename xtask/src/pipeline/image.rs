@@ -295,7 +295,7 @@ fn build_one(
     // The previous image and record stay valid until both new ones are in place.
     std::fs::create_dir_all(plan.output.parent().expect("has a parent"))?;
     let staged_record = plan.record.with_extension("json.partial");
-    atomic_write::write_json_atomic(&staged_record, &record)?;
+    crate::spec::records::save(&staged_record, &record)?;
     if std::fs::rename(&built, &plan.output).is_err() {
         let partial = plan.output.with_extension("img.partial");
         std::fs::copy(&built, &partial)?;
@@ -326,7 +326,7 @@ fn build_native(
         return Ok((record, false));
     }
     let record = crate::pipeline::native::write(image, plan, &found, inputs, &plan.output)?;
-    atomic_write::write_json_atomic(&plan.record, &record)?;
+    crate::spec::records::save(&plan.record, &record)?;
     Ok((record, true))
 }
 
@@ -391,15 +391,15 @@ pub fn ensure_images(
 pub fn current_image(project: &Project, image: &Image) -> Result<(std::path::PathBuf, ImageRecord)> {
     let dir = images_dir(project);
     let record_path = dir.join(format!("{}.record.json", image.name));
-    let record: ImageRecord = serde_json::from_slice(&std::fs::read(&record_path).with_context(|| {
-        format!(
+    if !record_path.exists() {
+        bail!(
             "no image record for {} ({}); run `cargo xtask image {}` first",
             image.name,
             project.show(&record_path),
             image.name
-        )
-    })?)
-    .with_context(|| format!("{} is not an image record", record_path.display()))?;
+        );
+    }
+    let record: ImageRecord = crate::spec::records::load(&record_path)?;
     let file = dir.join(&record.file);
     let (sha256, blake3) = crate::support::hashing::sha256_and_blake3(&file, |_| {})
         .with_context(|| format!("cannot read the image {}", file.display()))?;

@@ -125,6 +125,20 @@ pub fn inputs(plan: &ImagePlan, kernel_sha256: String, boot_sha256: String, buil
     })
 }
 
+impl crate::spec::records::Record for ImageRecord {
+    const KIND: &'static str = "nanos-image";
+    const VERSION: u32 = 1;
+    const REMAKE: &'static str = "build the image again (`cargo xtask image NAME`)";
+
+    /// Records from before the envelope hold exactly version 1's fields.
+    fn legacy(
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        fields.contains_key("image").then_some(fields)
+    }
+}
+
+/// The record at `path`, if there is a readable one (otherwise the image is built again).
 pub fn load_record(path: &Path) -> Option<ImageRecord> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    crate::spec::records::load(path).ok()
 }

@@ -4,3 +4,4 @@
 pub mod image_plan;
 pub mod manifest;
 pub mod project;
+pub mod records;

@@ -108,8 +108,6 @@ pub struct ContractRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvmVerifierRecord {
-    pub kind: String,
-    pub version: u32,
     pub key_id: String,
     pub headers: usize,
     pub solc: String,
@@ -283,8 +281,6 @@ fn write_record(
     verifier: ContractRecord,
 ) -> Result<EvmVerifierRecord> {
     let record = EvmVerifierRecord {
-        kind: RECORD_KIND.into(),
-        version: RECORD_VERSION,
         key_id,
         headers: evm_key.headers,
         solc: solc::VERSION.into(),
@@ -299,7 +295,7 @@ fn write_record(
         parts,
         verifier,
     };
-    atomic_write::write_json_atomic(&record_path(project, &evm_key.name), &record)?;
+    crate::spec::records::save(&record_path(project, &evm_key.name), &record)?;
     Ok(record)
 }
 
@@ -391,22 +387,15 @@ fn build_codegen(sh: &Shell, project: &Project) -> Result<PathBuf> {
     Ok(target.join("debug").join("evm-codegen"))
 }
 
+impl crate::spec::records::Record for EvmVerifierRecord {
+    const KIND: &'static str = RECORD_KIND;
+    const VERSION: u32 = RECORD_VERSION;
+    const REMAKE: &'static str = "run `cargo xtask evm-verifier` for that key (again)";
+}
+
 /// Reads a record `evm-verifier` wrote.
 pub fn load_record(path: &Path) -> Result<EvmVerifierRecord> {
-    let text = std::fs::read(path).with_context(|| {
-        format!("cannot read {}: run `cargo xtask evm-verifier` for that key first", path.display())
-    })?;
-    let not_a_record = || format!("{} is not an EVM verifier record", path.display());
-    let header: serde_json::Value = serde_json::from_slice(&text).with_context(not_a_record)?;
-    let (kind, version) = (header["kind"].as_str().unwrap_or("?"), header["version"].as_u64().unwrap_or(0));
-    if kind != RECORD_KIND || version != u64::from(RECORD_VERSION) {
-        bail!(
-            "{} is {kind} v{version}; expected {RECORD_KIND} v{RECORD_VERSION}: run `cargo xtask evm-verifier` for that key again",
-            path.display()
-        );
-    }
-    let record: EvmVerifierRecord = serde_json::from_value(header).with_context(not_a_record)?;
-    Ok(record)
+    crate::spec::records::load(path)
 }
 
 #[cfg(test)]
@@ -419,8 +408,8 @@ mod tests {
         let path = dir.path().join("header-chain-1.evm.json");
         std::fs::write(&path, format!(r#"{{"kind": "{RECORD_KIND}", "version": 1, "key_id": "ab"}}"#)).unwrap();
         let e = format!("{:#}", load_record(&path).unwrap_err());
-        assert!(e.contains("v1; expected") && e.contains("run `cargo xtask evm-verifier`"), "{e}");
+        assert!(e.contains("v1 record; this xtask reads v4") && e.contains("run `cargo xtask evm-verifier`"), "{e}");
         std::fs::write(&path, "not json").unwrap();
-        assert!(format!("{:#}", load_record(&path).unwrap_err()).contains("is not an EVM verifier record"));
+        assert!(format!("{:#}", load_record(&path).unwrap_err()).contains("not JSON"));
     }
 }
