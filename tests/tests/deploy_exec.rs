@@ -112,6 +112,13 @@ fn deploy_then_exec_and_the_faults() {
     assert!(!e.records.join("header-chain.json").exists(), "a failed deploy was recorded");
     let o = exec(witness, &[], &[]);
     assert!(!o.status.success() && text(&o).contains("no deployment recorded"), "{}", text(&o));
+    // A dry run plans (hashes, CLI arguments), needs no key file, sends and records nothing.
+    let dry = ["deploy", "header-chain", "--dry-run", "--json", "--allow-insecure-srs", "--record-dir", &records];
+    let o = xtask(&e, &[&dry[..], &["--keyfile", "/nonexistent/key.pki"]].concat(), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!e.records.join("header-chain.json").exists(), "a dry run was recorded");
+    assert_eq!(plan["cli_args"][4], "deploy", "{plan}");
 
     // The deployment: hashes recomputed here, independently.
     let o = deploy(&[]);
@@ -119,6 +126,10 @@ fn deploy_then_exec_and_the_faults() {
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(e.records.join("header-chain.json")).unwrap()).unwrap();
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(), record);
+    assert_eq!((record["kind"].as_str(), record["version"].as_u64()), (Some("gevulot-deployment"), Some(1)));
+    for role in ["prover", "verifier"] {
+        assert_eq!(plan[role], record[role], "the dry run planned another {role}");
+    }
     for role in ["prover", "verifier"] {
         let p = &record[role];
         let image = root().join(p["image_file"].as_str().unwrap());
@@ -309,7 +320,7 @@ fn a_second_pair_deploys_and_execs_by_its_declaration() {
         let base = ["exec", "blake-chain", "--input", &data, "--record-dir", &records, "--keyfile", &key];
         xtask(&e, &[&base[..], more].concat(), extra)
     };
-    let o = exec(&["--print-tasks"], &[]);
+    let o = exec(&["--dry-run"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let tasks: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(tasks[0]["cmd_args"][1], serde_json::json!({"name": "--input", "value": "/workspace/input.bin"}));

@@ -14,7 +14,8 @@ use xshell::Shell;
 pub struct BuildFlags {
     /// Images whose programs to build (default: all).
     pub images: Vec<String>,
-    /// Print the plan (cargo arguments and flags) and build nothing.
+    /// Print the plan (cargo arguments and flags) and stop before anything
+    /// is built.
     #[arg(long)]
     pub dry_run: bool,
     /// Also build in a fresh copy of the checkout at another path and require byte-identical binaries.

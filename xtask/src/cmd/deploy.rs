@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use xshell::Shell;
 
 use crate::host::gevulot::{self, DeployedProgram, Deployment, NodeFlags};
+use crate::spec::image_plan::ImageRecord;
 use crate::spec::manifest::Image;
 use crate::spec::project::Project;
 
@@ -32,9 +33,24 @@ pub struct DeployFlags {
     /// (anyone can forge proofs against it): for test networks only.
     #[arg(long)]
     pub allow_insecure_srs: bool,
-    /// Print the deployment record as JSON.
+    /// Print the plan (the programs, their hashes, the gevulot-cli
+    /// arguments) and stop before anything is sent.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the deployment record (or the plan) as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `deploy` will do: the two programs as the node will know them, and
+/// the gevulot-cli arguments that deploy them.
+#[derive(Debug, serde::Serialize)]
+pub struct DeployPlan {
+    pub pair: String,
+    pub node_url: String,
+    pub prover: DeployedProgram,
+    pub verifier: DeployedProgram,
+    pub cli_args: Vec<String>,
 }
 
 impl DeployFlags {
@@ -67,36 +83,59 @@ impl DeployFlags {
 
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
+        // What a real deploy needs is checked first; a dry run needs neither.
+        let cli = if self.dry_run {
+            None
+        } else {
+            let cli = gevulot::cli()?;
+            self.node.require_keyfile()?;
+            Some(cli)
+        };
+        let plan = self.plan(&project)?;
+        let Some(cli) = cli else {
+            if self.json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                println!("would deploy {} to {} (nothing sent):", plan.pair, plan.node_url);
+                for p in [&plan.prover, &plan.verifier] {
+                    println!(
+                        "  {:<8} {}  program {}  from {}",
+                        p.image, p.image_file, p.program_hash, p.source.cli_arg
+                    );
+                }
+                println!("  gevulot-cli {}", plan.cli_args.join(" "));
+            }
+            return Ok(());
+        };
+        self.execute(sh, &project, &cli, plan)
+    }
+
+    /// The programs (checked against their records and for the development
+    /// SRS) and the gevulot-cli arguments; nothing is sent.
+    fn plan(&self, project: &Project) -> Result<DeployPlan> {
         let manifests = project.manifests()?;
         let pair = manifests.pair_named(&self.pair).map_err(anyhow::Error::msg)?;
         if self.listen_addr.port() == 0 {
             bail!("--listen-addr needs a fixed port: the program hashes contain it");
         }
-        let cli = gevulot::cli()?;
-        self.node.require_keyfile()?;
         let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
         let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
         // Each image checked against its record once (a full read and hash).
-        let (prover_file, prover_record) = current_image(&project, prover)?;
-        let (verifier_file, verifier_record) = current_image(&project, verifier)?;
+        let (prover_file, prover_record) = current_image(project, prover)?;
+        let (verifier_file, verifier_record) = current_image(project, verifier)?;
         self.refuse_insecure_srs(&[(prover, &prover_file), (verifier, &verifier_file)])?;
         if self.prover_url.is_none() {
             if let Some(warning) = self.node.unreachable_listen_warning(self.listen_addr) {
                 eprintln!("{warning}");
             }
         }
-        let planned = [
-            (prover, &self.prover_url, prover_file, prover_record),
-            (verifier, &self.verifier_url, verifier_file, verifier_record),
-        ]
-        .into_iter()
-        .map(|(image, url, file, record)| {
+        let program = |image: &Image, url: &Option<String>, file: std::path::PathBuf, record: ImageRecord| {
             let source = match url {
                 Some(url) => gevulot::hosted(url, &record.blake3)?,
                 None => gevulot::served_locally(&file, self.listen_addr),
             };
             let name = image.name.to_string();
-            Ok(DeployedProgram {
+            Ok::<_, anyhow::Error>(DeployedProgram {
                 program_hash: gevulot::program_hash(
                     &name,
                     &source.image_file_name,
@@ -112,9 +151,20 @@ impl DeployFlags {
                 cpus: image.cpus.get(),
                 mem_mib: image.memory.mib(),
             })
+        };
+        let p = program(prover, &self.prover_url, prover_file, prover_record)?;
+        let v = program(verifier, &self.verifier_url, verifier_file, verifier_record)?;
+        let cli_args = self.cli_args(&p, &v);
+        Ok(DeployPlan {
+            pair: self.pair.clone(),
+            node_url: self.node.jsonurl.clone(),
+            prover: p,
+            verifier: v,
+            cli_args,
         })
-        .collect::<Result<Vec<_>>>()?;
-        let [p, v] = [&planned[0], &planned[1]];
+    }
+
+    fn cli_args(&self, p: &DeployedProgram, v: &DeployedProgram) -> Vec<String> {
         let mut args = self.node.global_args();
         args.extend(
             [
@@ -145,8 +195,15 @@ impl DeployFlags {
         if let (Some(pu), Some(vu)) = (&self.prover_url, &self.verifier_url) {
             args.extend(["--proverimgurl".into(), pu.clone(), "--verifierimgurl".into(), vu.clone()]);
         }
+        args
+    }
+
+    /// Runs gevulot-cli, checks the hashes it reports against the plan's,
+    /// and records the deployment.
+    fn execute(&self, sh: &Shell, project: &Project, cli: &std::path::Path, plan: DeployPlan) -> Result<()> {
+        let DeployPlan { prover: p, verifier: v, cli_args: args, .. } = plan;
         eprintln!("deploying {} ({} + {}) to {}", self.pair, p.name, v.name, self.node.jsonurl);
-        let output = gevulot::run_cli(sh, &cli, &args, self.node.cli_timeout(), gevulot::Echo::Lines)?;
+        let output = gevulot::run_cli(sh, cli, &args, self.node.cli_timeout(), gevulot::Echo::Lines)?;
         let (tx_hash, prover_hash, verifier_hash) = gevulot::parse_deploy_output(&output)?;
         for (what, ours, theirs) in
             [("prover", &p.program_hash, &prover_hash), ("verifier", &v.program_hash, &verifier_hash)]

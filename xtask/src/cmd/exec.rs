@@ -49,9 +49,10 @@ pub struct ExecFlags {
     /// Where to save the results (default: target/exec/TX).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print the tasks JSON and stop.
-    #[arg(long)]
-    pub print_tasks: bool,
+    /// Print the plan, the tasks JSON gevulot-cli would send, and stop
+    /// before anything is sent. (`--print-tasks` is the same.)
+    #[arg(long, alias = "print-tasks")]
+    pub dry_run: bool,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -181,7 +182,7 @@ impl ExecFlags {
         insecure.iter().for_each(|w| eprintln!("{w}"));
         let check_program = program_of(workflow.check.program)?;
         let tasks = tasks_json(&deployment, workflow, &local)?;
-        if self.print_tasks {
+        if self.dry_run {
             println!("{}", serde_json::to_string_pretty(&tasks)?);
             return Ok(());
         }

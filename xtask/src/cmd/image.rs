@@ -14,9 +14,11 @@ use xshell::Shell;
 pub struct ImageFlags {
     /// Images to build (default: all).
     pub images: Vec<String>,
-    /// Stage the directory and config.json, print the plan, and stop before ops.
-    #[arg(long)]
-    pub stage_only: bool,
+    /// Print the plan and stop before anything is built: the images are
+    /// staged (directory and config.json, what ops would get), none is
+    /// written. (`--stage-only` is the same.)
+    #[arg(long, alias = "stage-only")]
+    pub dry_run: bool,
     /// ops's home (OPS_HOME; ops keeps kernels in DIR/.ops). Default: target/ops-home,
     /// seeded with the pinned kernel from ~/.ops when it is there.
     #[arg(long)]
@@ -41,7 +43,7 @@ impl ImageFlags {
         crate::pipeline::generated_files::ensure_generated_files(&project, &manifests, &images)?;
         let programs: Vec<PathBuf> = built.iter().map(|b| project.root.join(&b.path)).collect();
         let plans = plan_all(&project, &images, &programs)?;
-        if self.stage_only {
+        if self.dry_run {
             for p in &plans {
                 stage(p)?;
             }

@@ -611,32 +611,50 @@ pub fn load(root: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, Mani
 
 /// Loads `base/images/*.toml` and `base/pairs/*.toml`.
 pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Result<Manifests, ManifestErrors> {
-    let mut errors = Vec::new();
-    let mut images = Vec::new();
-    let mut pairs = Vec::new();
     let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_path_buf();
-    let mut image_spans: BTreeMap<ImageName, PathBuf> = BTreeMap::new();
+    let mut errors = Vec::new();
+    let images = load_images(&base.join("images"), &shown, binaries, &mut errors);
+    // A pair naming an image whose manifest failed is noise: report the
+    // image's own error, and the pair's references once images load.
+    let images_failed = !errors.is_empty();
+    let pairs = load_pairs(&base.join("pairs"), &shown, &images, images_failed, &mut errors);
+    // Said only when every pair loaded, or it would be noise.
+    if errors.is_empty() {
+        errors.extend(recipes_without_a_pair(&images, &pairs));
+    }
+    if errors.is_empty() {
+        Ok(Manifests { images, pairs })
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}
 
-    let dir = base.join("images");
-    let image_files = toml_files(&dir).unwrap_or_else(|e| {
+/// The manifests (`*.toml`) of `dir`, each read; what cannot be is an error.
+fn sources(dir: &Path, shown: &dyn Fn(&Path) -> PathBuf, errors: &mut Vec<ManifestError>) -> Vec<Source> {
+    let files = toml_files(dir).unwrap_or_else(|e| {
         errors.push(e);
         Vec::new()
     });
-    if image_files.is_empty() && errors.is_empty() {
+    files.iter().filter_map(|path| read_source(path, shown(path)).map_err(|e| errors.push(e)).ok()).collect()
+}
+
+fn load_images(
+    dir: &Path,
+    shown: &dyn Fn(&Path) -> PathBuf,
+    binaries: &WorkspaceBinaries,
+    errors: &mut Vec<ManifestError>,
+) -> Vec<Image> {
+    let listed_before = errors.len();
+    let sources = sources(dir, shown, errors);
+    if sources.is_empty() && errors.len() == listed_before && !dir_has_toml(dir) {
         errors.push(ManifestError {
-            file: shown(&dir),
+            file: shown(dir),
             position: None,
             message: "no image manifests (*.toml) found; add one per image".into(),
         });
     }
-    for path in image_files {
-        let source = match read_source(&path, shown(&path)) {
-            Ok(s) => s,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
+    let mut images: Vec<Image> = Vec::new();
+    for source in sources {
         let parsed: ImageFile = match source.parse() {
             Ok(p) => p,
             Err(e) => {
@@ -644,65 +662,22 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
                 continue;
             }
         };
-        let ImageFile { image, nanos, srs, env, files } = parsed;
-        let name = image.name.get_ref().clone();
-        if let Some(first) = image_spans.get(&name) {
+        if let Some(first) = images.iter().find(|i| i.name == *parsed.image.name.get_ref()) {
             errors.push(source.error_at(
-                image.name.span(),
+                parsed.image.name.span(),
                 format!(
                     "image name {:?} is already used by {}; image names must be unique",
-                    name.as_str(),
-                    first.display()
+                    first.name.as_str(),
+                    first.manifest.display()
                 ),
             ));
             continue;
         }
-        match binaries.get(image.package.get_ref()) {
-            None => errors.push(source.error_at(
-                image.package.span(),
-                format!(
-                    "key `image.package`: no workspace package {:?}; the workspace has: {}",
-                    image.package.get_ref(),
-                    binaries.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            )),
-            Some(bins) if !bins.contains(image.bin.get_ref()) => errors.push(source.error_at(
-                image.bin.span(),
-                format!(
-                    "key `image.bin`: package {:?} has no binary {:?}; its binaries: {}",
-                    image.package.get_ref(),
-                    image.bin.get_ref(),
-                    if bins.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        bins.iter().cloned().collect::<Vec<_>>().join(", ")
-                    }
-                ),
-            )),
-            Some(_) => {}
-        }
-        let mut guest_paths: BTreeSet<&str> = BTreeSet::new();
-        let program_path = format!("/{}", image.bin.get_ref());
-        guest_paths.insert(&program_path);
-        for path in srs.iter().map(|s| &s.path).chain(files.iter().map(|f| &f.path)) {
-            if !guest_paths.insert(path.as_str()) {
-                errors.push(ManifestError {
-                    file: source.path.clone(),
-                    position: None,
-                    message: format!(
-                        "path {:?} inside the image is given twice (the program itself lives at {program_path})",
-                        path.as_str()
-                    ),
-                });
-            }
-        }
-        for recipe in files.iter().filter_map(|f| f.make.as_ref()) {
-            errors.extend(recipe.problems().into_iter().map(|(span, message)| source.error_at(span, message)));
-        }
-        image_spans.insert(name.clone(), source.path.clone());
+        errors.extend(image_problems(&source, &parsed, binaries));
+        let ImageFile { image, nanos, srs, env, files } = parsed;
         images.push(Image {
             manifest: source.path.clone(),
-            name,
+            name: image.name.into_inner(),
             package: image.package.into_inner(),
             bin: image.bin.into_inner(),
             args: image.args,
@@ -714,106 +689,173 @@ pub fn load_from(root: &Path, base: &Path, binaries: &WorkspaceBinaries) -> Resu
             files,
         });
     }
+    images
+}
 
-    // A pair naming an image whose manifest failed is noise: report the
-    // image's own error, and the pair's references once images load.
-    let images_failed = !errors.is_empty();
-    let dir = base.join("pairs");
-    let pair_files = toml_files(&dir).unwrap_or_else(|e| {
-        errors.push(e);
-        Vec::new()
-    });
-    let mut pair_names: BTreeMap<ImageName, PathBuf> = BTreeMap::new();
-    for path in pair_files {
-        let source = match read_source(&path, shown(&path)) {
-            Ok(s) => s,
+/// Whether `dir` lists any manifest at all (read or not).
+fn dir_has_toml(dir: &Path) -> bool {
+    toml_files(dir).is_ok_and(|f| !f.is_empty())
+}
+
+/// What is wrong with one parsed image manifest: a package or binary the
+/// workspace lacks, an image path given twice, a bad `make` recipe.
+fn image_problems(source: &Source, parsed: &ImageFile, binaries: &WorkspaceBinaries) -> Vec<ManifestError> {
+    let mut errors = Vec::new();
+    let image = &parsed.image;
+    match binaries.get(image.package.get_ref()) {
+        None => errors.push(source.error_at(
+            image.package.span(),
+            format!(
+                "key `image.package`: no workspace package {:?}; the workspace has: {}",
+                image.package.get_ref(),
+                binaries.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        Some(bins) if !bins.contains(image.bin.get_ref()) => errors.push(source.error_at(
+            image.bin.span(),
+            format!(
+                "key `image.bin`: package {:?} has no binary {:?}; its binaries: {}",
+                image.package.get_ref(),
+                image.bin.get_ref(),
+                if bins.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    bins.iter().cloned().collect::<Vec<_>>().join(", ")
+                }
+            ),
+        )),
+        Some(_) => {}
+    }
+    let mut guest_paths: BTreeSet<&str> = BTreeSet::new();
+    let program_path = format!("/{}", image.bin.get_ref());
+    guest_paths.insert(&program_path);
+    for path in parsed.srs.iter().map(|s| &s.path).chain(parsed.files.iter().map(|f| &f.path)) {
+        if !guest_paths.insert(path.as_str()) {
+            errors.push(ManifestError {
+                file: source.path.clone(),
+                position: None,
+                message: format!(
+                    "path {:?} inside the image is given twice (the program itself lives at {program_path})",
+                    path.as_str()
+                ),
+            });
+        }
+    }
+    for recipe in parsed.files.iter().filter_map(|f| f.make.as_ref()) {
+        errors.extend(recipe.problems().into_iter().map(|(span, message)| source.error_at(span, message)));
+    }
+    errors
+}
+
+fn load_pairs(
+    dir: &Path,
+    shown: &dyn Fn(&Path) -> PathBuf,
+    images: &[Image],
+    images_failed: bool,
+    errors: &mut Vec<ManifestError>,
+) -> Vec<Pair> {
+    let mut pairs: Vec<Pair> = Vec::new();
+    for source in sources(dir, shown, errors) {
+        let parsed: PairFile = match source.parse() {
+            Ok(p) => p,
             Err(e) => {
                 errors.push(e);
                 continue;
             }
         };
-        let PairFile { pair, inputs, prove, verify, preflight, check, defaults, capture, segments } =
-            match source.parse() {
-                Ok(p) => p,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-        let name = pair.name.get_ref().clone();
-        if let Some(first) = pair_names.get(&name) {
+        if let Some(first) = pairs.iter().find(|p| p.name == *parsed.pair.name.get_ref()) {
             errors.push(source.error_at(
-                pair.name.span(),
+                parsed.pair.name.span(),
                 format!(
                     "pair name {:?} is already used by {}; pair names must be unique",
-                    name.as_str(),
-                    first.display()
+                    first.name.as_str(),
+                    first.manifest.display()
                 ),
             ));
             continue;
         }
-        let mut resolve = |key: &str, role: &Spanned<String>| -> Option<ImageName> {
-            let wanted = role.get_ref();
-            match image_spans.keys().find(|n| n.as_str() == wanted) {
-                Some(n) => Some(n.clone()),
-                None if images_failed => None,
-                None => {
-                    errors.push(source.error_at(
+        match load_pair(&source, parsed, images, images_failed) {
+            Ok(pair) => pairs.push(pair),
+            Err(problems) => errors.extend(problems),
+        }
+    }
+    pairs
+}
+
+/// One pair: its images resolved, its workflow validated against them.
+fn load_pair(
+    source: &Source,
+    parsed: PairFile,
+    images: &[Image],
+    images_failed: bool,
+) -> Result<Pair, Vec<ManifestError>> {
+    let PairFile { pair, inputs, prove, verify, preflight, check, defaults, capture, segments } = parsed;
+    let mut errors = Vec::new();
+    let mut resolve = |key: &str, role: &Spanned<String>| -> Option<ImageName> {
+        let wanted = role.get_ref();
+        match images.iter().find(|i| i.name.as_str() == wanted) {
+            Some(i) => Some(i.name.clone()),
+            None if images_failed => None,
+            None => {
+                errors.push(
+                    source.error_at(
                         role.span(),
                         format!(
                             "key `pair.{key}`: no image named {wanted:?}; declared images: {}",
-                            image_spans.keys().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                            images
+                                .iter()
+                                .map(|i| i.name.as_str())
+                                .collect::<BTreeSet<_>>()
+                                .into_iter()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
-                    ));
-                    None
-                }
-            }
-        };
-        let prover = resolve("prover", &pair.prover);
-        let verifier = resolve("verifier", &pair.verifier);
-        let pair_images =
-            PairImagesOf { images: &images, prover: pair.prover.get_ref(), verifier: pair.verifier.get_ref() };
-        let sections =
-            workflow::WorkflowSections { inputs, prove, verify, preflight, check, defaults, capture, segments };
-        let workflow = match workflow::validate(sections, &pair_images) {
-            Ok(w) => Some(w),
-            Err(problems) => {
-                errors.extend(problems.into_iter().map(|(span, message)| source.error_at(span, message)));
+                    ),
+                );
                 None
             }
-        };
-        if prover.is_some() && prover == verifier {
-            errors.push(source.error_at(
-                pair.verifier.span(),
-                "key `pair.verifier`: the verifier must be a different image from the prover".into(),
-            ));
-            continue;
         }
-        if let (Some(prover), Some(verifier), Some(workflow)) = (prover, verifier, workflow) {
-            pair_names.insert(name.clone(), source.path.clone());
-            pairs.push(Pair { manifest: source.path.clone(), name, prover, verifier, workflow });
+    };
+    let prover = resolve("prover", &pair.prover);
+    let verifier = resolve("verifier", &pair.verifier);
+    let pair_images = PairImagesOf { images, prover: pair.prover.get_ref(), verifier: pair.verifier.get_ref() };
+    let sections = workflow::WorkflowSections { inputs, prove, verify, preflight, check, defaults, capture, segments };
+    let workflow = match workflow::validate(sections, &pair_images) {
+        Ok(w) => Some(w),
+        Err(problems) => {
+            errors.extend(problems.into_iter().map(|(span, message)| source.error_at(span, message)));
+            None
         }
+    };
+    if prover.is_some() && prover == verifier {
+        errors.push(source.error_at(
+            pair.verifier.span(),
+            "key `pair.verifier`: the verifier must be a different image from the prover".into(),
+        ));
+        return Err(errors);
     }
+    match (prover, verifier, workflow) {
+        (Some(prover), Some(verifier), Some(workflow)) if errors.is_empty() => {
+            Ok(Pair { manifest: source.path.clone(), name: pair.name.into_inner(), prover, verifier, workflow })
+        }
+        _ => Err(errors),
+    }
+}
 
-    // A recipe runs a program of the image's pair: the image needs one
-    // (said only when every pair loaded, or it would be noise).
-    let all_loaded = errors.is_empty();
-    for image in images.iter().filter(|i| i.files.iter().any(|f| f.make.is_some())) {
-        if all_loaded && !pairs.iter().any(|p| p.prover == image.name || p.verifier == image.name) {
-            errors.push(ManifestError {
-                file: image.manifest.clone(),
-                position: None,
-                message: format!(
-                    "a [[files]] entry has a `make` recipe, which runs a program of the image's pair, but no pair names image {:?}: add it to a pair, or drop `make` and provide the file",
-                    image.name.as_str()
-                ),
-            });
-        }
-    }
-
-    if errors.is_empty() {
-        Ok(Manifests { images, pairs })
-    } else {
-        Err(ManifestErrors(errors))
-    }
+/// A `make` recipe runs a program of the image's pair: an image with one
+/// must be in a pair.
+fn recipes_without_a_pair(images: &[Image], pairs: &[Pair]) -> Vec<ManifestError> {
+    images
+        .iter()
+        .filter(|i| i.files.iter().any(|f| f.make.is_some()))
+        .filter(|i| !pairs.iter().any(|p| p.prover == i.name || p.verifier == i.name))
+        .map(|image| ManifestError {
+            file: image.manifest.clone(),
+            position: None,
+            message: format!(
+                "a [[files]] entry has a `make` recipe, which runs a program of the image's pair, but no pair names image {:?}: add it to a pair, or drop `make` and provide the file",
+                image.name.as_str()
+            ),
+        })
+        .collect()
 }
