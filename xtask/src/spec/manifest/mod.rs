@@ -797,10 +797,9 @@ fn load_pair(
             Some(i) => Some(i.name.clone()),
             None if images_failed => None,
             None => {
-                errors.push(
-                    source.error_at(
-                        role.span(),
-                        format!(
+                errors.push(source.error_at(
+                    role.span(),
+                    format!(
                             "key `pair.{key}`: no image named {wanted:?}; declared images: {}",
                             images
                                 .iter()
@@ -810,8 +809,7 @@ fn load_pair(
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),
-                    ),
-                );
+                ));
                 None
             }
         }

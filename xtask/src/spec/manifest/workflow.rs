@@ -334,39 +334,13 @@ pub trait PairImages {
 
 /// Validates `sections` against the pair's images, reporting every problem
 /// as (span, message).
-pub fn validate(
-    sections: WorkflowSections,
-    images: &dyn PairImages,
-) -> Result<Workflow, Vec<(std::ops::Range<usize>, String)>> {
-    let image_sets = |role: Role, var: &str| images.sets(role, var);
+pub fn validate(sections: WorkflowSections, images: &dyn PairImages) -> Result<Workflow, Problems> {
     let mut errors = Vec::new();
-    let mut check_paths = |key: &str, map: &BTreeMap<FileName, Spanned<String>>| -> BTreeMap<String, String> {
-        let mut paths = BTreeMap::new();
-        for (name, path) in map {
-            if let Err(e) = check_vm_path(path.get_ref()) {
-                errors.push((path.span(), format!("key `{key}.{}`: {e}", name.as_str())));
-            }
-            paths.insert(name.as_str().to_string(), path.get_ref().clone());
-        }
-        paths
-    };
-    let inputs = check_paths("inputs", &sections.inputs);
+    let inputs = vm_paths("inputs", &sections.inputs, &mut errors);
     let prove_span = sections.prove.span();
     let prove = sections.prove.into_inner();
-    let outputs = check_paths("prove.outputs", &prove.outputs);
-    let mut seen: BTreeMap<&String, String> = BTreeMap::new();
-    for (name, path) in inputs
-        .iter()
-        .map(|(n, p)| (format!("inputs.{n}"), p))
-        .chain(outputs.iter().map(|(n, p)| (format!("prove.outputs.{n}"), p)))
-    {
-        if let Some(first) = seen.insert(path, name.clone()) {
-            errors.push((
-                prove_span.clone(),
-                format!("`{name}` and `{first}` are both {path:?}: each file needs its own path"),
-            ));
-        }
-    }
+    let outputs = vm_paths("prove.outputs", &prove.outputs, &mut errors);
+    distinct_paths(&inputs, &outputs, &prove_span, &mut errors);
     if !outputs.contains_key(prove.proof.get_ref()) {
         errors.push((
             prove.proof.span(),
@@ -377,169 +351,23 @@ pub fn validate(
             ),
         ));
     }
-    let fans_out = sections.segments.is_some();
-    let mut check_args = |step: &str, role: Role, args: &[Spanned<String>], scopes: &[&str]| -> Vec<String> {
-        args.iter()
-            .map(|arg| {
-                let known = |scope: &str, name: &str| -> Option<String> {
-                    if !scopes.contains(&scope) {
-                        return None;
-                    }
-                    match scope {
-                        "inputs" => inputs.get(name).cloned(),
-                        "segments" => (fans_out && name == "proof").then(String::new),
-                        _ => outputs.get(name).cloned(),
-                    }
-                };
-                if arg.get_ref().is_empty() {
-                    errors.push((arg.span(), format!("key `{step}.args`: an empty argument, which gevulot-cli drops")));
-                } else if let Err(e) = substitute(arg.get_ref(), known) {
-                    let names: Vec<String> = scopes
-                        .iter()
-                        .flat_map(|scope| {
-                            let map = if *scope == "inputs" { &inputs } else { &outputs };
-                            let names: Vec<String> = match *scope {
-                                "segments" if fans_out => vec![SEGMENT_PROOFS.to_string()],
-                                "segments" => Vec::new(),
-                                _ => map.keys().map(|n| format!("${{{scope}.{n}}}")).collect(),
-                            };
-                            names
-                        })
-                        .collect();
-                    errors.push((
-                        arg.span(),
-                        format!(
-                            "key `{step}.args`: {e} names nothing this step can use; it can use: {}",
-                            if names.is_empty() { "no placeholders".to_string() } else { names.join(", ") }
-                        ),
-                    ));
-                } else {
-                    // A literal path outside the workspace must be in the image.
-                    let text = arg.get_ref();
-                    let path = text.split_once('=').map(|(_, v)| v).unwrap_or(text);
-                    let elsewhere = path.starts_with('/')
-                        && !path.contains("${")
-                        && check_vm_path(path).is_err()
-                        && !path.starts_with("/dev/")
-                        && !path.starts_with("/proc/");
-                    if elsewhere && images.carries(role, path) == Some(false) {
-                        errors.push((
-                            arg.span(),
-                            format!(
-                                "key `{step}.args`: {path} is not under {WORKSPACE_MOUNT}/ and the {} image does not carry it (its [srs] path or [[files]])",
-                                format!("{role:?}").to_lowercase()
-                            ),
-                        ));
-                    }
-                }
-                arg.get_ref().clone()
-            })
-            .collect()
-    };
-    let prove_args = check_args("prove", Role::Prover, &prove.args, &["inputs", "outputs", "segments"]);
-    let verify_args = check_args("verify", Role::Verifier, &sections.verify.get_ref().args, &["inputs", "prove"]);
-    if fans_out && !prove_args.iter().any(|a| a.contains(SEGMENT_PROOFS)) {
+    let scope = Scope { images, inputs: &inputs, outputs: &outputs, fans_out: sections.segments.is_some() };
+    let prove_args =
+        scope.task_args("prove", Role::Prover, &prove.args, &["inputs", "outputs", "segments"], &mut errors);
+    let verify_args =
+        scope.task_args("verify", Role::Verifier, &sections.verify.get_ref().args, &["inputs", "prove"], &mut errors);
+    if scope.fans_out && !prove_args.iter().any(|a| a.contains(SEGMENT_PROOFS)) {
         errors.push((
             prove_span.clone(),
             format!("key `prove.args`: the pair declares [segments], so the prove task must take their proofs: put {SEGMENT_PROOFS} in an argument (it is repeated once per segment, e.g. \"--segment=${{segments.proof}}\")"),
         ));
     }
-    let mut host_command = |key: &str, section: CheckSection, after_proof: bool| -> Option<Check> {
-        let program = Role::parse(section.program.get_ref());
-        if program.is_none() {
-            errors.push((
-                section.program.span(),
-                format!("key `{key}.program`: {:?} is neither \"prover\" nor \"verifier\"", section.program.get_ref()),
-            ));
-        }
-        let mut args = Vec::new();
-        for arg in &section.args {
-            let known = |scope: &str, name: &str| -> Option<String> {
-                match (scope, name) {
-                    ("proof" | "report", "") if after_proof => Some(String::new()),
-                    ("inputs", name) => inputs.get(name).cloned(),
-                    (role, rest) => {
-                        let var = rest.strip_prefix("env.")?;
-                        image_sets(Role::parse(role)?, var).unwrap_or(true).then(String::new)
-                    }
-                }
-            };
-            if let Err(e) = substitute(arg.get_ref(), known) {
-                errors.push((
-                    arg.span(),
-                    format!(
-                        "key `{key}.args`: {e} names nothing it can use; it can use: {}{}${{prover.env.VAR}} or ${{verifier.env.VAR}} for a variable that image sets",
-                        if after_proof { "${proof}, ${report}, " } else { "" },
-                        inputs.keys().map(|n| format!("${{inputs.{n}}}, ")).collect::<String>()
-                    ),
-                ));
-            }
-            args.push(arg.get_ref().clone());
-        }
-        // The host's verdict needs the check to read the proof and to write a
-        // report naming it (`valid` and `proof_blake3`; host_verify.rs).
-        for needed in ["${proof}", "${report}"].iter().filter(|_| after_proof) {
-            if !args.iter().any(|a| a.contains(needed)) {
-                errors.push((
-                    section.program.span(),
-                    format!("key `{key}.args`: the check must take {needed}: it reads the proof at ${{proof}} and writes a JSON report at ${{report}} with a boolean `valid` and the `proof_blake3` of the proof it checked"),
-                ));
-            }
-        }
-        Some(Check { program: program?, args })
-    };
-    let preflight = sections.preflight.map(|p| host_command("preflight", p.into_inner(), false));
-    let check = host_command("check", sections.check.into_inner(), true);
-    let mut defaults = BTreeMap::new();
-    for (name, file) in sections.defaults {
-        if !inputs.contains_key(name.as_str()) {
-            errors.push((file.span(), format!("key `defaults.{}`: the pair declares no such input", name.as_str())));
-        }
-        defaults.insert(name.as_str().to_string(), file.into_inner());
-    }
-    let capture = sections.capture.map(|c| {
-        let c = c.into_inner();
-        if !inputs.contains_key(c.input.get_ref()) {
-            errors.push((
-                c.input.span(),
-                format!("key `capture.input`: the pair declares no input {:?}", c.input.get_ref()),
-            ));
-        }
-        let program = Role::parse(c.program.get_ref());
-        if program.is_none() {
-            errors.push((
-                c.program.span(),
-                format!("key `capture.program`: {:?} is neither \"prover\" nor \"verifier\"", c.program.get_ref()),
-            ));
-        }
-        for arg in &c.args {
-            let known = |scope: &str, name: &str| {
-                ["rpc", "from", "to", "out"]
-                    .contains(&scope)
-                    .then_some(())
-                    .filter(|()| name.is_empty())
-                    .map(|()| String::new())
-            };
-            if let Err(e) = substitute(arg.get_ref(), known) {
-                errors.push((
-                    arg.span(),
-                    format!(
-                        "key `capture.args`: {e} names nothing; it can use: ${{rpc}}, ${{from}}, ${{to}}, ${{out}}"
-                    ),
-                ));
-            }
-        }
-        program.map(|program| Capture {
-            input: c.input.into_inner(),
-            program,
-            args: c.args.into_iter().map(Spanned::into_inner).collect(),
-            anvil_blocks: c.anvil_blocks,
-        })
-    });
-    let segments = sections.segments.map(|section| {
-        let section = section.into_inner();
-        validate_segments(section, &inputs, &outputs, &mut errors)
-    });
+    let preflight = sections.preflight.map(|p| scope.host_command("preflight", p.into_inner(), false, &mut errors));
+    let check = scope.host_command("check", sections.check.into_inner(), true, &mut errors);
+    let defaults = defaults_of(sections.defaults, &inputs, &mut errors);
+    let capture = sections.capture.map(|c| capture_of(c.into_inner(), &inputs, &mut errors));
+    let segments =
+        sections.segments.map(|section| validate_segments(section.into_inner(), &inputs, &outputs, &mut errors));
     if errors.is_empty() {
         Ok(Workflow {
             inputs,
@@ -556,6 +384,228 @@ pub fn validate(
     } else {
         Err(errors)
     }
+}
+
+/// Problems found in a workflow, each at its position in the manifest.
+pub type Problems = Vec<(std::ops::Range<usize>, String)>;
+
+/// Name → VM path, each required to be a file under the workspace mount.
+fn vm_paths(key: &str, map: &BTreeMap<FileName, Spanned<String>>, errors: &mut Problems) -> BTreeMap<String, String> {
+    let mut paths = BTreeMap::new();
+    for (name, path) in map {
+        if let Err(e) = check_vm_path(path.get_ref()) {
+            errors.push((path.span(), format!("key `{key}.{}`: {e}", name.as_str())));
+        }
+        paths.insert(name.as_str().to_string(), path.get_ref().clone());
+    }
+    paths
+}
+
+/// Every input and output at its own path.
+fn distinct_paths(
+    inputs: &BTreeMap<String, String>,
+    outputs: &BTreeMap<String, String>,
+    at: &std::ops::Range<usize>,
+    errors: &mut Problems,
+) {
+    let mut seen: BTreeMap<&String, String> = BTreeMap::new();
+    for (name, path) in inputs
+        .iter()
+        .map(|(n, p)| (format!("inputs.{n}"), p))
+        .chain(outputs.iter().map(|(n, p)| (format!("prove.outputs.{n}"), p)))
+    {
+        if let Some(first) = seen.insert(path, name.clone()) {
+            errors
+                .push((at.clone(), format!("`{name}` and `{first}` are both {path:?}: each file needs its own path")));
+        }
+    }
+}
+
+/// What a workflow's arguments may name: the pair's files and images.
+struct Scope<'a> {
+    images: &'a dyn PairImages,
+    inputs: &'a BTreeMap<String, String>,
+    outputs: &'a BTreeMap<String, String>,
+    fans_out: bool,
+}
+
+impl Scope<'_> {
+    /// A task's arguments: each placeholder names a file this step has, no
+    /// argument is empty, and a literal path outside the workspace is one
+    /// the image carries.
+    fn task_args(
+        &self,
+        step: &str,
+        role: Role,
+        args: &[Spanned<String>],
+        scopes: &[&str],
+        errors: &mut Problems,
+    ) -> Vec<String> {
+        for arg in args {
+            let known = |scope: &str, name: &str| -> Option<String> {
+                if !scopes.contains(&scope) {
+                    return None;
+                }
+                match scope {
+                    "inputs" => self.inputs.get(name).cloned(),
+                    "segments" => (self.fans_out && name == "proof").then(String::new),
+                    _ => self.outputs.get(name).cloned(),
+                }
+            };
+            if arg.get_ref().is_empty() {
+                errors.push((arg.span(), format!("key `{step}.args`: an empty argument, which gevulot-cli drops")));
+            } else if let Err(e) = substitute(arg.get_ref(), known) {
+                let names = self.placeholders(scopes);
+                errors.push((
+                    arg.span(),
+                    format!(
+                        "key `{step}.args`: {e} names nothing this step can use; it can use: {}",
+                        if names.is_empty() { "no placeholders".to_string() } else { names.join(", ") }
+                    ),
+                ));
+            } else if let Some(path) = self.uncarried_path(role, arg.get_ref()) {
+                errors.push((
+                    arg.span(),
+                    format!(
+                        "key `{step}.args`: {path} is not under {WORKSPACE_MOUNT}/ and the {} image does not carry it (its [srs] path or [[files]])",
+                        format!("{role:?}").to_lowercase()
+                    ),
+                ));
+            }
+        }
+        args.iter().map(|a| a.get_ref().clone()).collect()
+    }
+
+    /// Every placeholder the scopes offer, for an error message.
+    fn placeholders(&self, scopes: &[&str]) -> Vec<String> {
+        scopes
+            .iter()
+            .flat_map(|scope| match *scope {
+                "segments" if self.fans_out => vec![SEGMENT_PROOFS.to_string()],
+                "segments" => Vec::new(),
+                "inputs" => self.inputs.keys().map(|n| format!("${{{scope}.{n}}}")).collect(),
+                _ => self.outputs.keys().map(|n| format!("${{{scope}.{n}}}")).collect(),
+            })
+            .collect()
+    }
+
+    /// A literal path outside the workspace (`/x` or `--flag=/x`) that the
+    /// image does not carry.
+    fn uncarried_path<'t>(&self, role: Role, text: &'t str) -> Option<&'t str> {
+        let path = text.split_once('=').map(|(_, v)| v).unwrap_or(text);
+        let elsewhere = path.starts_with('/')
+            && !path.contains("${")
+            && check_vm_path(path).is_err()
+            && !path.starts_with("/dev/")
+            && !path.starts_with("/proc/");
+        (elsewhere && self.images.carries(role, path) == Some(false)).then_some(path)
+    }
+
+    /// A host command (`preflight`, or with `after_proof` the `check`): a
+    /// program of the pair and arguments naming what the host has.
+    fn host_command(
+        &self,
+        key: &str,
+        section: CheckSection,
+        after_proof: bool,
+        errors: &mut Problems,
+    ) -> Option<Check> {
+        let program = Role::parse(section.program.get_ref());
+        if program.is_none() {
+            errors.push((
+                section.program.span(),
+                format!("key `{key}.program`: {:?} is neither \"prover\" nor \"verifier\"", section.program.get_ref()),
+            ));
+        }
+        let mut args = Vec::new();
+        for arg in &section.args {
+            let known = |scope: &str, name: &str| -> Option<String> {
+                match (scope, name) {
+                    ("proof" | "report", "") if after_proof => Some(String::new()),
+                    ("inputs", name) => self.inputs.get(name).cloned(),
+                    (role, rest) => {
+                        let var = rest.strip_prefix("env.")?;
+                        self.images.sets(Role::parse(role)?, var).unwrap_or(true).then(String::new)
+                    }
+                }
+            };
+            if let Err(e) = substitute(arg.get_ref(), known) {
+                errors.push((
+                    arg.span(),
+                    format!(
+                        "key `{key}.args`: {e} names nothing it can use; it can use: {}{}${{prover.env.VAR}} or ${{verifier.env.VAR}} for a variable that image sets",
+                        if after_proof { "${proof}, ${report}, " } else { "" },
+                        self.inputs.keys().map(|n| format!("${{inputs.{n}}}, ")).collect::<String>()
+                    ),
+                ));
+            }
+            args.push(arg.get_ref().clone());
+        }
+        // The host's verdict needs the check to read the proof and to write a
+        // report naming it (`valid` and `proof_blake3`; host_verify.rs).
+        for needed in ["${proof}", "${report}"].iter().filter(|_| after_proof) {
+            if !args.iter().any(|a| a.contains(needed)) {
+                errors.push((
+                    section.program.span(),
+                    format!("key `{key}.args`: the check must take {needed}: it reads the proof at ${{proof}} and writes a JSON report at ${{report}} with a boolean `valid` and the `proof_blake3` of the proof it checked"),
+                ));
+            }
+        }
+        Some(Check { program: program?, args })
+    }
+}
+
+/// `[defaults]`: a host file per declared input.
+fn defaults_of(
+    section: BTreeMap<FileName, Spanned<super::HostPath>>,
+    inputs: &BTreeMap<String, String>,
+    errors: &mut Problems,
+) -> BTreeMap<String, super::HostPath> {
+    let mut defaults = BTreeMap::new();
+    for (name, file) in section {
+        if !inputs.contains_key(name.as_str()) {
+            errors.push((file.span(), format!("key `defaults.{}`: the pair declares no such input", name.as_str())));
+        }
+        defaults.insert(name.as_str().to_string(), file.into_inner());
+    }
+    defaults
+}
+
+/// `[capture]`: a declared input, a program of the pair, and arguments
+/// naming only `${rpc}`, `${from}`, `${to}` and `${out}`.
+fn capture_of(c: CaptureSection, inputs: &BTreeMap<String, String>, errors: &mut Problems) -> Option<Capture> {
+    if !inputs.contains_key(c.input.get_ref()) {
+        errors
+            .push((c.input.span(), format!("key `capture.input`: the pair declares no input {:?}", c.input.get_ref())));
+    }
+    let program = Role::parse(c.program.get_ref());
+    if program.is_none() {
+        errors.push((
+            c.program.span(),
+            format!("key `capture.program`: {:?} is neither \"prover\" nor \"verifier\"", c.program.get_ref()),
+        ));
+    }
+    for arg in &c.args {
+        let known = |scope: &str, name: &str| {
+            ["rpc", "from", "to", "out"]
+                .contains(&scope)
+                .then_some(())
+                .filter(|()| name.is_empty())
+                .map(|()| String::new())
+        };
+        if let Err(e) = substitute(arg.get_ref(), known) {
+            errors.push((
+                arg.span(),
+                format!("key `capture.args`: {e} names nothing; it can use: ${{rpc}}, ${{from}}, ${{to}}, ${{out}}"),
+            ));
+        }
+    }
+    program.map(|program| Capture {
+        input: c.input.into_inner(),
+        program,
+        args: c.args.into_iter().map(Spanned::into_inner).collect(),
+        anvil_blocks: c.anvil_blocks,
+    })
 }
 
 /// `[segments]`: an input to cut, a host split command writing `${out}`,
