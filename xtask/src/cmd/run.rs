@@ -131,9 +131,7 @@ impl RunFlags {
             }
         }
 
-        // 3. The inputs: each given with --input (`--witness F` is `--input witness=F`);
-        //    otherwise made by the pair's declared capture (from --rpc, or a local
-        //    anvil when installed), or the pair's default file.
+        // 3. The inputs: given, captured or the pair's defaults.
         let run_dir = next_run_dir(&project, pair.name.as_str())?;
         let prover_ws = run_dir.join("prover-workspace");
         std::fs::create_dir_all(&prover_ws)?;
@@ -142,43 +140,7 @@ impl RunFlags {
             Role::Prover => binary(0),
             Role::Verifier => binary(1),
         };
-        let mut given = self.inputs.clone();
-        if let Some(file) = &self.witness {
-            given.push(InputArg { name: "witness".into(), file: file.clone() });
-        }
-        if self.rpc.is_some() && workflow.capture.is_none() {
-            bail!(
-                "--rpc captures an input, but the pair {} declares no [capture] ({})",
-                pair.name,
-                pair.manifest.display()
-            );
-        }
-        let mut sources = Vec::new();
-        for (name, vm_path) in &workflow.inputs {
-            if given.iter().any(|i| &i.name == name) {
-                continue;
-            }
-            let made = run_dir.join(Path::new(vm_path).file_name().expect("a file under /workspace"));
-            let capture = workflow.capture.as_ref().filter(|c| &c.input == name);
-            if let Some(c) = capture {
-                if let Some(source) = self.capture(sh, &project, c, &role_binary(c.program), &made)? {
-                    given.push(InputArg { name: name.clone(), file: made });
-                    sources.push(format!("{name} from {source}"));
-                    continue;
-                }
-            }
-            if let Some(default) = workflow.defaults.get(name) {
-                given.push(InputArg { name: name.clone(), file: project.host(default) });
-                let why = if capture.is_some() { ", no anvil installed" } else { "" };
-                sources.push(format!("{name} from {default} (the pair's default{why})"));
-            }
-        }
-        let inputs = bind_inputs(pair, &given)?;
-        let given_source = inputs
-            .iter()
-            .filter(|(n, _)| !sources.iter().any(|s: &String| s.starts_with(&format!("{n} from "))))
-            .map(|(n, p)| format!("{n} = {}", project.show(p)));
-        let inputs_source = given_source.chain(sources.iter().cloned()).collect::<Vec<_>>().join(", ");
+        let (inputs, inputs_source) = self.gather_inputs(sh, &project, pair, &run_dir, &role_binary)?;
         for (name, file) in &inputs {
             let in_ws = crate::host::local_node::workspace_path(&prover_ws, &workflow.inputs[name])?;
             std::fs::create_dir_all(in_ws.parent().expect("under the workspace"))?;
@@ -354,6 +316,59 @@ impl RunFlags {
             verdict,
         };
         outcome.print(self.json)
+    }
+
+    /// The pair's inputs, each given with --input (`--witness F` is `--input
+    /// witness=F`); otherwise made by the pair's declared capture (from
+    /// --rpc, or a local anvil when installed), or the pair's default file.
+    /// Returns them bound to their names, and a line saying where each came from.
+    fn gather_inputs(
+        &self,
+        sh: &Shell,
+        project: &Project,
+        pair: &crate::spec::manifest::Pair,
+        run_dir: &Path,
+        role_binary: &dyn Fn(Role) -> PathBuf,
+    ) -> Result<(BTreeMap<String, PathBuf>, String)> {
+        let workflow = &pair.workflow;
+        let mut given = self.inputs.clone();
+        if let Some(file) = &self.witness {
+            given.push(InputArg { name: "witness".into(), file: file.clone() });
+        }
+        if self.rpc.is_some() && workflow.capture.is_none() {
+            bail!(
+                "--rpc captures an input, but the pair {} declares no [capture] ({})",
+                pair.name,
+                pair.manifest.display()
+            );
+        }
+        let mut sources = Vec::new();
+        for (name, vm_path) in &workflow.inputs {
+            if given.iter().any(|i| &i.name == name) {
+                continue;
+            }
+            let made = run_dir.join(Path::new(vm_path).file_name().expect("a file under /workspace"));
+            let capture = workflow.capture.as_ref().filter(|c| &c.input == name);
+            if let Some(c) = capture {
+                if let Some(source) = self.capture(sh, project, c, &role_binary(c.program), &made)? {
+                    given.push(InputArg { name: name.clone(), file: made });
+                    sources.push(format!("{name} from {source}"));
+                    continue;
+                }
+            }
+            if let Some(default) = workflow.defaults.get(name) {
+                given.push(InputArg { name: name.clone(), file: project.host(default) });
+                let why = if capture.is_some() { ", no anvil installed" } else { "" };
+                sources.push(format!("{name} from {default} (the pair's default{why})"));
+            }
+        }
+        let inputs = bind_inputs(pair, &given)?;
+        let given_source = inputs
+            .iter()
+            .filter(|(n, _)| !sources.iter().any(|s: &String| s.starts_with(&format!("{n} from "))))
+            .map(|(n, p)| format!("{n} = {}", project.show(p)));
+        let inputs_source = given_source.chain(sources.iter().cloned()).collect::<Vec<_>>().join(", ");
+        Ok((inputs, inputs_source))
     }
 
     /// The pair's declared capture into `out`: from `--rpc URL --from A --to B`,

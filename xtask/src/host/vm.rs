@@ -20,7 +20,7 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::host::local_node::{workspace_path, NodeAnswer, ServedTask, Submission, TaskSpec};
@@ -308,32 +308,7 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
     )
     .context("cannot serve the VM service on its vsock socket")?;
     let mut processes = Processes(Vec::new());
-    let helper = Command::new(&tools.vsock_helper)
-        .args(["--guest-cid", &GUEST_CID.to_string()])
-        .arg("--socket")
-        .arg(&vhost_socket)
-        .arg("--uds-path")
-        .arg(&uds)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", tools.vsock_helper.display()))?;
-    processes.0.push(helper);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !vhost_socket.exists() {
-        if let Some(status) = processes.0[0].try_wait()? {
-            let mut err = String::new();
-            if let Some(mut e) = processes.0[0].stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            bail!("{} exited ({status}) before it was ready: {}", tools.vsock_helper.display(), err.trim());
-        }
-        if Instant::now() > deadline {
-            bail!("{} did not create {} within 10 s", tools.vsock_helper.display(), vhost_socket.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    start_vsock_helper(tools, &vhost_socket, &uds, &mut processes)?;
 
     let started = Instant::now();
     let mut qemu = Command::new(&tools.qemu)
@@ -343,125 +318,224 @@ fn boot(tools: &VmTools, run: &VmRun<'_>, accel: Accel, kvm_probe: Option<Durati
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", tools.qemu.display()))?;
-    let console = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = std::fs::File::create(run.serial_log)
         .with_context(|| format!("cannot create the serial log {}", run.serial_log.display()))?;
     let stdout = qemu.stdout.take().expect("piped");
     let stderr = qemu.stderr.take().expect("piped");
     processes.0.push(qemu);
-    let qemu_index = processes.0.len() - 1;
-    let qemu_errors = Arc::new(Mutex::new(String::new()));
+    let console = Console::default();
     std::thread::scope(|scope| -> Result<VmReport> {
-        let console_writer = console.clone();
-        scope.spawn(move || {
-            let mut log = std::io::BufWriter::new(log);
-            for line in std::io::BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
-                let _ = writeln!(log, "{line}");
-                let _ = log.flush();
-                if is_program_line(&line) {
-                    (run.on_line)(&line);
-                }
-                console_writer.lock().expect("console").push(line);
-            }
-        });
-        let errors_writer = qemu_errors.clone();
-        scope.spawn(move || {
-            let mut all = String::new();
-            let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut all);
-            errors_writer.lock().expect("qemu errors").push_str(&all);
-        });
-        let tail = || {
-            let lines = console.lock().expect("console");
-            let from = lines.len().saturating_sub(TAIL_LINES);
-            let qemu_err = qemu_errors.lock().expect("qemu errors").trim().to_string();
-            let mut text = lines[from..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n");
-            if !qemu_err.is_empty() {
-                text.push_str(&format!("\n  qemu: {}", qemu_err.lines().last().unwrap_or("")));
-            }
-            text
-        };
-        let mut handed_out_at: Option<Duration> = None;
-        let result = loop {
-            let elapsed = started.elapsed();
-            if handed_out_at.is_none() && node.task_handed_out() {
-                handed_out_at = Some(elapsed);
-            }
-            if let Some(submission) = node.submission() {
-                // The program exits after its one task; give QEMU a moment to stop on its own.
-                let grace = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < grace && processes.0[qemu_index].try_wait()?.is_none() {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                break Ok(submission);
-            }
-            if let Some(status) = processes.0[qemu_index].try_wait()? {
-                // Give the console reader a moment to drain.
-                std::thread::sleep(Duration::from_millis(200));
-                if let Some(submission) = node.submission() {
-                    break Ok(submission);
-                }
-                if let (Some(probe), None) = (kvm_probe, handed_out_at) {
-                    if elapsed < probe {
-                        let err =
-                            qemu_errors.lock().expect("qemu errors").trim().lines().last().unwrap_or("").to_string();
-                        break Err(anyhow::Error::new(KvmFailed(format!("QEMU exited ({status}): {err}"))));
-                    }
-                }
-                break Err(anyhow::anyhow!(
-                    "image {}: the VM stopped ({status}) after {:.1} s without submitting a result{}; last console lines:\n{}",
-                    run.name,
-                    elapsed.as_secs_f64(),
-                    if handed_out_at.is_some() { " (the task was handed out: the program crashed or exited early)" } else { " (it never asked for a task)" },
-                    tail()
-                ));
-            }
-            if let (Some(probe), None) = (kvm_probe, handed_out_at) {
-                if elapsed > probe {
-                    break Err(anyhow::Error::new(KvmFailed(format!(
-                        "the guest had not asked for its task after {} s",
-                        probe.as_secs()
-                    ))));
-                }
-            }
-            if interrupts.interrupted() {
-                break Err(anyhow::anyhow!(
-                    "image {}: interrupted; the VM and the vsock helper were stopped and the sockets removed",
-                    run.name
-                ));
-            }
-            if handed_out_at.is_none() && elapsed > run.start_timeout {
-                break Err(anyhow::anyhow!(
-                    "image {}: the VM did not ask for a task within {} s (a node stops such a VM); last console lines:\n{}",
-                    run.name,
-                    run.start_timeout.as_secs(),
-                    tail()
-                ));
-            }
-            if elapsed > run.task_timeout {
-                break Err(anyhow::anyhow!(
-                    "image {}: the task ran past the {} s limit and the VM was stopped, as a node does; last console lines:\n{}",
-                    run.name,
-                    run.task_timeout.as_secs(),
-                    tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        scope.spawn(|| console.read_serial(stdout, log, run.on_line));
+        scope.spawn(|| console.read_qemu_errors(stderr));
+        let watch = Watch { run, node: &node, kvm_probe, started, interrupts: &interrupts, console: &console };
+        let (result, handed_out_at) = watch.until_submission(&mut processes);
         // Stop QEMU now so the console threads end before the scope does.
         processes.stop();
-        let submission = result?;
         let elapsed = started.elapsed();
-        match submission {
-            Submission::Failed => {
-                bail!("image {}: the program reported its task as Failed; last console lines:\n{}", run.name, tail())
-            }
+        match result? {
+            Submission::Failed => bail!(
+                "image {}: the program reported its task as Failed; last console lines:\n{}",
+                run.name,
+                console.tail()
+            ),
             Submission::Invalid(why) => bail!("image {}: {why}", run.name),
             Submission::Result { data, files } => {
                 Ok(VmReport { data, files, boot_to_task: handed_out_at.unwrap_or(elapsed), elapsed, accel })
             }
         }
     })
+}
+
+/// Starts `vhost-device-vsock` (the node's vsock without /dev/vhost-vsock)
+/// and waits until its socket exists.
+fn start_vsock_helper(tools: &VmTools, vhost_socket: &Path, uds: &Path, processes: &mut Processes) -> Result<()> {
+    let helper = Command::new(&tools.vsock_helper)
+        .args(["--guest-cid", &GUEST_CID.to_string()])
+        .arg("--socket")
+        .arg(vhost_socket)
+        .arg("--uds-path")
+        .arg(uds)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {}", tools.vsock_helper.display()))?;
+    processes.0.push(helper);
+    let helper = processes.0.last_mut().expect("just pushed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !vhost_socket.exists() {
+        if let Some(status) = helper.try_wait()? {
+            let mut err = String::new();
+            if let Some(mut e) = helper.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            bail!("{} exited ({status}) before it was ready: {}", tools.vsock_helper.display(), err.trim());
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not create {} within 10 s", tools.vsock_helper.display(), vhost_socket.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// What the VM printed (its serial console) and what QEMU complained of.
+#[derive(Default)]
+struct Console {
+    lines: Mutex<Vec<String>>,
+    qemu_errors: Mutex<String>,
+}
+
+impl Console {
+    /// Copies the serial console to the log, line by line, as it comes;
+    /// the program's own lines go to `on_line` too.
+    fn read_serial(&self, stdout: impl std::io::Read, log: std::fs::File, on_line: &(dyn Fn(&str) + Sync)) {
+        let mut log = std::io::BufWriter::new(log);
+        for line in std::io::BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+            let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            let _ = writeln!(log, "{line}");
+            let _ = log.flush();
+            if is_program_line(&line) {
+                on_line(&line);
+            }
+            self.lines.lock().expect("console").push(line);
+        }
+    }
+
+    fn read_qemu_errors(&self, stderr: impl std::io::Read) {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut all);
+        self.qemu_errors.lock().expect("qemu errors").push_str(&all);
+    }
+
+    /// QEMU's last complaint.
+    fn last_qemu_error(&self) -> String {
+        self.qemu_errors.lock().expect("qemu errors").trim().lines().last().unwrap_or("").to_string()
+    }
+
+    /// The console's last lines and QEMU's last complaint, for an error.
+    fn tail(&self) -> String {
+        let lines = self.lines.lock().expect("console");
+        let from = lines.len().saturating_sub(TAIL_LINES);
+        let mut text = lines[from..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n");
+        let qemu_err = self.last_qemu_error();
+        if !qemu_err.is_empty() {
+            text.push_str(&format!("\n  qemu: {qemu_err}"));
+        }
+        text
+    }
+}
+
+/// A running VM watched until it submits, stops, or runs out of time.
+struct Watch<'a> {
+    run: &'a VmRun<'a>,
+    node: &'a ServedTask,
+    kvm_probe: Option<Duration>,
+    started: Instant,
+    interrupts: &'a InterruptGuard,
+    console: &'a Console,
+}
+
+impl Watch<'_> {
+    /// The submission, or why there is none; and when the task was handed out.
+    fn until_submission(&self, processes: &mut Processes) -> (Result<Submission>, Option<Duration>) {
+        let qemu_index = processes.0.len() - 1;
+        let mut handed_out_at: Option<Duration> = None;
+        loop {
+            let elapsed = self.started.elapsed();
+            if handed_out_at.is_none() && self.node.task_handed_out() {
+                handed_out_at = Some(elapsed);
+            }
+            if let Some(submission) = self.node.submission() {
+                // The program exits after its one task; give QEMU a moment to stop on its own.
+                let grace = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < grace && matches!(processes.0[qemu_index].try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return (Ok(submission), handed_out_at);
+            }
+            let exited = match processes.0[qemu_index].try_wait() {
+                Ok(exited) => exited,
+                Err(e) => return (Err(e.into()), handed_out_at),
+            };
+            let stop = match exited {
+                Some(status) => Some(self.stopped(status, elapsed, handed_out_at)),
+                None => self.limit_reached(elapsed, handed_out_at).map(Err),
+            };
+            if let Some(result) = stop {
+                return (result, handed_out_at);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// QEMU exited: a submission that arrived as it did, or why it stopped.
+    fn stopped(
+        &self,
+        status: std::process::ExitStatus,
+        elapsed: Duration,
+        handed_out_at: Option<Duration>,
+    ) -> Result<Submission> {
+        // Give the console reader a moment to drain.
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(submission) = self.node.submission() {
+            return Ok(submission);
+        }
+        if let (Some(probe), None) = (self.kvm_probe, handed_out_at) {
+            if elapsed < probe {
+                let err = self.console.last_qemu_error();
+                return Err(anyhow::Error::new(KvmFailed(format!("QEMU exited ({status}): {err}"))));
+            }
+        }
+        Err(anyhow::anyhow!(
+            "image {}: the VM stopped ({status}) after {:.1} s without submitting a result{}; last console lines:\n{}",
+            self.run.name,
+            elapsed.as_secs_f64(),
+            if handed_out_at.is_some() {
+                " (the task was handed out: the program crashed or exited early)"
+            } else {
+                " (it never asked for a task)"
+            },
+            self.console.tail()
+        ))
+    }
+
+    /// The limit a still-running VM has reached, if any: the KVM probe, an
+    /// interrupt, the start or the task limit.
+    fn limit_reached(&self, elapsed: Duration, handed_out_at: Option<Duration>) -> Option<anyhow::Error> {
+        let run = self.run;
+        if let (Some(probe), None) = (self.kvm_probe, handed_out_at) {
+            if elapsed > probe {
+                return Some(anyhow::Error::new(KvmFailed(format!(
+                    "the guest had not asked for its task after {} s",
+                    probe.as_secs()
+                ))));
+            }
+        }
+        if self.interrupts.interrupted() {
+            return Some(anyhow::anyhow!(
+                "image {}: interrupted; the VM and the vsock helper were stopped and the sockets removed",
+                run.name
+            ));
+        }
+        if handed_out_at.is_none() && elapsed > run.start_timeout {
+            return Some(anyhow::anyhow!(
+                "image {}: the VM did not ask for a task within {} s (a node stops such a VM); last console lines:\n{}",
+                run.name,
+                run.start_timeout.as_secs(),
+                self.console.tail()
+            ));
+        }
+        if elapsed > run.task_timeout {
+            return Some(anyhow::anyhow!(
+                "image {}: the task ran past the {} s limit and the VM was stopped, as a node does; last console lines:\n{}",
+                run.name,
+                run.task_timeout.as_secs(),
+                self.console.tail()
+            ));
+        }
+        None
+    }
 }
 
 #[cfg(test)]
