@@ -42,155 +42,16 @@ fn first_line(sh: &Shell, program: &Path, arg: &str) -> Option<String> {
 impl DoctorFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let mut report = Vec::new();
-
-        let targets = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().unwrap_or_default();
-        report.push(if targets.lines().any(|t| t.trim() == IMAGE_TARGET) {
-            found("musl target", IMAGE_TARGET.into())
-        } else {
-            missing(
-                "musl target",
-                format!("{IMAGE_TARGET} is not installed"),
-                "rustup target add x86_64-unknown-linux-musl (rustup also installs it from rust-toolchain.toml)",
-            )
-        });
-
-        report.push(match on_path(crate::pipeline::build::MUSL_CC) {
-            Some(p) => found("musl C compiler", p.display().to_string()),
-            None => missing(
-                "musl C compiler",
-                "musl-gcc not on PATH (the static build compiles mimalloc)".into(),
-                "apt-get install musl-tools",
-            ),
-        });
-        let ops_get =
-            "install NanoVMs ops: curl https://ops.city/get.sh -sSfL | sh (then `ops update` fetches the Nanos kernel)";
-        report.push(match on_path("ops") {
-            Some(ops) => found("ops", first_line(sh, &ops, "version").unwrap_or_else(|| ops.display().to_string())),
-            None => missing(
-                "ops",
-                "not on PATH (needed for images with builder = \"ops\"; the native writer and `release` do not use it)"
-                    .into(),
-                ops_get,
-            ),
-        });
-        report.push(match on_path("qemu-system-x86_64") {
-            Some(q) => found("qemu", first_line(sh, &q, "--version").unwrap_or_default()),
-            None => missing(
-                "qemu",
-                "qemu-system-x86_64 not on PATH (needed for `run --vm` and the boot tests, not for building)".into(),
-                "sudo apt-get install qemu-system-x86 (Debian/Ubuntu), sudo dnf install qemu-system-x86 (Fedora)",
-            ),
-        });
-        report.push(match crate::host::vm::find_vsock_helper(&project.target_dir.join("tools")) {
-            Some(helper) => found("vsock helper", helper.display().to_string()),
-            None if Path::new("/dev/vhost-vsock").exists() => found(
-                "vsock helper",
-                format!(
-                    "not installed; /dev/vhost-vsock exists, but `run --vm` uses {}",
-                    crate::host::vm::VSOCK_HELPER
-                ),
-            ),
-            None => missing(
-                "vsock helper",
-                format!(
-                    "{} is not installed (`run --vm` serves the VM service through it)",
-                    crate::host::vm::VSOCK_HELPER
-                ),
-                &format!(
-                    "cargo install --locked {} --version {} (or cargo xtask test, which installs it)",
-                    crate::host::vm::VSOCK_HELPER,
-                    crate::host::vm::VSOCK_HELPER_VERSION
-                ),
-            ),
-        });
-        report.push(match on_path("gevulot-cli") {
-            Some(g) => found("gevulot-cli", g.display().to_string()),
-            None => missing(
-                "gevulot-cli",
-                "not on PATH (needed for deploy and exec)".into(),
-                "build it from the gevulotnetwork/gevulot repository: cargo install --path crates/cli",
-            ),
-        });
-        let anvil = anvil_harness::installed_binary(&project.target_dir);
-        report.push(if anvil.is_file() {
-            found("anvil", format!("{} {}", anvil_harness::VERSION, project.show(&anvil)))
-        } else {
-            missing(
-                "anvil",
-                "not installed (tests and the local demo need an Ethereum node)".into(),
-                "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1",
-            )
-        });
-        let solc = crate::pipeline::evm::solc::entry(&project);
-        report.push(match (on_path("node"), solc.is_file()) {
-            (Some(_), true) => {
-                found("solc", format!("{} {}", crate::pipeline::evm::solc::VERSION, project.show(&solc)))
-            }
-            (Some(_), false) => missing(
-                "solc",
-                format!(
-                    "{} not installed (evm-verifier compiles the EVM verifier with it)",
-                    crate::pipeline::evm::solc::VERSION
-                ),
-                "cargo xtask evm-verifier installs it with npm (package solc, runs offline under Node.js)",
-            ),
-            (None, _) => missing(
-                "solc",
-                "Node.js (`node`) is not on PATH: solc runs under it".into(),
-                "install Node.js and npm (Debian: apt-get install nodejs npm)",
-            ),
-        });
-
-        if let Ok(manifests) = project.manifests() {
-            for image in &manifests.images {
-                for file in &image.files {
-                    let path = project.host(&file.source);
-                    let what = format!("{} for {}", file.path, image.name);
-                    report.push(if path.is_file() {
-                        found(&what, project.show(&path))
-                    } else {
-                        missing(
-                            &what,
-                            format!(
-                                "{} is missing ({}){}",
-                                file.source,
-                                path.display(),
-                                project.moved_target_hint(&file.source)
-                            ),
-                            "verifier keys: cargo xtask keys; other files: see the manifest's comment",
-                        )
-                    });
+        let mut report = build_tools(sh);
+        report.extend(vm_tools(sh, &project));
+        report.extend(chain_tools(&project));
+        match project.manifests() {
+            Ok(manifests) => {
+                for image in &manifests.images {
+                    report.extend(image_findings(&project, image));
                 }
-                if let Some(nanos) = &image.nanos {
-                    report.push(kernel_finding(&project, image, nanos));
-                }
-                let Some(srs) = &image.srs else { continue };
-                let path = project.host(&srs.source);
-                let what = format!("SRS for {}", image.name);
-                report.push(match sha256_file(&path) {
-                    Ok(digest) if digest == srs.sha256.as_str() => {
-                        found(&what, format!("{} (sha256 matches the pin)", project.show(&path)))
-                    }
-                    Ok(digest) => missing(
-                        &what,
-                        format!("{} has sha256 {digest}, the manifest pins {}", project.show(&path), srs.sha256),
-                        "regenerate or re-download the file the pin names",
-                    ),
-                    Err(_) => missing(
-                        &what,
-                        format!(
-                            "{} is missing ({}){}",
-                            srs.source,
-                            path.display(),
-                            project.moved_target_hint(&srs.source)
-                        ),
-                        &format!("cargo xtask srs generate --k {} (development only)", srs.k.get()),
-                    ),
-                });
             }
-        } else {
-            report.push(missing("manifests", "do not validate".into(), "cargo xtask check shows why"));
+            Err(_) => report.push(missing("manifests", "do not validate".into(), "cargo xtask check shows why")),
         }
 
         if self.json {
@@ -204,6 +65,159 @@ impl DoctorFlags {
         }
         Ok(())
     }
+}
+
+/// What building needs: the musl target and C compiler, and ops for images
+/// built with it.
+fn build_tools(sh: &Shell) -> Vec<Finding> {
+    let mut report = Vec::new();
+    let targets = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().unwrap_or_default();
+    report.push(if targets.lines().any(|t| t.trim() == IMAGE_TARGET) {
+        found("musl target", IMAGE_TARGET.into())
+    } else {
+        missing(
+            "musl target",
+            format!("{IMAGE_TARGET} is not installed"),
+            "rustup target add x86_64-unknown-linux-musl (rustup also installs it from rust-toolchain.toml)",
+        )
+    });
+
+    report.push(match on_path(crate::pipeline::build::MUSL_CC) {
+        Some(p) => found("musl C compiler", p.display().to_string()),
+        None => missing(
+            "musl C compiler",
+            "musl-gcc not on PATH (the static build compiles mimalloc)".into(),
+            "apt-get install musl-tools",
+        ),
+    });
+    let ops_get =
+        "install NanoVMs ops: curl https://ops.city/get.sh -sSfL | sh (then `ops update` fetches the Nanos kernel)";
+    report.push(match on_path("ops") {
+        Some(ops) => found("ops", first_line(sh, &ops, "version").unwrap_or_else(|| ops.display().to_string())),
+        None => missing(
+            "ops",
+            "not on PATH (needed for images with builder = \"ops\"; the native writer and `release` do not use it)"
+                .into(),
+            ops_get,
+        ),
+    });
+    report
+}
+
+/// What booting images needs: QEMU and the vsock helper.
+fn vm_tools(sh: &Shell, project: &Project) -> Vec<Finding> {
+    let mut report = Vec::new();
+    report.push(match on_path("qemu-system-x86_64") {
+        Some(q) => found("qemu", first_line(sh, &q, "--version").unwrap_or_default()),
+        None => missing(
+            "qemu",
+            "qemu-system-x86_64 not on PATH (needed for `run --vm` and the boot tests, not for building)".into(),
+            "sudo apt-get install qemu-system-x86 (Debian/Ubuntu), sudo dnf install qemu-system-x86 (Fedora)",
+        ),
+    });
+    report.push(match crate::host::vm::find_vsock_helper(&project.target_dir.join("tools")) {
+        Some(helper) => found("vsock helper", helper.display().to_string()),
+        None if Path::new("/dev/vhost-vsock").exists() => found(
+            "vsock helper",
+            format!("not installed; /dev/vhost-vsock exists, but `run --vm` uses {}", crate::host::vm::VSOCK_HELPER),
+        ),
+        None => missing(
+            "vsock helper",
+            format!("{} is not installed (`run --vm` serves the VM service through it)", crate::host::vm::VSOCK_HELPER),
+            &format!(
+                "cargo install --locked {} --version {} (or cargo xtask test, which installs it)",
+                crate::host::vm::VSOCK_HELPER,
+                crate::host::vm::VSOCK_HELPER_VERSION
+            ),
+        ),
+    });
+    report
+}
+
+/// What deploying and the chain tools need: gevulot-cli, anvil, solc.
+fn chain_tools(project: &Project) -> Vec<Finding> {
+    let mut report = Vec::new();
+    report.push(match on_path("gevulot-cli") {
+        Some(g) => found("gevulot-cli", g.display().to_string()),
+        None => missing(
+            "gevulot-cli",
+            "not on PATH (needed for deploy and exec)".into(),
+            "build it from the gevulotnetwork/gevulot repository: cargo install --path crates/cli",
+        ),
+    });
+    let anvil = anvil_harness::installed_binary(&project.target_dir);
+    report.push(if anvil.is_file() {
+        found("anvil", format!("{} {}", anvil_harness::VERSION, project.show(&anvil)))
+    } else {
+        missing(
+            "anvil",
+            "not installed (tests and the local demo need an Ethereum node)".into(),
+            "cargo xtask test installs it, or: npm install @foundry-rs/anvil@1.7.1",
+        )
+    });
+    let solc = crate::pipeline::evm::solc::entry(project);
+    report.push(match (on_path("node"), solc.is_file()) {
+        (Some(_), true) => found("solc", format!("{} {}", crate::pipeline::evm::solc::VERSION, project.show(&solc))),
+        (Some(_), false) => missing(
+            "solc",
+            format!(
+                "{} not installed (evm-verifier compiles the EVM verifier with it)",
+                crate::pipeline::evm::solc::VERSION
+            ),
+            "cargo xtask evm-verifier installs it with npm (package solc, runs offline under Node.js)",
+        ),
+        (None, _) => missing(
+            "solc",
+            "Node.js (`node`) is not on PATH: solc runs under it".into(),
+            "install Node.js and npm (Debian: apt-get install nodejs npm)",
+        ),
+    });
+
+    report
+}
+
+/// An image's carried files, kernel and SRS pin.
+fn image_findings(project: &Project, image: &crate::spec::manifest::Image) -> Vec<Finding> {
+    let mut report = Vec::new();
+    for file in &image.files {
+        let path = project.host(&file.source);
+        let what = format!("{} for {}", file.path, image.name);
+        report.push(if path.is_file() {
+            found(&what, project.show(&path))
+        } else {
+            missing(
+                &what,
+                format!("{} is missing ({}){}", file.source, path.display(), project.moved_target_hint(&file.source)),
+                if file.make.is_some() {
+                    "its manifest has a make recipe: `cargo xtask image` makes it"
+                } else {
+                    "see the manifest's comment on it"
+                },
+            )
+        });
+    }
+    if let Some(nanos) = &image.nanos {
+        report.push(kernel_finding(project, image, nanos));
+    }
+    let Some(srs) = &image.srs else { return report };
+    let path = project.host(&srs.source);
+    let what = format!("SRS for {}", image.name);
+    report.push(match sha256_file(&path) {
+        Ok(digest) if digest == srs.sha256.as_str() => {
+            found(&what, format!("{} (sha256 matches the pin)", project.show(&path)))
+        }
+        Ok(digest) => missing(
+            &what,
+            format!("{} has sha256 {digest}, the manifest pins {}", project.show(&path), srs.sha256),
+            "regenerate or re-download the file the pin names",
+        ),
+        Err(_) => missing(
+            &what,
+            format!("{} is missing ({}){}", srs.source, path.display(), project.moved_target_hint(&srs.source)),
+            &format!("cargo xtask srs generate --k {} (development only)", srs.k.get()),
+        ),
+    });
+    report
 }
 
 /// One line for an image's kernel: the file it will boot, where that choice
