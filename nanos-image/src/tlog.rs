@@ -139,12 +139,10 @@ pub fn read_log(disk: &dyn Disk, base: u64, size: u64) -> Result<Log, FormatErro
     let mut decoder = Decoder::default();
     let mut visited = BTreeSet::new();
     let (mut offset, mut length) = (0u64, INITIAL_EXTENSION_BYTES);
-    let mut identity: Option<(u64, [u8; UUID_BYTES], String)> = None;
+    let mut identity: Option<Identity> = None;
     let mut extensions = Vec::new();
-    let mut staging: Vec<u8> = Vec::new();
-    let mut staging_at = 0u64;
-    let mut remain = 0u64;
-    'extensions: loop {
+    let mut pending = PendingTuple::default();
+    loop {
         let abs = base + offset;
         if offset.checked_add(length).is_none_or(|end| end > size) {
             return Err(FormatError::at(
@@ -157,37 +155,104 @@ pub fn read_log(disk: &dyn Disk, base: u64, size: u64) -> Result<Log, FormatErro
         }
         extensions.push((offset, length));
         let buf = read_bytes(disk, abs, length)?;
-        let mut pos = 0usize;
-        if buf.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
-            return Err(FormatError::at(abs, "no TFS magic \"NVMTFS\" here: not a Nanos filesystem (log extension)"));
+        let (pos, old) = read_extension_header(&buf, abs, length, &mut identity)?;
+        let extension = ExtensionBytes { buf: &buf, abs, size, old };
+        match extension.read_records(pos, &mut decoder, &mut pending)? {
+            Next::EndOfLog => break,
+            Next::Link { offset: next, length: next_length } => (offset, length) = (next, next_length),
         }
-        pos += MAGIC.len();
-        let version = read_varint(&buf, &mut pos, abs)?;
-        if version != VERSION && version != OLD_VERSION {
-            return Err(FormatError::at(abs + 6, format!("TFS version {version}; this reader knows 4 and 5")));
-        }
-        let old = version == OLD_VERSION;
-        let sectors_at = abs + pos as u64;
-        let sectors = read_varint(&buf, &mut pos, abs)?;
-        if sectors * SECTOR != length {
-            return Err(FormatError::at(
-                sectors_at,
-                format!("log extension says it is {sectors} sectors, but was linked as {} sectors", length / SECTOR),
-            ));
-        }
-        if identity.is_none() {
-            let uuid: [u8; UUID_BYTES] = buf
-                .get(pos..pos + UUID_BYTES)
-                .and_then(|u| u.try_into().ok())
-                .ok_or_else(|| FormatError::at(abs + pos as u64, "first log extension too short for its UUID"))?;
-            pos += UUID_BYTES;
-            let label_end = buf[pos..].iter().take(MAX_LABEL_BYTES + 1).position(|&b| b == 0).ok_or_else(|| {
+    }
+    if pending.remain > 0 {
+        return Err(FormatError::at(
+            pending.at,
+            format!("the log ends with {} bytes of a tuple missing", pending.remain),
+        ));
+    }
+    let (version, uuid, label) = identity.expect("the first extension sets it");
+    let root = decoder.root(base)?;
+    Ok(Log { version, uuid, label, extensions, root })
+}
+
+/// The filesystem's version, UUID and label, from its first log extension.
+type Identity = (u64, [u8; UUID_BYTES], String);
+
+/// Checks a log extension's header (magic, version, size) and, in the first
+/// one, reads the filesystem's identity. Returns where its records start
+/// and whether it is the old (version 4) format.
+fn read_extension_header(
+    buf: &[u8],
+    abs: u64,
+    length: u64,
+    identity: &mut Option<Identity>,
+) -> Result<(usize, bool), FormatError> {
+    let mut pos = 0usize;
+    if buf.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
+        return Err(FormatError::at(abs, "no TFS magic \"NVMTFS\" here: not a Nanos filesystem (log extension)"));
+    }
+    pos += MAGIC.len();
+    let version = read_varint(buf, &mut pos, abs)?;
+    if version != VERSION && version != OLD_VERSION {
+        return Err(FormatError::at(abs + 6, format!("TFS version {version}; this reader knows 4 and 5")));
+    }
+    let sectors_at = abs + pos as u64;
+    let sectors = read_varint(buf, &mut pos, abs)?;
+    if sectors * SECTOR != length {
+        return Err(FormatError::at(
+            sectors_at,
+            format!("log extension says it is {sectors} sectors, but was linked as {} sectors", length / SECTOR),
+        ));
+    }
+    if identity.is_none() {
+        let uuid: [u8; UUID_BYTES] = buf
+            .get(pos..pos + UUID_BYTES)
+            .and_then(|u| u.try_into().ok())
+            .ok_or_else(|| FormatError::at(abs + pos as u64, "first log extension too short for its UUID"))?;
+        pos += UUID_BYTES;
+        let label_end =
+            buf[pos..].iter().take(MAX_LABEL_BYTES + 1).position(|&b| b == 0).ok_or_else(|| {
                 FormatError::at(abs + pos as u64, "volume label is not NUL-terminated within 32 bytes")
             })?;
-            let label = String::from_utf8_lossy(&buf[pos..pos + label_end]).into_owned();
-            pos += label_end + 1;
-            identity = Some((version, uuid, label));
-        }
+        let label = String::from_utf8_lossy(&buf[pos..pos + label_end]).into_owned();
+        pos += label_end + 1;
+        *identity = Some((version, uuid, label));
+    }
+    Ok((pos, version == OLD_VERSION))
+}
+
+/// A tuple whose bytes are still arriving in `TUPLE_EXTENDED` records
+/// (possibly in later extensions).
+#[derive(Default)]
+struct PendingTuple {
+    bytes: Vec<u8>,
+    /// Where its first record is: offsets inside the tuple count from there.
+    at: u64,
+    remain: u64,
+}
+
+/// What follows a log extension's records.
+enum Next {
+    EndOfLog,
+    Link { offset: u64, length: u64 },
+}
+
+/// One log extension's bytes, where they are, and its format.
+struct ExtensionBytes<'a> {
+    buf: &'a [u8],
+    abs: u64,
+    size: u64,
+    old: bool,
+}
+
+impl ExtensionBytes<'_> {
+    /// Reads records from `pos` to the end of the log or a link, handing
+    /// each whole tuple to `decoder`.
+    fn read_records(
+        &self,
+        mut pos: usize,
+        decoder: &mut Decoder,
+        pending: &mut PendingTuple,
+    ) -> Result<Next, FormatError> {
+        let (buf, abs) = (self.buf, self.abs);
         loop {
             let record_at = abs + pos as u64;
             let Some(&record) = buf.get(pos) else {
@@ -195,75 +260,85 @@ pub fn read_log(disk: &dyn Disk, base: u64, size: u64) -> Result<Log, FormatErro
             };
             pos += 1;
             match record {
-                END_OF_LOG => break 'extensions,
+                END_OF_LOG => return Ok(Next::EndOfLog),
                 END_OF_SEGMENT => {}
                 EXTENSION_LINK => {
-                    let sector = read_varint(&buf, &mut pos, abs)?;
-                    let sectors = read_varint(&buf, &mut pos, abs)?;
-                    if sectors == 0 || sectors > size / SECTOR || sector > size / SECTOR {
+                    let sector = read_varint(buf, &mut pos, abs)?;
+                    let sectors = read_varint(buf, &mut pos, abs)?;
+                    if sectors == 0 || sectors > self.size / SECTOR || sector > self.size / SECTOR {
                         return Err(FormatError::at(
                             record_at,
                             format!("link to a log extension of {sectors} sectors at sector {sector}: outside the filesystem"),
                         ));
                     }
-                    offset = sector * SECTOR;
-                    length = sectors * SECTOR;
-                    continue 'extensions;
+                    return Ok(Next::Link { offset: sector * SECTOR, length: sectors * SECTOR });
                 }
-                TUPLE_AVAILABLE => {
-                    if remain > 0 {
-                        return Err(FormatError::at(
-                            record_at,
-                            format!("tuple-available record while {remain} bytes of the previous tuple are missing"),
-                        ));
-                    }
-                    let total = read_varint(&buf, &mut pos, abs)?;
-                    let segment = read_varint(&buf, &mut pos, abs)?;
-                    if segment > total || total > MAX_TUPLE_BYTES {
-                        return Err(FormatError::at(
-                            record_at,
-                            format!("tuple-available record with segment {segment} of total {total} bytes (at most {MAX_TUPLE_BYTES})"),
-                        ));
-                    }
-                    let bytes = take_segment(&buf, &mut pos, segment, abs, record_at)?;
-                    if segment == total {
-                        decoder.record(bytes, abs + (pos - bytes.len()) as u64, old)?;
-                    } else {
-                        staging.clear();
-                        staging.extend_from_slice(bytes);
-                        staging_at = record_at;
-                        remain = total - segment;
-                    }
-                }
-                TUPLE_EXTENDED => {
-                    let segment = read_varint(&buf, &mut pos, abs)?;
-                    if segment > remain {
-                        return Err(FormatError::at(
-                            record_at,
-                            format!("tuple-extended record of {segment} bytes, but only {remain} are missing"),
-                        ));
-                    }
-                    let bytes = take_segment(&buf, &mut pos, segment, abs, record_at)?;
-                    staging.extend_from_slice(bytes);
-                    remain -= segment;
-                    if remain == 0 {
-                        // Offsets inside a tuple assembled from several
-                        // extensions count from its first record.
-                        decoder.record(&staging, staging_at, old)?;
-                    }
-                }
-                other => {
-                    return Err(FormatError::at(record_at, format!("unknown log record type {other}")));
-                }
+                TUPLE_AVAILABLE => self.tuple_available(&mut pos, record_at, decoder, pending)?,
+                TUPLE_EXTENDED => self.tuple_extended(&mut pos, record_at, decoder, pending)?,
+                other => return Err(FormatError::at(record_at, format!("unknown log record type {other}"))),
             }
         }
     }
-    if remain > 0 {
-        return Err(FormatError::at(staging_at, format!("the log ends with {remain} bytes of a tuple missing")));
+
+    /// A tuple's first (or only) segment.
+    fn tuple_available(
+        &self,
+        pos: &mut usize,
+        record_at: u64,
+        decoder: &mut Decoder,
+        pending: &mut PendingTuple,
+    ) -> Result<(), FormatError> {
+        if pending.remain > 0 {
+            return Err(FormatError::at(
+                record_at,
+                format!("tuple-available record while {} bytes of the previous tuple are missing", pending.remain),
+            ));
+        }
+        let total = read_varint(self.buf, pos, self.abs)?;
+        let segment = read_varint(self.buf, pos, self.abs)?;
+        if segment > total || total > MAX_TUPLE_BYTES {
+            return Err(FormatError::at(
+                record_at,
+                format!(
+                    "tuple-available record with segment {segment} of total {total} bytes (at most {MAX_TUPLE_BYTES})"
+                ),
+            ));
+        }
+        let bytes = take_segment(self.buf, pos, segment, self.abs, record_at)?;
+        if segment == total {
+            decoder.record(bytes, self.abs + (*pos - bytes.len()) as u64, self.old)?;
+        } else {
+            pending.bytes.clear();
+            pending.bytes.extend_from_slice(bytes);
+            pending.at = record_at;
+            pending.remain = total - segment;
+        }
+        Ok(())
     }
-    let (version, uuid, label) = identity.expect("the first extension sets it");
-    let root = decoder.root(base)?;
-    Ok(Log { version, uuid, label, extensions, root })
+
+    /// More of the pending tuple; the tuple is decoded when it is whole.
+    fn tuple_extended(
+        &self,
+        pos: &mut usize,
+        record_at: u64,
+        decoder: &mut Decoder,
+        pending: &mut PendingTuple,
+    ) -> Result<(), FormatError> {
+        let segment = read_varint(self.buf, pos, self.abs)?;
+        if segment > pending.remain {
+            return Err(FormatError::at(
+                record_at,
+                format!("tuple-extended record of {segment} bytes, but only {} are missing", pending.remain),
+            ));
+        }
+        let bytes = take_segment(self.buf, pos, segment, self.abs, record_at)?;
+        pending.bytes.extend_from_slice(bytes);
+        pending.remain -= segment;
+        if pending.remain == 0 {
+            decoder.record(&pending.bytes, pending.at, self.old)?;
+        }
+        Ok(())
+    }
 }
 
 fn take_segment<'a>(
