@@ -58,6 +58,18 @@ pub struct ExecFlags {
     pub json: bool,
 }
 
+/// One warning per deployed image that carries the development SRS.
+fn insecure_warnings(deployment: &Deployment, prover_image: &Path, verifier_image: &Path) -> Result<Vec<String>> {
+    let mut insecure = Vec::new();
+    for (name, file) in [(&deployment.prover.image, prover_image), (&deployment.verifier.image, verifier_image)] {
+        let files = crate::pipeline::insecure_srs::insecure_files_in_image(file)?;
+        if !files.is_empty() {
+            insecure.push(crate::pipeline::insecure_srs::warning(name, &files));
+        }
+    }
+    Ok(insecure)
+}
+
 /// gevulot-cli's `cmd_args`: `{name, value}` pairs it flattens back to
 /// `name value …`, dropping empty strings. A flag takes the argument after
 /// it as its value; anything else stands alone with an empty value.
@@ -124,29 +136,7 @@ impl ExecFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
         let manifests = project.manifests()?;
-        let record_dir = project.root.join(&self.node.record_dir);
-        let record_path = gevulot::record_path(&record_dir, &self.pair);
-        if !record_path.exists() {
-            bail!(
-                "no deployment recorded for {} ({}); run `cargo xtask deploy {}` first",
-                self.pair,
-                project.show(&record_path),
-                self.pair
-            );
-        }
-        let deployment: Deployment = crate::spec::records::load(&record_path)?;
-        for deployed in [&deployment.prover, &deployment.verifier] {
-            let image = manifests
-                .image(&deployed.image)
-                .with_context(|| format!("the deployed image {} is no longer in the manifests", deployed.image))?;
-            let (_, now) = crate::pipeline::image::current_image(&project, image)?;
-            if now.blake3 != deployed.blake3 {
-                bail!(
-                    "image {} changed since it was deployed (deployed BLAKE3 {}, now {}); deploy again with `cargo xtask deploy {}`",
-                    deployed.image, deployed.blake3, now.blake3, self.pair
-                );
-            }
-        }
+        let deployment = self.current_deployment(&project, &manifests)?;
         let pair = manifests.pair_named(&self.pair).map_err(anyhow::Error::msg)?;
         let workflow = &pair.workflow;
         let mut given = self.inputs.clone();
@@ -172,13 +162,7 @@ impl ExecFlags {
             host_verify::preflight(workflow, &program_of(preflight.program)?, prover_files, verifier_files, &inputs)?;
         }
         // A pair deployed with --allow-insecure-srs: every verdict says so.
-        let mut insecure = Vec::new();
-        for (name, file) in [(&deployment.prover.image, &prover_image), (&deployment.verifier.image, &verifier_image)] {
-            let files = crate::pipeline::insecure_srs::insecure_files_in_image(file)?;
-            if !files.is_empty() {
-                insecure.push(crate::pipeline::insecure_srs::warning(name, &files));
-            }
-        }
+        let insecure = insecure_warnings(&deployment, &prover_image, &verifier_image)?;
         insecure.iter().for_each(|w| eprintln!("{w}"));
         let check_program = program_of(workflow.check.program)?;
         let tasks = tasks_json(&deployment, workflow, &local)?;
@@ -228,17 +212,7 @@ impl ExecFlags {
         }
         atomic_write::write_json_atomic(&out.join("host-verdict.json"), &outcome.host)?;
         outcome.files.push("host-verdict.json".into());
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&outcome)?);
-        } else {
-            println!(
-                "run {run_tx}: {} (the pair's check on this machine; the node's verifier says {})",
-                if outcome.valid { "VALID" } else { "INVALID" },
-                if outcome.node_valid { "valid" } else { "invalid" }
-            );
-            println!("  proof tx {}, verification tx {}", outcome.proof_tx, outcome.verification_tx);
-            println!("  saved in {}: {}", project.show(&out), outcome.files.join(", "));
-        }
+        self.print(&project, &out, &run_tx, &outcome)?;
         if outcome.valid && !insecure.is_empty() {
             eprintln!("warning: VALID only against the INSECURE development SRS the deployed pair carries: anyone can forge such a proof");
         }
@@ -248,6 +222,53 @@ impl ExecFlags {
                 outcome.host.reason.as_deref().unwrap_or("rejected"),
                 if disagreement.is_some() { " (the node's verifier claimed it valid)" } else { "" }
             );
+        }
+        Ok(())
+    }
+
+    /// The pair's deployment record, its images unchanged since.
+    fn current_deployment(
+        &self,
+        project: &Project,
+        manifests: &crate::spec::manifest::Manifests,
+    ) -> Result<Deployment> {
+        let record_dir = project.root.join(&self.node.record_dir);
+        let record_path = gevulot::record_path(&record_dir, &self.pair);
+        if !record_path.exists() {
+            bail!(
+                "no deployment recorded for {} ({}); run `cargo xtask deploy {}` first",
+                self.pair,
+                project.show(&record_path),
+                self.pair
+            );
+        }
+        let deployment: Deployment = crate::spec::records::load(&record_path)?;
+        for deployed in [&deployment.prover, &deployment.verifier] {
+            let image = manifests
+                .image(&deployed.image)
+                .with_context(|| format!("the deployed image {} is no longer in the manifests", deployed.image))?;
+            let (_, now) = crate::pipeline::image::current_image(project, image)?;
+            if now.blake3 != deployed.blake3 {
+                bail!(
+                    "image {} changed since it was deployed (deployed BLAKE3 {}, now {}); deploy again with `cargo xtask deploy {}`",
+                    deployed.image, deployed.blake3, now.blake3, self.pair
+                );
+            }
+        }
+        Ok(deployment)
+    }
+
+    fn print(&self, project: &Project, out: &Path, run_tx: &str, outcome: &Outcome) -> Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        } else {
+            println!(
+                "run {run_tx}: {} (the pair's check on this machine; the node's verifier says {})",
+                if outcome.valid { "VALID" } else { "INVALID" },
+                if outcome.node_valid { "valid" } else { "invalid" }
+            );
+            println!("  proof tx {}, verification tx {}", outcome.proof_tx, outcome.verification_tx);
+            println!("  saved in {}: {}", project.show(out), outcome.files.join(", "));
         }
         Ok(())
     }
