@@ -395,7 +395,7 @@ fn srs_suite(sh: &Shell) -> Result<String> {
     }
 
     // Image payloads: what `cargo xtask image` stages for each image.
-    crate::pipeline::header_chain::make_key(&project, "header-prover", 8)?;
+    crate::pipeline::header_chain::make_key(&project, crate::pipeline::header_chain::PROVER_IMAGE, 8)?;
     let manifests = project.manifests()?;
     let images: Vec<_> = manifests.images.iter().collect();
     let built = crate::pipeline::build::execute(

@@ -13,7 +13,7 @@ use crate::host::vm::{run_vm, Accel, VmRun, VmTools};
 use crate::pipeline::build::{execute, plan, HostPaths};
 use crate::spec::project::Project;
 
-const FIXTURE: &str = "tests/fixtures/anvil-chain-8.witness.json";
+use crate::pipeline::header_chain::{FIXTURE, PAIR};
 
 struct Row {
     task: String,
@@ -26,7 +26,7 @@ pub fn vm_suite(sh: &Shell, accel: Accel) -> Result<String> {
     let project = Project::locate()?;
     let manifests = project.manifests()?;
     // The header-chain pair: its prover proves the committed witness fixture.
-    let pair = manifests.pair_named("header-chain").map_err(anyhow::Error::msg)?;
+    let pair = manifests.pair_named(PAIR).map_err(anyhow::Error::msg)?;
     let prover = manifests.image(pair.prover.as_str()).expect("validated pair");
     let verifier = manifests.image(pair.verifier.as_str()).expect("validated pair");
     let images = [prover, verifier];

@@ -12,7 +12,7 @@ pub struct EvmVerifierFlags {
     #[command(flatten)]
     pub key: KeyFlags,
     /// The prover image whose SRS makes the key, if it is missing.
-    #[arg(long, default_value = "header-prover")]
+    #[arg(long, default_value = crate::pipeline::header_chain::PROVER_IMAGE)]
     pub prover: String,
     /// Print the record as JSON.
     #[arg(long)]

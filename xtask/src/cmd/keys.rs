@@ -1,7 +1,7 @@
 //! `cargo xtask keys --headers N [--segment-size S]`: the verifier keys the
 //! verifier images pin (`crate::pipeline::header_chain`).
 
-use crate::pipeline::header_chain::make_any_key;
+use crate::pipeline::header_chain::{make_any_key, PROVER_IMAGE, RANGE_PROVER_IMAGE};
 use crate::spec::project::Project;
 use anyhow::Result;
 use xshell::Shell;
@@ -24,7 +24,7 @@ pub struct KeysFlags {
 impl KeysFlags {
     pub fn run(self, _sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let default_prover = if self.segment_size.is_some() { "range-prover" } else { "header-prover" };
+        let default_prover = if self.segment_size.is_some() { RANGE_PROVER_IMAGE } else { PROVER_IMAGE };
         let prover = self.prover.as_deref().unwrap_or(default_prover);
         for n in &self.headers {
             let (path, id) = make_any_key(&project, prover, *n, self.segment_size)?;

@@ -13,9 +13,21 @@ use crate::pipeline::generated_files::image_srs_file;
 use crate::pipeline::programs;
 use crate::spec::project::Project;
 
+/// The header-chain pair, its prover images and the committed witness the
+/// benchmarks prove: the names the committed manifests give them.
+pub const PAIR: &str = "header-chain";
+pub const PROVER_IMAGE: &str = "header-prover";
+pub const RANGE_PROVER_IMAGE: &str = "range-prover";
+pub const FIXTURE: &str = "tests/fixtures/anvil-chain-8.witness.json";
+
+/// The name a chain key, its EVM record and its sources go by.
+pub fn chain_key_name(headers: usize) -> String {
+    format!("header-chain-{headers}")
+}
+
 /// The key for `headers`-header chains.
 pub fn key_path(project: &Project, headers: usize) -> PathBuf {
-    project.target_dir.join("keys").join(format!("header-chain-{headers}.key.json"))
+    project.target_dir.join("keys").join(format!("{}.key.json", chain_key_name(headers)))
 }
 
 /// The range key for `headers`-header ranges proven in segments of `segment_size`.

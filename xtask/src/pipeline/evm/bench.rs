@@ -10,7 +10,7 @@ use super::{contract, deploy, rpc::Node, submit};
 use crate::pipeline::programs;
 use crate::spec::project::Project;
 
-const PROVER_IMAGE: &str = "header-prover";
+use crate::pipeline::header_chain::{chain_key_name, PROVER_IMAGE};
 
 #[derive(Deserialize)]
 struct ProverBench {
@@ -114,8 +114,7 @@ pub fn evm_suite(sh: &Shell, headers: &[u64]) -> Result<String> {
 /// Deploy and verify gas of the unsplit contract on a node without the
 /// code size limit; `None` when solc could not compile it in one piece.
 fn unsplit_gas(project: &Project, node: &Node, headers: usize, calldata: &[u8]) -> Result<Option<(u64, u64)>> {
-    let saved =
-        contract::sources_dir(project, &format!("header-chain-{headers}")).join(contract::UNSPLIT_CREATION_FILE);
+    let saved = contract::sources_dir(project, &chain_key_name(headers)).join(contract::UNSPLIT_CREATION_FILE);
     let Ok(text) = std::fs::read_to_string(&saved) else { return Ok(None) };
     let code = hex::decode(text.trim()).with_context(|| format!("{} is not hex", saved.display()))?;
     let receipt = node.send_and_wait(serde_json::json!({

@@ -48,7 +48,7 @@ impl KeyFlags {
     /// the key file's name without `.key.json`).
     pub fn name(&self) -> String {
         match &self.key {
-            None => format!("header-chain-{}", self.headers),
+            None => crate::pipeline::header_chain::chain_key_name(self.headers),
             Some(file) => {
                 let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or("key");
                 file_name.strip_suffix(".key.json").or(file_name.strip_suffix(".json")).unwrap_or(file_name).to_string()
