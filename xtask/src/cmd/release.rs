@@ -45,6 +45,7 @@ pub const SUMS_FILE: &str = "SHA256SUMS";
 
 impl crate::spec::records::Record for ReleaseRecord {
     const KIND: &'static str = "xtask-release";
+    const WHAT: &'static str = "a release record";
     const VERSION: u32 = 2;
     const REMAKE: &'static str = "make the release again (`cargo xtask release`)";
 

@@ -268,6 +268,7 @@ pub struct Deployment {
 
 impl crate::spec::records::Record for Deployment {
     const KIND: &'static str = "gevulot-deployment";
+    const WHAT: &'static str = "a deployment record";
     const VERSION: u32 = 1;
     const REMAKE: &'static str = "deploy the pair again (`cargo xtask deploy PAIR`)";
 

@@ -127,6 +127,7 @@ pub fn inputs(plan: &ImagePlan, kernel_sha256: String, boot_sha256: String, buil
 
 impl crate::spec::records::Record for ImageRecord {
     const KIND: &'static str = "nanos-image";
+    const WHAT: &'static str = "an image record";
     const VERSION: u32 = 1;
     const REMAKE: &'static str = "build the image again (`cargo xtask image NAME`)";
 

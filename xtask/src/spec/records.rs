@@ -17,6 +17,8 @@ pub trait Record: Serialize + DeserializeOwned {
     const KIND: &'static str;
     /// The shape this xtask writes and reads.
     const VERSION: u32;
+    /// What the record is called in a sentence, with its article ("a release record").
+    const WHAT: &'static str;
     /// What makes the record again, said when one cannot be used.
     const REMAKE: &'static str;
 
@@ -57,30 +59,36 @@ pub fn save<T: Record>(path: &Path, record: &T) -> Result<()> {
 }
 
 /// Reads a record, its kind and version checked; every failure names the
-/// file and what makes it again.
+/// file, what it is not, and what makes it again.
 pub fn load<T: Record>(path: &Path) -> Result<T> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}: {}", path.display(), T::REMAKE))?;
-    from_slice(&text).with_context(|| format!("{}", path.display()))
+    from_slice(&text).map_err(|why| anyhow::anyhow!("{} {why}", path.display()))
 }
 
-/// A record from its bytes (what [`load`] checks, without the file).
+/// A record from its bytes (what [`load`] checks, without the file). The
+/// error is a sentence without its subject: "is not a … record (…): …".
 pub fn from_slice<T: Record>(text: &[u8]) -> Result<T> {
-    let value: Value = serde_json::from_slice(text).with_context(|| format!("not JSON: {}", T::REMAKE))?;
-    let Value::Object(mut fields) = value else { bail!("not a {} record (not a JSON object): {}", T::KIND, T::REMAKE) };
+    let not = |why: String| anyhow::anyhow!("is not {} ({why}): {}", T::WHAT, T::REMAKE);
+    let value: Value = serde_json::from_slice(text).map_err(|e| not(format!("not JSON: {e}")))?;
+    let Value::Object(mut fields) = value else { return Err(not("not a JSON object".into())) };
     let fields = match (fields.remove("kind"), fields.remove("version")) {
         (Some(Value::String(kind)), Some(version)) if kind == T::KIND => {
             if version.as_u64() != Some(u64::from(T::VERSION)) {
-                bail!("a {} v{version} record; this xtask reads v{}: {}", T::KIND, T::VERSION, T::REMAKE);
+                bail!("is a {} v{version} record; this xtask reads v{}: {}", T::KIND, T::VERSION, T::REMAKE);
             }
             fields
         }
-        (Some(kind), _) => bail!("a {kind} record, not a {}: {}", T::KIND, T::REMAKE),
-        (None, Some(_)) => bail!("not a {} record (a version but no kind): {}", T::KIND, T::REMAKE),
-        (None, None) => T::legacy(fields)
-            .with_context(|| format!("not a {} record (no kind or version): {}", T::KIND, T::REMAKE))?,
+        (Some(kind), _) => return Err(not(format!("its kind is {kind}, not {}", T::KIND))),
+        (None, Some(_)) => return Err(not("a version but no kind".into())),
+        (None, None) => T::legacy(fields).ok_or_else(|| not("no kind or version".into()))?,
     };
-    serde_json::from_value(Value::Object(fields)).with_context(|| {
-        format!("a {} v{} record with fields this xtask cannot read: {}", T::KIND, T::VERSION, T::REMAKE)
+    serde_json::from_value(Value::Object(fields)).map_err(|e| {
+        anyhow::anyhow!(
+            "is a {} v{} record with fields this xtask cannot read ({e}): {}",
+            T::KIND,
+            T::VERSION,
+            T::REMAKE
+        )
     })
 }
 
@@ -97,6 +105,7 @@ mod tests {
 
     impl Record for Note {
         const KIND: &'static str = "note";
+        const WHAT: &'static str = "a note";
         const VERSION: u32 = 2;
         const REMAKE: &'static str = "write the note again";
         fn legacy(mut fields: Map<String, Value>) -> Option<Map<String, Value>> {
@@ -118,14 +127,20 @@ mod tests {
     #[test]
     fn another_kind_version_or_shape_is_named() {
         let error = |text: &str| format!("{:#}", from_slice::<Note>(text.as_bytes()).unwrap_err());
-        assert!(error(r#"{"kind": "note", "version": 1, "text": "x"}"#)
-            .contains("a note v1 record; this xtask reads v2: write the note again"));
-        assert!(error(r#"{"kind": "image", "version": 2}"#).contains("a \"image\" record, not a note"));
-        assert!(error(r#"{"version": 2, "text": "x"}"#).contains("a version but no kind"));
-        assert!(error(r#"{"text": "x"}"#).contains("no kind or version"));
+        let v1 = error(r#"{"kind": "note", "version": 1, "text": "x"}"#);
+        assert!(v1.contains("is a note v1 record; this xtask reads v2: write the note again"), "{v1}");
+        let other = error(r#"{"kind": "image", "version": 2}"#);
+        assert!(other.contains("is not a note (its kind is \"image\", not note): write the note again"), "{other}");
+        assert!(error(r#"{"version": 2, "text": "x"}"#).contains("is not a note (a version but no kind)"));
+        assert!(error(r#"{"text": "x"}"#).contains("is not a note (no kind or version)"));
         assert!(error(r#"{"kind": "note", "version": 2, "text": "x", "more": 1}"#).contains("cannot read"));
-        assert!(error("[1]").contains("not a JSON object"));
-        assert!(error("{").contains("not JSON"));
+        assert!(error("[1]").contains("is not a note (not a JSON object)"));
+        assert!(error("{").contains("is not a note (not JSON"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.json");
+        std::fs::write(&path, "SUMS").unwrap();
+        let shown = format!("{:#}", load::<Note>(&path).unwrap_err());
+        assert!(shown.starts_with(&format!("{} is not a note (not JSON", path.display())), "{shown}");
         // A record from before the envelope, recognised by its own marker.
         assert_eq!(from_slice::<Note>(br#"{"format": 1, "text": "old"}"#).unwrap(), Note { text: "old".into() });
         let missing = format!("{:#}", load::<Note>(Path::new("/nonexistent/n.json")).unwrap_err());

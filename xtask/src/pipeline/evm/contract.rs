@@ -389,6 +389,7 @@ fn build_codegen(sh: &Shell, project: &Project) -> Result<PathBuf> {
 
 impl crate::spec::records::Record for EvmVerifierRecord {
     const KIND: &'static str = RECORD_KIND;
+    const WHAT: &'static str = "an EVM verifier record";
     const VERSION: u32 = RECORD_VERSION;
     const REMAKE: &'static str = "run `cargo xtask evm-verifier` for that key (again)";
 }
@@ -410,6 +411,6 @@ mod tests {
         let e = format!("{:#}", load_record(&path).unwrap_err());
         assert!(e.contains("v1 record; this xtask reads v4") && e.contains("run `cargo xtask evm-verifier`"), "{e}");
         std::fs::write(&path, "not json").unwrap();
-        assert!(format!("{:#}", load_record(&path).unwrap_err()).contains("not JSON"));
+        assert!(format!("{:#}", load_record(&path).unwrap_err()).contains("is not an EVM verifier record (not JSON"));
     }
 }
