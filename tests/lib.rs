@@ -122,3 +122,34 @@ pub fn write_nanos_doubles(dir: &Path) -> Result<()> {
     std::fs::write(dir.join("boot.img"), boot)?;
     Ok(())
 }
+
+/// An expensive test input made once and shared: the directory
+/// `target/test-artifacts/NAME-DIGEST`, where DIGEST is the BLAKE3 of the
+/// bytes of `inputs` (the programs and files the artifact is made from).
+/// The first test that asks makes it with `make` (into a scratch directory,
+/// renamed into place only when `make` succeeded) while holding a file lock;
+/// any other test, in this process or another, waits on the lock and then
+/// finds it. No test depends on which came first.
+pub fn shared_artifact(name: &str, inputs: &[&Path], make: impl FnOnce(&Path)) -> PathBuf {
+    let mut hasher = blake3::Hasher::new();
+    for input in inputs {
+        let bytes = std::fs::read(input)
+            .unwrap_or_else(|e| panic!("{} ({e}): the artifact's inputs exist first", input.display()));
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    let digest = hasher.finalize().to_hex();
+    let base = target_dir().join("test-artifacts");
+    std::fs::create_dir_all(&base).expect("the target directory is writable");
+    let lock = std::fs::File::create(base.join(format!("{name}.lock"))).expect("a lock file");
+    lock.lock().expect("the artifact lock");
+    let dir = base.join(format!("{name}-{}", &digest[..16]));
+    if !dir.is_dir() {
+        let scratch = base.join(format!("{name}.making"));
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).unwrap();
+        make(&scratch);
+        std::fs::rename(&scratch, &dir).expect("the made artifact moves into place");
+    }
+    dir
+}

@@ -18,8 +18,9 @@
 //! `vm` (`bench_vm.rs`): the images booted in QEMU beside the binaries on
 //! the host: boot to task, a small prover task, the verifier's task.
 //!
-//! `evm` (`evm/bench.rs`): the EVM verifier per chain length: code sizes,
-//! deploy and verify gas on anvil, proving in both transcript flavours.
+//! `evm` (`evm/bench.rs`): the range key's EVM verifier: code size, deploy
+//! and verify gas of a range proof on anvil, beside snark-verifier's own
+//! contract.
 //!
 //! `srs`: downsizing a k=20 raw SRS to k=15, streaming (ours) against
 //! loading the whole file (halo2's way): time and peak memory; and the
@@ -42,7 +43,7 @@ pub enum Suite {
     Image,
     /// The images booted in QEMU beside the binaries on the host.
     Vm,
-    /// The EVM verifier: code sizes, deploy and verify gas on anvil, both transcript flavours.
+    /// The range key's EVM verifier: code size, deploy and verify gas on anvil.
     Evm,
 }
 
@@ -66,6 +67,10 @@ pub struct BenchFlags {
     /// `vm`: the accelerator.
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: crate::host::vm::Accel,
+    /// `evm`: the keccak range proof to verify (default: the newest
+    /// `cargo xtask run header-range`'s).
+    #[arg(long)]
+    pub proof: Option<PathBuf>,
     /// Also write the table (Markdown) to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -91,7 +96,7 @@ impl BenchFlags {
             Suite::Hashing => hashing_suite()?,
             Suite::Image => image_suite(sh)?,
             Suite::Vm => crate::cmd::bench_vm::vm_suite(sh, self.accel)?,
-            Suite::Evm => crate::pipeline::evm::bench::evm_suite(sh, &self.headers)?,
+            Suite::Evm => crate::pipeline::evm::bench::evm_suite(sh, self.proof.as_deref())?,
         };
         println!("{table}");
         if let Some(out) = &self.out {

@@ -1,11 +1,11 @@
-//! `cargo xtask evm-deploy`: a key's EVM verifier (its parts, then the
-//! verifier) deployed from an account the node holds.
+//! `cargo xtask evm-deploy`: a range key's EVM verifier (one contract)
+//! deployed from an account the node holds.
 
 use anyhow::{bail, Result};
 use serde_json::json;
 use xshell::Shell;
 
-use crate::pipeline::evm::contract::{load_record, record_path, KeyFlags};
+use crate::pipeline::evm::contract::{load_record, KeyFlags};
 use crate::pipeline::evm::deploy::deploy_record;
 use crate::pipeline::evm::rpc::{self, Node};
 use crate::spec::project::Project;
@@ -32,16 +32,16 @@ pub struct EvmDeployFlags {
 impl EvmDeployFlags {
     pub fn run(self, _sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let record_file = record_path(&project, &self.key.name());
+        let record_file = self.key.record_file(&project)?;
         let record = load_record(&record_file)?;
         let which = match &self.key.key {
-            Some(file) => format!("--key {}", file.display()),
-            None => format!("--headers {}", self.key.headers),
+            Some(file) => format!(" --key {}", file.display()),
+            None => String::new(),
         };
         if record.insecure_dev_srs {
             if !self.allow_insecure_srs {
                 bail!(
-                    "refusing to deploy: the verifier for key {} was made from the INSECURE development SRS, whose secret anyone can derive to forge proofs the contract would accept. Put a ceremony SRS in the prover manifest's [srs] (README, \"Security notes\"), make the key again (`cargo xtask keys`) and run `cargo xtask evm-verifier {which}`; or pass --allow-insecure-srs for a local test chain",
+                    "refusing to deploy: the verifier for key {} was made from the INSECURE development SRS, whose secret anyone can derive to forge proofs the contract would accept. Put a ceremony SRS in the prover manifest's [srs] (README, \"Security notes\"), make the key again (`cargo xtask keys`) and run `cargo xtask evm-verifier{which}`; or pass --allow-insecure-srs for a local test chain",
                     &record.key_id[..16],
                 );
             }
@@ -65,12 +65,10 @@ impl EvmDeployFlags {
             println!("{}", serde_json::to_string_pretty(&deployment)?);
         } else {
             println!(
-                "verifier for key {} ({} headers) at {} on chain {} ({} parts; {} gas in all)",
+                "verifier for range key {} at {} on chain {} ({} gas)",
                 &record.key_id[..16],
-                record.headers,
                 deployment.verifier,
                 chain_id,
-                deployment.parts.len(),
                 gas_used
             );
             println!(

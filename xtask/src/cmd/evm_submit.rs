@@ -8,8 +8,8 @@ use anyhow::{bail, Result};
 use xshell::Shell;
 
 use crate::pipeline::evm::rpc::{self, Node};
-use crate::pipeline::evm::split;
-use crate::pipeline::evm::submit::{ask, calldata, check_parts_on_chain, record_for_code, Rejected, Verdict};
+use crate::pipeline::evm::submit::{ask, calldata, record_for_code, Rejected, Verdict};
+use crate::pipeline::evm::verifier_source::success_word;
 use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -20,7 +20,7 @@ pub struct EvmSubmitFlags {
     /// The verifier contract's address (what `evm-deploy` printed).
     #[arg(long)]
     pub address: String,
-    /// A proof file made with `--transcript keccak`.
+    /// A range proof file made with `--transcript keccak` (what `run header-range` makes).
     #[arg(long)]
     pub proof: PathBuf,
     /// Ask the contract even if its code is one this checkout made for another key.
@@ -47,14 +47,13 @@ impl EvmSubmitFlags {
         let record = record_for_code(&project, &code)?;
         match &record {
             None if !self.unrecognised_contract => bail!(
-                "the code at {address} is not a verifier any record in {} describes (a part, another contract, or a verifier made elsewhere): use the address `evm-deploy` printed as `verifier`, run `cargo xtask evm-verifier` for its key here, or pass --unrecognised-contract to ask it anyway",
+                "the code at {address} is not a verifier any record in {} describes (another contract, or a verifier made elsewhere): use the address `evm-deploy` printed, run `cargo xtask evm-verifier` for its key here, or pass --unrecognised-contract to ask it anyway",
                 project.show(&project.target_dir.join("keys"))
             ),
             None => eprintln!(
                 "warning: {address} is not a verifier this checkout recognises (--unrecognised-contract): its answer is only as good as its code"
             ),
             Some(record) => {
-                check_parts_on_chain(&node, &address, record)?;
                 if !self.skip_key_check {
                     if record.key_id != submission.key_id {
                         bail!(
@@ -78,7 +77,7 @@ impl EvmSubmitFlags {
         }
         // What the verifier returns on success: its key id.
         let key_id = record.as_ref().map_or(submission.key_id.as_str(), |r| r.key_id.as_str());
-        let success = hex::decode(split::success_word(key_id)?.trim_start_matches("0x"))?;
+        let success = hex::decode(success_word(key_id)?.trim_start_matches("0x"))?;
         let answer = ask(&node, &address, &submission.calldata, &success)?;
         let verdict = Verdict {
             accepted: answer.is_ok(),

@@ -1,4 +1,4 @@
-//! `cargo xtask evm-verifier`: the EVM verifier contract for a key
+//! `cargo xtask evm-verifier`: the EVM verifier contract for a range key
 //! (`pipeline::evm::contract` makes it), summarised.
 
 use anyhow::Result;
@@ -11,9 +11,6 @@ use crate::spec::project::Project;
 pub struct EvmVerifierFlags {
     #[command(flatten)]
     pub key: KeyFlags,
-    /// The prover image whose SRS makes the key, if it is missing.
-    #[arg(long, default_value = crate::pipeline::header_chain::PROVER_IMAGE)]
-    pub prover: String,
     /// Print the record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -22,26 +19,19 @@ pub struct EvmVerifierFlags {
 impl EvmVerifierFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let project = Project::locate()?;
-        let key = self.key.resolve(&project, &self.prover)?;
+        let key = self.key.resolve(&project)?;
         let record = make(sh, &project, &key)?;
         let path = record_path(&project, &key.name);
         if self.json {
             println!("{}", serde_json::to_string_pretty(&summary(&record, &project.show(&path)))?);
             return Ok(());
         }
-        let largest = record.parts.iter().map(|p| p.runtime_bytes).max().unwrap_or(0);
-        let unsplit = match record.unsplit_runtime_bytes {
-            Some(bytes) => format!("unsplit it would be {bytes} B"),
-            None => "solc could not compile it unsplit".into(),
-        };
         println!(
-            "EVM verifier for key {} ({} headers): {} parts (largest {} B of {} B) and the verifier ({} B); {unsplit}",
+            "EVM verifier for range key {}: one contract of {} B (limit {} B; snark-verifier's own is {} B)",
             &record.key_id[..16],
-            record.headers,
-            record.parts.len(),
-            largest,
-            record.code_size_limit,
             record.verifier.runtime_bytes,
+            record.code_size_limit,
+            record.reference_runtime_bytes,
         );
         println!(
             "calldata: {} bytes ({} instances, then the proof); record {}",

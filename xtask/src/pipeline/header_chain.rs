@@ -18,6 +18,8 @@ use crate::spec::project::Project;
 pub const PAIR: &str = "header-chain";
 pub const PROVER_IMAGE: &str = "header-prover";
 pub const RANGE_PROVER_IMAGE: &str = "range-prover";
+/// The image whose pinned range key the EVM commands use by default.
+pub const RANGE_VERIFIER_IMAGE: &str = "range-verifier";
 pub const FIXTURE: &str = "tests/fixtures/anvil-chain-8.witness.json";
 
 /// The name a chain key, its EVM record and its sources go by.

@@ -1,9 +1,11 @@
-//! `cargo xtask evm-verifier`: the EVM verifier contract for the pinned
-//! header-chain key. The prover writes the key's compiled protocol,
-//! `evm-codegen` (snark-verifier's EVM loader) writes the Solidity, the
-//! pinned solc compiles it, and the contract is split into parts that each
-//! fit EIP-170 (`split.rs`). The record, next to the key, holds every
-//! part's creation code, sizes and hashes: `evm-deploy` deploys from it.
+//! `cargo xtask evm-verifier`: the EVM verifier contract for a range key.
+//! The prover writes the key's compiled protocol, `evm-codegen`
+//! (snark-verifier's EVM loader) writes the Solidity, `verifier_source`
+//! bounds its precompile calls and wraps it in the calldata checks, and the
+//! pinned solc compiles it: one contract under EIP-170. snark-verifier's own
+//! contract is compiled beside it, unmodified, for the differential test and
+//! `bench evm`. The record, next to the key, holds the creation code, sizes
+//! and hashes: `evm-deploy` deploys from it, `evm-submit` recognises it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,25 +16,24 @@ use sha2::{Digest, Sha256};
 use sha3::Keccak256;
 use xshell::{cmd, Shell};
 
-use super::{solc, split};
-use crate::pipeline::header_chain as keys;
+use super::{solc, verifier_source};
 use crate::pipeline::programs;
 use crate::spec::project::Project;
 
 pub const RECORD_KIND: &str = "header-chain-evm-verifier";
-pub const RECORD_VERSION: u32 = 4;
+pub const RECORD_VERSION: u32 = 5;
 
-/// Which verifier key a contract is for.
-#[derive(clap::Args, Debug, Clone)]
+/// Which range key a contract is for.
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct KeyFlags {
-    /// Chain length of the header-chain key in target/keys (the
-    /// header-chain verifier image pins the 8-header key).
-    #[arg(long, default_value_t = 8)]
-    pub headers: usize,
-    /// A verifier key file instead: a chain key or a range key (e.g.
-    /// target/keys/header-range-20-by-16.key.json, the range verifier's).
+    /// A range key file (default: the one the range-verifier image pins,
+    /// made by its recipe when missing: minutes).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Retired: chain keys have no EVM verifier any more (refused with what
+    /// to do instead).
+    #[arg(long, hide = true)]
+    pub headers: Option<usize>,
 }
 
 /// A resolved key: its file, the name its record and sources go by, and
@@ -43,29 +44,20 @@ pub struct EvmKey {
     pub headers: usize,
 }
 
-impl KeyFlags {
-    /// The name the key's record and sources go by (`header-chain-8`, or
-    /// the key file's name without `.key.json`).
-    pub fn name(&self) -> String {
-        match &self.key {
-            None => crate::pipeline::header_chain::chain_key_name(self.headers),
-            Some(file) => {
-                let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or("key");
-                file_name.strip_suffix(".key.json").or(file_name.strip_suffix(".json")).unwrap_or(file_name).to_string()
-            }
-        }
-    }
+/// What a chain key, or `--headers`, is told: the one on-chain path.
+const RANGE_ONLY: &str = "a contract checks range proofs only (one contract of about 17 kB, under 400 k gas a range); the chain key's split verifier is retired. Prove the chain as a range with `cargo xtask run header-range` (or `--rpc URL --from A --to B`), then run this command with the range key: the default (the range-verifier image's) or `--key FILE`";
 
-    /// The key named; the `--headers` chain key is made if missing.
-    pub fn resolve(&self, project: &Project, prover_image: &str) -> Result<EvmKey> {
-        let Some(file) = &self.key else {
-            let file = keys::key_path(project, self.headers);
-            if !file.exists() {
-                keys::make_key(project, prover_image, self.headers)?;
-            }
-            return Ok(EvmKey { file, name: self.name(), headers: self.headers });
+impl KeyFlags {
+    /// The range key named, or the range-verifier image's (made if missing).
+    pub fn resolve(&self, project: &Project) -> Result<EvmKey> {
+        if let Some(headers) = self.headers {
+            bail!("--headers {headers} names a chain key: {RANGE_ONLY}");
+        }
+        let file = match &self.key {
+            Some(file) => file.clone(),
+            None => pinned_range_key(project)?,
         };
-        let text = std::fs::read(file).with_context(|| {
+        let text = std::fs::read(&file).with_context(|| {
             format!("cannot read the key {}: make it with `cargo xtask keys` (or `prover keygen`)", file.display())
         })?;
         let json: serde_json::Value = serde_json::from_slice(&text)
@@ -73,19 +65,52 @@ impl KeyFlags {
         let headers = match json["kind"].as_str() {
             Some("header-range-verifier-key") => json["plan"]["lengths"]
                 .as_array()
-                .map(|lengths| lengths.iter().filter_map(|l| l.as_u64()).sum::<u64>() as usize),
-            Some("header-chain-verifier-key") => json["shape"]["num_headers"].as_u64().map(|n| n as usize),
-            _ => None,
-        }
-        .with_context(|| {
-            format!(
-                "{} is not a header-chain or header-range verifier key (its `kind` is {})",
-                file.display(),
-                json["kind"]
-            )
-        })?;
-        Ok(EvmKey { file: file.clone(), name: self.name(), headers })
+                .map(|lengths| lengths.iter().filter_map(|l| l.as_u64()).sum::<u64>() as usize)
+                .with_context(|| format!("{} is a range key without a segment plan", file.display()))?,
+            Some("header-chain-verifier-key") => bail!("{} is a chain key: {RANGE_ONLY}", file.display()),
+            _ => bail!("{} is not a header-range verifier key (its `kind` is {})", file.display(), json["kind"]),
+        };
+        Ok(EvmKey { name: key_name(&file), file, headers })
     }
+
+    /// The record `evm-verifier` wrote for this key (for `evm-deploy`).
+    pub fn record_file(&self, project: &Project) -> Result<PathBuf> {
+        if let Some(headers) = self.headers {
+            bail!("--headers {headers} names a chain key: {RANGE_ONLY}");
+        }
+        let file = match &self.key {
+            Some(file) => file.clone(),
+            None => pinned_range_key_path(project)?,
+        };
+        Ok(record_path(project, &key_name(&file)))
+    }
+}
+
+/// The name a key's record and sources go by: its file name without `.key.json`.
+fn key_name(file: &Path) -> String {
+    let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or("key");
+    file_name.strip_suffix(".key.json").or(file_name.strip_suffix(".json")).unwrap_or(file_name).to_string()
+}
+
+/// Where the range-verifier image's key is (its file with a `make` recipe).
+fn pinned_range_key_path(project: &Project) -> Result<PathBuf> {
+    let manifests = project.manifests()?;
+    let name = crate::pipeline::header_chain::RANGE_VERIFIER_IMAGE;
+    let image = manifests.image(name).with_context(|| format!("no image named {name:?}: pass --key FILE"))?;
+    let file = image
+        .files
+        .iter()
+        .find(|f| f.make.is_some())
+        .with_context(|| format!("{} carries no key it makes: pass --key FILE", image.manifest.display()))?;
+    Ok(project.host(&file.source))
+}
+
+/// The range-verifier image's key, made by its recipe when missing.
+fn pinned_range_key(project: &Project) -> Result<PathBuf> {
+    let manifests = project.manifests()?;
+    let image = manifests.image(crate::pipeline::header_chain::RANGE_VERIFIER_IMAGE).context("checked")?;
+    crate::pipeline::generated_files::ensure_generated_files(project, &manifests, &[image])?;
+    pinned_range_key_path(project)
 }
 
 /// One deployable contract.
@@ -97,10 +122,6 @@ pub struct ContractRecord {
     pub runtime_sha256: String,
     /// keccak256 of the runtime code: what `EXTCODEHASH` reports.
     pub codehash: String,
-    /// Memory the part receives and returns: its windows of the
-    /// verifier's memory (parts only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_bytes: Option<usize>,
     pub creation_code: String,
 }
 
@@ -112,13 +133,12 @@ pub struct EvmVerifierRecord {
     pub headers: usize,
     pub solc: String,
     pub solc_settings: serde_json::Value,
-    /// Public instances the proof carries: the statement's 6, then (a range
-    /// key) the 12 limbs of the aggregation's accumulator, whose pairing
-    /// the contract checks.
+    /// Public instances the proof carries: the statement's 6, then the 12
+    /// limbs of the accumulator, whose pairing the contract checks.
     pub instances: usize,
     /// Calldata the verifier accepts: exactly this many bytes.
     pub calldata_bytes: usize,
-    /// Calldata byte ranges `[start, end)` of 32-byte scalars (the six
+    /// Calldata byte ranges `[start, end)` of 32-byte scalars (the
     /// instances, then the proof's evaluations), each required below the
     /// scalar field's modulus.
     pub scalar_words: Vec<[usize; 2]>,
@@ -126,12 +146,10 @@ pub struct EvmVerifierRecord {
     /// The key was made from the INSECURE development SRS: anyone can forge
     /// proofs this contract accepts (`evm-deploy` refuses it by default).
     pub insecure_dev_srs: bool,
-    /// The contract as snark-verifier writes it, unsplit (not deployable
-    /// where EIP-170 holds when larger than the limit); absent when solc
-    /// (soljson) ran out of memory on it.
-    pub unsplit_runtime_bytes: Option<usize>,
-    pub unsplit_runtime_sha256: Option<String>,
-    pub parts: Vec<ContractRecord>,
+    /// snark-verifier's own contract for the key, unmodified
+    /// ([`REFERENCE_CREATION_FILE`]): what our verdicts are compared with.
+    pub reference_runtime_bytes: usize,
+    pub reference_runtime_sha256: String,
     pub verifier: ContractRecord,
 }
 
@@ -140,8 +158,8 @@ pub fn record_path(project: &Project, name: &str) -> PathBuf {
     project.target_dir.join("keys").join(format!("{name}.evm.json"))
 }
 
-/// snark-verifier's unsplit contract's creation code (hex), beside the sources.
-pub const UNSPLIT_CREATION_FILE: &str = "Halo2Verifier.creation.hex";
+/// snark-verifier's unmodified contract's creation code (hex), beside the sources.
+pub const REFERENCE_CREATION_FILE: &str = "Halo2Verifier.creation.hex";
 
 pub fn sources_dir(project: &Project, name: &str) -> PathBuf {
     project.target_dir.join("evm").join(name)
@@ -149,12 +167,7 @@ pub fn sources_dir(project: &Project, name: &str) -> PathBuf {
 
 /// The record without the creation code (for `--json` and the tests).
 pub fn summary(record: &EvmVerifierRecord, path: &str) -> serde_json::Value {
-    let contract = |c: &ContractRecord| {
-        serde_json::json!({
-            "name": c.name, "runtime_bytes": c.runtime_bytes, "runtime_sha256": c.runtime_sha256,
-            "codehash": c.codehash, "memory_bytes": c.memory_bytes,
-        })
-    };
+    let verifier = &record.verifier;
     serde_json::json!({
         "record": path,
         "key_id": record.key_id,
@@ -165,13 +178,15 @@ pub fn summary(record: &EvmVerifierRecord, path: &str) -> serde_json::Value {
         "scalar_words": record.scalar_words,
         "code_size_limit": record.code_size_limit,
         "insecure_dev_srs": record.insecure_dev_srs,
-        "unsplit_runtime_bytes": record.unsplit_runtime_bytes,
-        "parts": record.parts.iter().map(contract).collect::<Vec<_>>(),
-        "verifier": contract(&record.verifier),
+        "reference_runtime_bytes": record.reference_runtime_bytes,
+        "verifier": {
+            "name": verifier.name, "runtime_bytes": verifier.runtime_bytes,
+            "runtime_sha256": verifier.runtime_sha256, "codehash": verifier.codehash,
+        },
     })
 }
 
-/// Makes (or remakes) the contracts for `evm_key` and writes the record.
+/// Makes (or remakes) the contract for `evm_key` and writes the record.
 pub fn make(sh: &Shell, project: &Project, evm_key: &EvmKey) -> Result<EvmVerifierRecord> {
     let key = &evm_key.file;
     let dir = sources_dir(project, &evm_key.name);
@@ -181,193 +196,65 @@ pub fn make(sh: &Shell, project: &Project, evm_key: &EvmKey) -> Result<EvmVerifi
     programs::run(&prover, &crate::os_args!["evm-protocol", "--key", key, "--out", &protocol])?;
 
     let codegen = build_codegen(sh, project)?;
-    let unsplit_path = dir.join("Halo2Verifier.sol");
-    let printed = programs::run_json(&codegen, &crate::os_args![&protocol, &unsplit_path])?;
+    let reference_path = dir.join("Halo2Verifier.sol");
+    let printed = programs::run_json(&codegen, &crate::os_args![&protocol, &reference_path])?;
     let key_id = printed["key_id"].as_str().context("evm-codegen printed no key id")?.to_string();
-    let unsplit = split::bound_precompile_gas(&std::fs::read_to_string(&unsplit_path)?)
-        .context("bounding the generated verifier's precompile calls")?;
-    atomic_write::write_atomic(&unsplit_path, |w| w.write_all(unsplit.as_bytes()))?;
+    let reference = std::fs::read_to_string(&reference_path)?;
+    let program = verifier_source::parse(&verifier_source::bound_precompile_gas(&reference)?)
+        .context("reading the generated verifier")?;
+    let source = verifier_source::contract_source(&program, &key_id)?;
+    let file = format!("{}.sol", verifier_source::VERIFIER_NAME);
 
     let solc_js = solc::ensure(sh, project)?;
-    let spinner = crate::support::progress::units("compiling the unsplit EVM verifier with solc (for its size)");
-    let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([("Halo2Verifier.sol".to_string(), unsplit.clone())]));
+    let spinner = crate::support::progress::units("compiling the verifier and snark-verifier's own with solc");
+    let compiled = solc::compile(
+        sh,
+        &solc_js,
+        &BTreeMap::from([(file.clone(), source.clone()), ("Halo2Verifier.sol".to_string(), reference)]),
+    );
     spinner.finish_and_clear();
-    // Only a measurement: soljson runs out of wasm memory on the largest
-    // (1.5 MB) sources, and the parts are what gets deployed.
-    let unsplit_compiled: Option<solc::Compiled> = match compiled {
-        Ok(contracts) => contracts.into_values().next(),
-        Err(e) => {
-            eprintln!(
-                "note: solc could not compile the unsplit contract ({}); compiling the parts only",
-                first_line(&e)
-            );
-            None
-        }
-    };
-
-    // Kept for comparing verdicts with the split verifier (where the size
-    // limit is lifted: `bench evm`, the differential test).
-    let unsplit_creation = dir.join(UNSPLIT_CREATION_FILE);
-    match &unsplit_compiled {
-        Some(c) => atomic_write::write_atomic(&unsplit_creation, |w| w.write_all(hex::encode(&c.creation).as_bytes()))?,
-        None => {
-            let _ = std::fs::remove_file(&unsplit_creation);
-        }
-    }
-    let unsplit_runtime = unsplit_compiled.map(|c| c.runtime);
-    let program = split::parse(&unsplit).context("splitting the generated verifier")?;
-    // What the contract reads as public instances (the protocol file is too
-    // deeply nested for serde_json's default limit to read it as a Value).
-    let instances = program.instance_offsets.len();
-    let file = format!("{}.sol", split::VERIFIER_NAME);
-    // One contract when it fits; otherwise parts, each under the limit.
-    let single = unsplit_runtime
-        .as_ref()
-        .filter(|code| code.len() <= split::CODE_SIZE_LIMIT)
-        .map(|_| split::single_source(&program, &key_id))
-        .transpose()?;
-    if let Some(source) = single {
-        let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([(file.clone(), source.clone())]))?;
-        let verifier =
-            compiled.get(&(file.clone(), split::VERIFIER_NAME.to_string())).context("solc made no verifier")?;
-        if verifier.runtime.len() <= split::CODE_SIZE_LIMIT {
-            atomic_write::write_atomic(&dir.join(&file), |w| w.write_all(source.as_bytes()))?;
-            let verifier = contract_record(split::VERIFIER_NAME, verifier, None);
-            return write_record(
-                project,
-                evm_key,
-                key,
-                key_id,
-                instances,
-                &program,
-                unsplit_runtime,
-                Vec::new(),
-                verifier,
-            );
-        }
-    }
-    let (parts, part_sources) = compile_parts(sh, &solc_js, &program, &key_id)?;
-    let layouts: Vec<(split::PartLayout, [u8; 32])> = parts.iter().map(|p| (p.layout.clone(), p.codehash)).collect();
-    let verifier_source = split::verifier_source(&program, &layouts, &key_id)?;
-    let compiled = solc::compile(sh, &solc_js, &BTreeMap::from([(file.clone(), verifier_source.clone())]))?;
-    let verifier = compiled.get(&(file.clone(), split::VERIFIER_NAME.to_string())).context("solc made no verifier")?;
-    if verifier.runtime.len() > split::CODE_SIZE_LIMIT {
+    let compiled = compiled?;
+    let verifier =
+        compiled.get(&(file.clone(), verifier_source::VERIFIER_NAME.to_string())).context("solc made no verifier")?;
+    let reference = compiled
+        .get(&("Halo2Verifier.sol".to_string(), "Halo2Verifier".to_string()))
+        .context("solc made no Halo2Verifier from snark-verifier's source")?;
+    if verifier.runtime.len() > verifier_source::CODE_SIZE_LIMIT {
         bail!(
-            "the verifier contract is {} bytes, over the {} byte limit",
+            "the verifier for {} is {} bytes of code, over EIP-170's {} byte limit: a range key's wrapper must keep few columns (BENCHMARKS.md, \"Ranges\")",
+            key.display(),
             verifier.runtime.len(),
-            split::CODE_SIZE_LIMIT
+            verifier_source::CODE_SIZE_LIMIT
         );
     }
-    let verifier = contract_record(split::VERIFIER_NAME, verifier, None);
-
-    for (name, source) in part_sources.iter().chain([(&file, &verifier_source)]) {
-        atomic_write::write_atomic(&dir.join(name), |w| w.write_all(source.as_bytes()))?;
-    }
-    let parts = parts.into_iter().map(|p| p.record).collect();
-    write_record(project, evm_key, key, key_id, instances, &program, unsplit_runtime, parts, verifier)
-}
-
-/// Writes the record of what `make` compiled.
-#[allow(clippy::too_many_arguments)]
-fn write_record(
-    project: &Project,
-    evm_key: &EvmKey,
-    key: &Path,
-    key_id: String,
-    instances: usize,
-    program: &split::Program,
-    unsplit_runtime: Option<Vec<u8>>,
-    parts: Vec<ContractRecord>,
-    verifier: ContractRecord,
-) -> Result<EvmVerifierRecord> {
+    atomic_write::write_atomic(&dir.join(&file), |w| w.write_all(source.as_bytes()))?;
+    atomic_write::write_atomic(&dir.join(REFERENCE_CREATION_FILE), |w| {
+        w.write_all(hex::encode(&reference.creation).as_bytes())
+    })?;
     let record = EvmVerifierRecord {
         key_id,
         headers: evm_key.headers,
         solc: solc::VERSION.into(),
         solc_settings: solc::settings(),
-        instances,
+        instances: program.instance_offsets.len(),
         calldata_bytes: program.calldata_bytes,
         scalar_words: program.scalar_words.iter().map(|run| [run.start, run.end]).collect(),
-        code_size_limit: split::CODE_SIZE_LIMIT,
+        code_size_limit: verifier_source::CODE_SIZE_LIMIT,
         insecure_dev_srs: !crate::pipeline::insecure_srs::insecure_host_files(&[key.to_path_buf()]).is_empty(),
-        unsplit_runtime_bytes: unsplit_runtime.as_ref().map(Vec::len),
-        unsplit_runtime_sha256: unsplit_runtime.as_ref().map(|code| hex::encode(Sha256::digest(code))),
-        parts,
-        verifier,
+        reference_runtime_bytes: reference.runtime.len(),
+        reference_runtime_sha256: hex::encode(Sha256::digest(&reference.runtime)),
+        verifier: contract_record(verifier_source::VERIFIER_NAME, verifier),
     };
     crate::spec::records::save(&record_path(project, &evm_key.name), &record)?;
     Ok(record)
 }
 
-/// Code bytes per byte of statement source, as measured on the 8-header
-/// verifier (299,624 B of runtime from 1.19 MB of statements), unoptimised.
-const CODE_PER_SOURCE_BYTE: f64 = 0.25;
-
-struct CompiledPart {
-    record: ContractRecord,
-    layout: split::PartLayout,
-    codehash: [u8; 32],
-}
-
-/// Splits into parts sized by the expected code per source byte, smaller
-/// until every part fits.
-fn compile_parts(
-    sh: &Shell,
-    solc_js: &Path,
-    program: &split::Program,
-    key_id: &str,
-) -> Result<(Vec<CompiledPart>, BTreeMap<String, String>)> {
-    // Aim at 85% of the limit: the parts' own prologue and epilogue cost bytes too.
-    let mut max_source = (split::CODE_SIZE_LIMIT as f64 * 0.85 / CODE_PER_SOURCE_BYTE) as usize;
-    for _attempt in 0..6 {
-        let ranges = split::group(program, max_source);
-        let count = ranges.len();
-        let layouts: Vec<split::PartLayout> = ranges.iter().map(|r| split::layout(program, r)).collect();
-        let sources: BTreeMap<String, String> = ranges
-            .iter()
-            .zip(&layouts)
-            .enumerate()
-            .map(|(i, (r, layout))| {
-                Ok((format!("{}.sol", split::part_name(i)), split::part_source(program, r, layout, i, count, key_id)?))
-            })
-            .collect::<Result<_>>()?;
-        let spinner = crate::support::progress::units(&format!("compiling the verifier as {count} parts"));
-        let compiled = solc::compile_in_batches(sh, solc_js, &sources);
-        spinner.finish_and_clear();
-        let compiled = compiled?;
-        let largest = compiled.values().map(|c| c.runtime.len()).max().unwrap_or(0);
-        if largest <= split::CODE_SIZE_LIMIT {
-            let parts = layouts
-                .into_iter()
-                .enumerate()
-                .map(|(i, layout)| {
-                    let name = split::part_name(i);
-                    let c = &compiled[&(format!("{name}.sol"), name.clone())];
-                    CompiledPart {
-                        record: contract_record(&name, c, Some(layout.bytes)),
-                        codehash: Keccak256::digest(&c.runtime).into(),
-                        layout,
-                    }
-                })
-                .collect();
-            return Ok((parts, sources));
-        }
-        max_source = max_source * 8 / 10;
-    }
-    bail!("could not split the verifier into parts under {} bytes", split::CODE_SIZE_LIMIT)
-}
-
-fn first_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or_default().chars().take(160).collect()
-}
-
-fn contract_record(name: &str, compiled: &solc::Compiled, memory_bytes: Option<usize>) -> ContractRecord {
+fn contract_record(name: &str, compiled: &solc::Compiled) -> ContractRecord {
     ContractRecord {
         name: name.into(),
         runtime_bytes: compiled.runtime.len(),
         runtime_sha256: hex::encode(Sha256::digest(&compiled.runtime)),
         codehash: hex::encode(Keccak256::digest(&compiled.runtime)),
-        memory_bytes,
         creation_code: hex::encode(&compiled.creation),
     }
 }
@@ -406,10 +293,10 @@ mod tests {
     #[test]
     fn a_record_of_another_version_says_to_remake_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("header-chain-1.evm.json");
+        let path = dir.path().join("header-range-20-by-16.evm.json");
         std::fs::write(&path, format!(r#"{{"kind": "{RECORD_KIND}", "version": 1, "key_id": "ab"}}"#)).unwrap();
         let e = format!("{:#}", load_record(&path).unwrap_err());
-        assert!(e.contains("v1 record; this xtask reads v4") && e.contains("run `cargo xtask evm-verifier`"), "{e}");
+        assert!(e.contains("v1 record; this xtask reads v5") && e.contains("run `cargo xtask evm-verifier`"), "{e}");
         std::fs::write(&path, "not json").unwrap();
         assert!(format!("{:#}", load_record(&path).unwrap_err()).contains("is not an EVM verifier record (not JSON"));
     }

@@ -118,30 +118,3 @@ pub fn compile(
     }
     Ok(compiled)
 }
-
-/// Source bytes per solc run: soljson's wasm memory ran out on 1.5 MB of
-/// generated verifier in one run; 1.2 MB went through.
-const BATCH_SOURCE_BYTES: usize = 400_000;
-
-/// [`compile`], in as many runs as keep each under [`BATCH_SOURCE_BYTES`].
-pub fn compile_in_batches(
-    sh: &Shell,
-    js: &std::path::Path,
-    sources: &BTreeMap<String, String>,
-) -> Result<BTreeMap<(String, String), Compiled>> {
-    let mut compiled = BTreeMap::new();
-    let mut batch = BTreeMap::new();
-    let mut size = 0;
-    for (name, code) in sources {
-        if size > 0 && size + code.len() > BATCH_SOURCE_BYTES {
-            compiled.extend(compile(sh, js, &std::mem::take(&mut batch))?);
-            size = 0;
-        }
-        size += code.len();
-        batch.insert(name.clone(), code.clone());
-    }
-    if !batch.is_empty() {
-        compiled.extend(compile(sh, js, &batch)?);
-    }
-    Ok(compiled)
-}

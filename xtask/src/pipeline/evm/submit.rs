@@ -3,10 +3,11 @@
 //! verdict and the gas a transaction would use (`eth_estimateGas`).
 //!
 //! ACCEPTED means: the contract at the address is a verifier this checkout
-//! made (its runtime code is a record's, and each of its parts, read from
-//! its storage, runs the record's code and is bound to it), the proof
-//! file's statement is the one its public instances encode, and the call
-//! succeeded returning exactly the verifier's success word (the key id).
+//! made (its runtime code is a record's, byte for byte: one contract, whose
+//! behaviour its code fixes), the proof file is a keccak-transcript range
+//! proof whose statement is the one its public instances encode, and the
+//! call succeeded returning exactly the verifier's success word (the key
+//! id).
 //! REJECTED (exit 1) means the contract reverted or answered anything else.
 //! Everything that prevents asking, or an answer that is not the
 //! contract's (an RPC error other than a revert, a malformed result), is
@@ -18,7 +19,6 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sha3::Keccak256;
 
 use super::contract::{load_record, EvmVerifierRecord};
 use super::rpc::{self, Node, RpcError};
@@ -31,6 +31,9 @@ pub struct Rejected {
     pub address: String,
     pub reason: String,
 }
+
+/// A range proof's public instances: the statement's 6, then the accumulator's 12 limbs.
+pub const RANGE_INSTANCES: usize = 18;
 
 /// The fields of a proof file the contract reads.
 #[derive(Deserialize)]
@@ -54,19 +57,21 @@ pub struct Submission {
     pub statement: Value,
 }
 
-/// The contract's calldata for a chain or range proof (the layout
-/// header-chain's `evm` module documents): each instance as 32 bytes
-/// big-endian, then the proof.
-/// The file's `statement` must be what its instances encode.
+/// The contract's calldata for a range proof (the layout header-chain's
+/// `evm` module documents): each instance as 32 bytes big-endian, then the
+/// proof. The file's `statement` must be what its instances encode.
 pub fn calldata(path: &Path) -> Result<Submission> {
     let text = std::fs::read(path).with_context(|| format!("cannot read proof {}", path.display()))?;
     let proof: ProofFields = serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not a header-chain or header-range proof file", path.display()))?;
+        .with_context(|| format!("{} is not a header-range proof file", path.display()))?;
     // A range proof's instances are the statement's 6, then its accumulator's 12 limbs.
     let instances = match proof.kind.as_str() {
-        "header-chain-proof" => 6,
-        "header-range-proof" => 18,
-        other => bail!("{} is a {other:?}, not a header-chain or header-range proof", path.display()),
+        "header-range-proof" => RANGE_INSTANCES,
+        "header-chain-proof" => bail!(
+            "{} is a chain proof; a contract checks range proofs only (the chain key's split verifier is retired): prove the same blocks as a range with `cargo xtask run header-range --rpc URL --from A --to B` and submit its range proof",
+            path.display()
+        ),
+        other => bail!("{} is a {other:?}, not a header-range proof", path.display()),
     };
     if proof.instances.len() != instances {
         bail!(
@@ -79,7 +84,7 @@ pub fn calldata(path: &Path) -> Result<Submission> {
     let flavour = proof.transcript.as_deref().unwrap_or("blake2b");
     if flavour != "keccak" {
         bail!(
-            "{} is a {flavour}-transcript proof; a contract checks only keccak-transcript proofs: prove again with `--transcript keccak` (`prover prove` or `prover aggregate`)",
+            "{} is a {flavour}-transcript proof; a contract checks only keccak-transcript proofs: prove again with `--transcript keccak` (`prover aggregate`)",
             path.display()
         );
     }
@@ -136,7 +141,7 @@ pub struct Verdict {
     pub chain_id: u64,
     pub address: String,
     pub key_id: String,
-    /// The contract's code is a record's, with its parts checked on chain.
+    /// The contract's code is a record's.
     pub recognised: bool,
     /// `eth_estimateGas` for a transaction making this call (accepted only):
     /// 21,000 intrinsic and the calldata included.
@@ -178,36 +183,6 @@ pub fn ask(node: &Node, address: &str, calldata: &[u8], success: &[u8]) -> Resul
     }
     let gas = node.call("eth_estimateGas", json!([call])).context("could not ask for the gas of an accepted call")?;
     Ok(Ok(rpc::quantity(&gas)?))
-}
-
-/// Requires the verifier at `address` to be the record's whole verifier on
-/// chain: each part its storage names runs the record's code and is bound
-/// to this verifier.
-pub fn check_parts_on_chain(node: &Node, address: &str, record: &EvmVerifierRecord) -> Result<()> {
-    let verifier = hex::decode(address.trim_start_matches("0x")).context("address")?;
-    for (i, part) in record.parts.iter().enumerate() {
-        let slot = node.storage(address, i as u64)?;
-        if slot[..12].iter().any(|b| *b != 0) {
-            bail!(
-                "the verifier at {address} holds no address for part {} (slot {i}): it is not one `evm-deploy` made",
-                i + 1
-            );
-        }
-        let at = rpc::hex_data(&slot[12..]);
-        let code = node.code(&at)?;
-        if hex::encode(Keccak256::digest(&code)) != part.codehash {
-            bail!(
-                "part {} of the verifier at {address} ({at}) does not run {}'s code: this is not the verifier of the record for key {}",
-                i + 1,
-                part.name,
-                &record.key_id[..16]
-            );
-        }
-        if node.storage(&at, 0)?[12..] != verifier[..] {
-            bail!("part {} ({at}) is not bound to the verifier at {address}: it answers another contract", i + 1);
-        }
-    }
-    Ok(())
 }
 
 /// The record whose verifier has exactly this runtime code, if any.
