@@ -1,16 +1,21 @@
 //! `cargo xtask test`: what CI runs, and what a contributor runs before
 //! pushing. Installs the pinned test tools, runs the whole test suite
-//! (which includes the reproducibility check: `tests/tests/release_images.rs`
-//! rebuilds the release in a clean checkout at another path), checks
-//! formatting, and runs clippy with warnings denied.
+//! through `pipeline::test_suite` (each test its own process, timed; the
+//! heavy ones alone), which includes the reproducibility check
+//! (`tests/tests/release_images.rs` rebuilds the release in a clean
+//! checkout at another path), then the doc tests, the format check and
+//! clippy with warnings denied; ends with a table of where the time went.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use std::time::Instant;
+
+use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::host::system_packages;
+use crate::pipeline::test_suite::{self, Exclusive, SuiteTimes};
 use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -18,13 +23,21 @@ pub struct TestFlags {
     /// Skip clippy.
     #[arg(long)]
     pub skip_clippy: bool,
-    /// Extra arguments for `cargo test` (after `--`).
-    #[arg(last = true)]
-    pub cargo_test_args: Vec<String>,
+    /// Tests at once within a test binary (default: the machine's CPUs);
+    /// tests declared exclusive always run alone.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Only the tests whose full name (`package::target::test`) contains
+    /// one of these; fmt and clippy are skipped then.
+    pub filters: Vec<String>,
 }
+
+/// Where the times of the last run are written, under the target directory.
+pub const TIMES_FILE: &str = "xtask-test/times.json";
 
 impl TestFlags {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        let began = Instant::now();
         // The operating system's packages first: without root, the one command
         // to run is the whole answer, before anything is built or fetched.
         // QEMU is for the boot tests (the kernel comes from XTASK_NANOS_DIR or ~/.ops).
@@ -35,25 +48,74 @@ impl TestFlags {
         let anvil = crate::host::tools::ensure_anvil(sh, &project)?;
         crate::host::tools::ensure_vsock_helper(sh, &project)?;
         let _env = sh.push_env("ANVIL_BIN", &anvil);
-        let extra = &self.cargo_test_args;
+        let mut times =
+            SuiteTimes { cpus: std::thread::available_parallelism().map_or(1, |n| n.get()), ..SuiteTimes::default() };
+        let compiling = Instant::now();
+        let binaries = test_suite::compile(&project)?;
+        times.compile_seconds = compiling.elapsed().as_secs_f64();
+        let cases = test_suite::plan(&binaries, &Exclusive::declared(&project.root)?, &self.filters)?;
+        if cases.is_empty() {
+            bail!("no test's name contains {}: `cargo xtask test` alone runs them all", self.filters.join(" or "));
+        }
+        let logs = project.target_dir.join("xtask-test/logs");
+        std::fs::create_dir_all(&logs)?;
         // The images `deploy` would ship and the deployment records are the user's:
         // tests work in scratch directories and must leave them byte-identical.
         let guarded = [crate::pipeline::image::images_dir(&project), project.root.join("deployments")];
         let before = snapshot(&guarded)?;
-        let tests = cmd!(sh, "cargo test --workspace --locked {extra...}").run().context("the test suite failed");
+        let jobs = self.jobs.unwrap_or(times.cpus);
+        let (tests, binary_times) =
+            test_suite::run(&binaries, &cases, jobs, &logs, &[("ANVIL_BIN", anvil.as_os_str())])?;
+        (times.tests, times.binaries) = (tests, binary_times);
         let touched = changed(&before, &snapshot(&guarded)?);
-        if !touched.is_empty() {
-            bail!(
-                "the tests changed the workspace's own images or deployment records: {}; a test must use a scratch directory (XTASK_IMAGES_DIR, --record-dir)",
-                touched.join(", ")
+        let whole_suite = self.filters.is_empty();
+        let mut steps: Vec<(&str, Vec<&str>, &str)> = Vec::new();
+        if whole_suite {
+            steps.push(("doc tests", vec!["test", "--workspace", "--locked", "--doc"], "the doc tests failed"));
+            steps.push((
+                "fmt",
+                vec!["fmt", "--all", "--", "--check"],
+                "the code is not formatted: run `cargo fmt --all`",
+            ));
+            if !self.skip_clippy {
+                let clippy = vec!["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"];
+                steps.push(("clippy", clippy, "clippy found problems"));
+            }
+        }
+        let mut failures: Vec<String> = Vec::new();
+        for (step, args, failed) in steps {
+            let started = Instant::now();
+            let ok = cmd!(sh, "cargo {args...}").run().is_ok();
+            times.steps.push((step.to_string(), started.elapsed().as_secs_f64()));
+            if !ok {
+                failures.push(failed.to_string());
+            }
+        }
+        times.total_seconds = began.elapsed().as_secs_f64();
+        let times_file = project.target_dir.join(TIMES_FILE);
+        atomic_write::write_atomic(&times_file, |w| w.write_all(&serde_json::to_vec_pretty(&times)?))?;
+        println!("{}", test_suite::table(&times, 10));
+        println!("times: {}; each test's output: {}", project.show(&times_file), project.show(&logs));
+        let failed: Vec<&str> = times.tests.iter().filter(|t| !t.passed).map(|t| t.name.as_str()).collect();
+        if !failed.is_empty() {
+            failures.insert(
+                0,
+                format!(
+                    "{} test(s) failed: {} (outputs above and in {})",
+                    failed.len(),
+                    failed.join(", "),
+                    project.show(&logs)
+                ),
             );
         }
-        tests?;
-        cmd!(sh, "cargo fmt --all -- --check").run().context("the code is not formatted: run `cargo fmt --all`")?;
-        if !self.skip_clippy {
-            cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings")
-                .run()
-                .context("clippy found problems")?;
+        if !touched.is_empty() {
+            failures.push(format!(
+                "the tests changed the workspace's own images or deployment records: {}; a test must use a scratch directory (XTASK_IMAGES_DIR, --record-dir)",
+                touched.join(", ")
+            ));
+        }
+        if !failures.is_empty() {
+            bail!("{}", failures.join("\n"));
         }
         Ok(())
     }

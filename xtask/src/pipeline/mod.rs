@@ -15,3 +15,4 @@ pub mod native;
 pub mod pair_tasks;
 pub mod programs;
 pub mod srs;
+pub mod test_suite;
