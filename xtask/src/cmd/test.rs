@@ -15,6 +15,7 @@ use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::host::system_packages;
+use crate::pipeline::heavy_tier;
 use crate::pipeline::test_suite::{self, Exclusive, SuiteTimes};
 use crate::spec::project::Project;
 
@@ -27,8 +28,13 @@ pub struct TestFlags {
     /// tests declared exclusive always run alone.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// The heavy tier instead: the `#[ignore]`d tests (real proofs that
+    /// cannot fit CI's time), each alone; with no filter, writes
+    /// tests/heavy-record.json, which the everyday run checks.
+    #[arg(long)]
+    pub heavy: bool,
     /// Only the tests whose full name (`package::target::test`) contains
-    /// one of these; fmt and clippy are skipped then.
+    /// one of these; the doc tests, fmt and clippy are skipped then.
     pub filters: Vec<String>,
 }
 
@@ -53,9 +59,15 @@ impl TestFlags {
         let compiling = Instant::now();
         let binaries = test_suite::compile(&project)?;
         times.compile_seconds = compiling.elapsed().as_secs_f64();
-        let cases = test_suite::plan(&binaries, &Exclusive::declared(&project.root)?, &self.filters)?;
-        if cases.is_empty() {
-            bail!("no test's name contains {}: `cargo xtask test` alone runs them all", self.filters.join(" or "));
+        let plan = test_suite::plan(&binaries, &Exclusive::declared(&project.root)?, &self.filters, self.heavy)?;
+        let cases = plan.cases;
+        if cases.is_empty() && !(self.heavy && self.filters.is_empty()) {
+            bail!(
+                "no {}test's name contains {}: `cargo xtask test{}` alone runs them all",
+                if self.heavy { "heavy " } else { "" },
+                self.filters.join(" or "),
+                if self.heavy { " --heavy" } else { "" }
+            );
         }
         let logs = project.target_dir.join("xtask-test/logs");
         std::fs::create_dir_all(&logs)?;
@@ -68,7 +80,7 @@ impl TestFlags {
             test_suite::run(&binaries, &cases, jobs, &logs, &[("ANVIL_BIN", anvil.as_os_str())])?;
         (times.tests, times.binaries) = (tests, binary_times);
         let touched = changed(&before, &snapshot(&guarded)?);
-        let whole_suite = self.filters.is_empty();
+        let whole_suite = self.filters.is_empty() && !self.heavy;
         let mut steps: Vec<(&str, Vec<&str>, &str)> = Vec::new();
         if whole_suite {
             steps.push(("doc tests", vec!["test", "--workspace", "--locked", "--doc"], "the doc tests failed"));
@@ -91,11 +103,13 @@ impl TestFlags {
                 failures.push(failed.to_string());
             }
         }
+        let heavy_note = heavy_tier_note(sh, &project, &self, &plan.heavy, &times, &mut failures)?;
         times.total_seconds = began.elapsed().as_secs_f64();
         let times_file = project.target_dir.join(TIMES_FILE);
         atomic_write::write_atomic(&times_file, |w| w.write_all(&serde_json::to_vec_pretty(&times)?))?;
         println!("{}", test_suite::table(&times, 10));
         println!("times: {}; each test's output: {}", project.show(&times_file), project.show(&logs));
+        println!("{heavy_note}");
         let failed: Vec<&str> = times.tests.iter().filter(|t| !t.passed).map(|t| t.name.as_str()).collect();
         if !failed.is_empty() {
             failures.insert(
@@ -118,6 +132,60 @@ impl TestFlags {
             bail!("{}", failures.join("\n"));
         }
         Ok(())
+    }
+}
+
+/// The heavy tier's part of a run: a full `--heavy` run writes the record;
+/// the everyday run checks it (a failure when it cannot be trusted).
+fn heavy_tier_note(
+    sh: &Shell,
+    project: &Project,
+    flags: &TestFlags,
+    heavy: &[String],
+    times: &SuiteTimes,
+    failures: &mut Vec<String>,
+) -> Result<String> {
+    let record_file = project.root.join(heavy_tier::RECORD_FILE);
+    if heavy.is_empty() && !record_file.exists() {
+        return Ok("heavy tier: no heavy test (none is #[ignore]d)".into());
+    }
+    let sources = heavy_tier::declared_sources(&project.root)?;
+    if sources.is_empty() {
+        bail!("there are heavy (#[ignore]d) tests but Cargo.toml's [workspace.metadata.xtask.test] declares no heavy-sources: name the directories they prove things about");
+    }
+    let sources_args = &sources;
+    let tracked = cmd!(sh, "git ls-files -z -- {sources_args...}").quiet().read()?;
+    let files: Vec<PathBuf> = tracked.split('\0').filter(|f| !f.is_empty()).map(PathBuf::from).collect();
+    heavy_tier::require_files(&sources, &files)?;
+    let digest = heavy_tier::digest(&project.root, &files)?;
+    if flags.heavy {
+        if !flags.filters.is_empty() {
+            return Ok(format!("heavy tier: a filtered run; {} not written", heavy_tier::RECORD_FILE));
+        }
+        let commit = cmd!(sh, "git rev-parse HEAD").quiet().read()?;
+        let dirty = !cmd!(sh, "git status --porcelain").quiet().read()?.trim().is_empty();
+        let record = heavy_tier::record(commit, dirty, sources, digest, times.cpus, &times.tests);
+        crate::spec::records::save(&record_file, &record)?;
+        return Ok(format!("heavy tier: {} written (commit it)", heavy_tier::RECORD_FILE));
+    }
+    let record: Option<heavy_tier::HeavyRecord> = match record_file.exists() {
+        true => Some(crate::spec::records::load(&record_file)?),
+        false => None,
+    };
+    match heavy_tier::stale(record.as_ref(), &digest, heavy) {
+        None => {
+            let record = record.expect("trusted");
+            let seconds: f64 = record.tests.iter().map(|t| t.seconds).sum();
+            Ok(format!(
+                "heavy tier: {} heavy tests passed at commit {} for these sources ({seconds:.0} s; `cargo xtask test --heavy`)",
+                record.tests.len(),
+                &record.commit[..record.commit.len().min(12)]
+            ))
+        }
+        Some(why) => {
+            failures.push(format!("{why}: run `cargo xtask test --heavy` and commit {}", heavy_tier::RECORD_FILE));
+            Ok(format!("heavy tier: {why}"))
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod build;
 pub mod evm;
 pub mod generated_files;
 pub mod header_chain;
+pub mod heavy_tier;
 pub mod host_verify;
 pub mod image;
 pub mod image_host_paths;

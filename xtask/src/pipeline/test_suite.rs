@@ -36,7 +36,10 @@ pub struct TestBinary {
 pub struct TestCase {
     pub binary: usize,
     pub name: String,
+    /// Runs alone: declared exclusive, or a heavy-tier test.
     pub exclusive: bool,
+    /// A heavy-tier test (`#[ignore]`, run with `--ignored`).
+    pub heavy: bool,
 }
 
 impl TestCase {
@@ -120,20 +123,29 @@ fn package_of(id: &str) -> Option<(String, String)> {
     }
 }
 
-/// The tests of `binary` (`--list`), in its order.
-pub fn list(binary: &TestBinary) -> Result<Vec<String>> {
-    let out = command_for(binary)
-        .args(["--list", "--format", "terse"])
-        .output()
-        .with_context(|| format!("cannot list the tests of {}", binary.executable.display()))?;
-    if !out.status.success() {
-        bail!("{} --list failed: {}", binary.executable.display(), String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| line.strip_suffix(": test"))
-        .map(str::to_string)
-        .collect())
+/// The tests of `binary` (`--list`), in its order: the everyday ones, and
+/// the ignored ones (the heavy tier).
+pub fn list(binary: &TestBinary) -> Result<(Vec<String>, Vec<String>)> {
+    let names = |ignored: bool| -> Result<Vec<String>> {
+        let mut command = command_for(binary);
+        command.args(["--list", "--format", "terse"]);
+        if ignored {
+            command.arg("--ignored");
+        }
+        let out =
+            command.output().with_context(|| format!("cannot list the tests of {}", binary.executable.display()))?;
+        if !out.status.success() {
+            bail!("{} --list failed: {}", binary.executable.display(), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| line.strip_suffix(": test"))
+            .map(str::to_string)
+            .collect())
+    };
+    let ignored = names(true)?;
+    let everyday = names(false)?.into_iter().filter(|n| !ignored.contains(n)).collect();
+    Ok((everyday, ignored))
 }
 
 /// The binary run as `cargo test` runs it: in its package's directory, with
@@ -195,19 +207,31 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// The tests of `binaries` whose full name contains one of `filters` (all
-/// when there is none), marked exclusive as declared.
-pub fn plan(binaries: &[TestBinary], exclusive: &Exclusive, filters: &[String]) -> Result<Vec<TestCase>> {
+/// What a run will do: its tests, and the full names of every heavy-tier test.
+pub struct Plan {
+    pub cases: Vec<TestCase>,
+    pub heavy: Vec<String>,
+}
+
+/// The tests of `binaries` of one tier (the heavy tier when `heavy`) whose
+/// full name contains one of `filters` (all when there is none), marked
+/// exclusive as declared (every heavy test is).
+pub fn plan(binaries: &[TestBinary], exclusive: &Exclusive, filters: &[String], heavy: bool) -> Result<Plan> {
     let mut cases = Vec::new();
     let mut names = Vec::new();
+    let mut heavy_names = Vec::new();
     for (index, binary) in binaries.iter().enumerate() {
-        for name in list(binary)? {
+        let (everyday, ignored) = list(binary)?;
+        let tier = if heavy { &ignored } else { &everyday };
+        for name in tier {
             let full = format!("{}::{name}", binary.name);
             if filters.is_empty() || filters.iter().any(|f| full.contains(f.as_str())) {
-                cases.push(TestCase { binary: index, exclusive: exclusive.matches(&full), name });
+                let exclusive = heavy || exclusive.matches(&full);
+                cases.push(TestCase { binary: index, exclusive, heavy, name: name.clone() });
             }
-            names.push(full);
         }
+        names.extend(everyday.iter().chain(&ignored).map(|name| format!("{}::{name}", binary.name)));
+        heavy_names.extend(ignored.iter().map(|name| format!("{}::{name}", binary.name)));
     }
     let stale = exclusive.stale(&names);
     if !stale.is_empty() {
@@ -216,7 +240,7 @@ pub fn plan(binaries: &[TestBinary], exclusive: &Exclusive, filters: &[String]) 
             stale.join(", ")
         );
     }
-    Ok(cases)
+    Ok(Plan { cases, heavy: heavy_names })
 }
 
 struct Running {
@@ -306,7 +330,11 @@ fn start(
     let binary = &binaries[case.binary];
     let log = logs.join(format!("{}.log", sanitise(&case.full_name(binaries))));
     let file = std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
-    let child = command_for(binary)
+    let mut command = command_for(binary);
+    if case.heavy {
+        command.arg("--ignored");
+    }
+    let child = command
         .args([case.name.as_str(), "--exact", "--nocapture", "--test-threads", "1"])
         .envs(env.iter().copied())
         .stdout(file.try_clone()?)
