@@ -251,6 +251,15 @@ pub fn known_insecure_s_g2_raw() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+impl VerifierPoints {
+    /// The known development setup these points come from, if any (by s·G2,
+    /// [`known_insecure_s_g2_raw`]): anyone can forge proofs a key on it accepts.
+    pub fn known_insecure_setup(&self) -> Option<&'static str> {
+        let s_g2 = self.s_g2.to_raw_bytes();
+        known_insecure_s_g2_raw().into_iter().find(|(_, raw)| *raw == s_g2).map(|(name, _)| name)
+    }
+}
+
 #[cfg(test)]
 mod scaled_setup_tests {
     use super::*;
@@ -267,6 +276,9 @@ mod scaled_setup_tests {
         let scaled =
             VerifierPoints { g0: points.g0, g2: (points.g2 * c).to_affine(), s_g2: (points.s_g2 * c).to_affine() };
         assert!(VerifierPoints::from_bytes(&scaled.to_bytes()).is_none(), "a key with a scaled g2 loaded");
+        assert_eq!(points.known_insecure_setup(), Some("header-chain's development SRS"));
+        let other = VerifierPoints::of(&ParamsKZG::<Bn256>::setup(2, ChaCha20Rng::from_seed([9; 32])));
+        assert_eq!(other.known_insecure_setup(), None, "a setup of another seed is not one we know");
 
         let mut raw = Vec::new();
         params.write_custom(&mut raw, SerdeFormat::RawBytes).unwrap();

@@ -5,6 +5,7 @@
 
 use alloy_primitives::Bytes;
 use halo2_base::halo2_proofs::halo2curves::bn256::{Bn256, Fq, Fr, G1Affine};
+use halo2_base::halo2_proofs::halo2curves::group::prime::PrimeCurveAffine;
 use halo2_base::halo2_proofs::halo2curves::CurveAffine;
 use halo2_base::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG;
@@ -95,6 +96,8 @@ pub enum RangeKeyError {
     Vk(std::io::Error),
     #[error("the range key's SRS points are malformed or not generators")]
     Points,
+    #[error("the file is a {kind} v{version} for circuit {circuit}; this verifier reads {KEY_KIND} v{FORMAT_VERSION} for {CIRCUIT_ID}: make the key again with `prover keygen --headers N --segment-size S`")]
+    Format { kind: String, version: u32, circuit: String },
 }
 
 /// Keys of the circuit over the segment proofs of `plan` (one key per
@@ -262,6 +265,9 @@ pub struct PinnedRangeKey {
 
 impl PinnedRangeKey {
     pub fn new(file: RangeKeyFile) -> Result<Self, RangeKeyError> {
+        if file.kind != KEY_KIND || file.version != FORMAT_VERSION || file.circuit != CIRCUIT_ID {
+            return Err(RangeKeyError::Format { kind: file.kind, version: file.version, circuit: file.circuit });
+        }
         let vk = file.wrapper.read_vk()?;
         let points = VerifierPoints::from_bytes(&file.verifier_points).ok_or(RangeKeyError::Points)?;
         let params = points.params(file.wrapper.config.base.k as u32);
@@ -304,7 +310,7 @@ pub enum RangeRejection {
     Invalid(Transcript),
     #[error("the proof has {0} bytes after what the verifier reads: a proof is exactly its transcript")]
     TrailingBytes(usize),
-    #[error("the accumulator in the public instances is not two points of BN254's G1")]
+    #[error("the accumulator in the public instances is not two points of BN254's G1 other than the identity")]
     BadAccumulator,
     #[error("the accumulator fails its pairing check: some segment proof inside does not verify")]
     AccumulatorFails,
@@ -373,7 +379,9 @@ pub fn decide(points: &VerifierPoints, limbs: &[Fr]) -> Result<(), RangeRejectio
         .map_err(|_| RangeRejection::AccumulatorFails)
 }
 
-/// The two G1 points of the accumulator from their 12 limbs.
+/// The two G1 points of the accumulator from their 12 limbs. Neither may be
+/// the identity: it passes the pairing trivially, and the contract refuses
+/// it (its point check requires y² = x³ + 3, which (0, 0) fails).
 fn accumulator(limbs: &[Fr]) -> Option<KzgAccumulator<G1Affine, NativeLoader>> {
     if limbs.len() != ACCUMULATOR_LIMBS {
         return None;
@@ -381,6 +389,23 @@ fn accumulator(limbs: &[Fr]) -> Option<KzgAccumulator<G1Affine, NativeLoader>> {
     let coordinate = |i: usize| -> Fq {
         fe_from_limbs::<Fr, Fq, LIMBS, BITS>(limbs[i * LIMBS..(i + 1) * LIMBS].try_into().unwrap())
     };
-    let point = |x: Fq, y: Fq| Option::<G1Affine>::from(G1Affine::from_xy(x, y));
+    let point =
+        |x: Fq, y: Fq| Option::<G1Affine>::from(G1Affine::from_xy(x, y)).filter(|p| !bool::from(p.is_identity()));
     Some(KzgAccumulator::new(point(coordinate(0), coordinate(1))?, point(coordinate(2), coordinate(3))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halo2_base::halo2_proofs::halo2curves::bn256::G2Affine;
+
+    #[test]
+    fn an_identity_accumulator_is_refused_as_the_contract_refuses_it() {
+        let points =
+            VerifierPoints { g0: G1Affine::generator(), g2: G2Affine::generator(), s_g2: G2Affine::generator() };
+        // (0, 0) twice: the identity, whose pairing holds for any key.
+        assert_eq!(decide(&points, &[Fr::from(0u64); ACCUMULATOR_LIMBS]), Err(RangeRejection::BadAccumulator));
+        assert!(accumulator(&[Fr::from(0u64); ACCUMULATOR_LIMBS]).is_none());
+        assert!(accumulator(&[Fr::from(0u64); ACCUMULATOR_LIMBS - 1]).is_none(), "a wrong limb count");
+    }
 }

@@ -55,6 +55,9 @@ fn capture_prove_verify_and_refuse_bad_inputs() {
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(r["valid"], true);
     assert_eq!(r["statement"]["last_number"], 3);
+    // The key is the development SRS's: the verdict says so, in its output and its report.
+    assert_eq!(r["insecure_setup"], "header-chain's development SRS", "{r}");
+    assert!(text(&o).contains("WARNING: the pinned key is from header-chain's development SRS"), "{}", text(&o));
 
     // --- the prover refuses bad witnesses, SRS files; writes no proof ---
     let bad_proof = t.dir.path().join("never.json");

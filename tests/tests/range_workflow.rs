@@ -22,7 +22,7 @@ use std::process::{Command, Output};
 
 use header_chain::halo2_proofs::halo2curves::bn256::Fr;
 use header_chain::proof::{fr_from_hex, fr_to_hex, ProofFile, Transcript};
-use header_range::files::{self, PinnedRangeKey, RangeKeyFile, RangeProofFile, RangeRejection};
+use header_range::files::{self, PinnedRangeKey, RangeKeyError, RangeKeyFile, RangeProofFile, RangeRejection};
 use serde_json::{json, Value};
 
 /// What checking a range proof on chain may cost: the wrapper's few columns
@@ -189,6 +189,13 @@ fn a_twenty_header_range_is_one_aggregated_proof_the_host_checks() {
     let proof: RangeProofFile = read(&range);
     assert_eq!(proof.transcript, Transcript::Keccak);
     let pinned = [PinnedRangeKey::new(read::<RangeKeyFile>(&range_key)).unwrap()];
+    // A key file of another circuit or version is refused by name, not read as this one.
+    let mut other_circuit: RangeKeyFile = read(&range_key);
+    other_circuit.circuit = "header-range-wrapped/v1".into();
+    assert!(matches!(PinnedRangeKey::new(other_circuit), Err(RangeKeyError::Format { .. })));
+    let mut other_version: RangeKeyFile = read(&range_key);
+    other_version.version += 1;
+    assert!(matches!(PinnedRangeKey::new(other_version), Err(RangeKeyError::Format { .. })));
     files::verify(&pinned, &proof).unwrap();
     let mut later = proof.clone();
     later.statement.last_number += 1;
@@ -217,6 +224,8 @@ fn a_twenty_header_range_is_one_aggregated_proof_the_host_checks() {
     files::decide(points, &limbs).unwrap();
     let swapped = [&limbs[6..], &limbs[..6]].concat();
     assert_eq!(files::decide(points, &swapped), Err(RangeRejection::AccumulatorFails));
+    // The identity twice passes any pairing: refused, as the contract refuses it.
+    assert_eq!(files::decide(points, &[Fr::from(0u64); 12]), Err(RangeRejection::BadAccumulator));
 }
 
 /// `word + r` as 32 big-endian bytes (r: BN254's scalar modulus; no

@@ -148,7 +148,8 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
     let judged = judge(proof, &bytes, &pinned)?;
     let verify_time = t.elapsed();
     let s = &judged.statement;
-    let summary = match &judged.verdict {
+    let insecure = insecure_setup_of(&pinned, &judged.key_id);
+    let mut summary = match &judged.verdict {
         Ok(()) => format!(
             "valid: blocks {}..={}, last hash {}, first parent {} ({:.0} ms)",
             s.first_number,
@@ -159,6 +160,11 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
         ),
         Err(reason) => format!("invalid: {reason}"),
     };
+    if let Some(setup) = insecure {
+        summary.push_str(&format!(
+            "\nWARNING: the pinned key is from {setup}, whose secret is public: anyone can forge a proof this key accepts"
+        ));
+    }
     let mut report = serde_json::json!({
         "valid": judged.verdict.is_ok(),
         "reason": judged.verdict.as_ref().err(),
@@ -167,6 +173,8 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
         // Names the proof judged (Gevulot's checksum of it): a host check requires it.
         "proof_blake3": blake3::hash(&bytes).to_hex().to_string(),
         "headers": (s.last_number + 1).saturating_sub(s.first_number),
+        // The known development setup the proof's pinned key is from (forgeable), or null.
+        "insecure_setup": insecure,
         "timings_ms": { "load": loaded.as_secs_f64() * 1e3, "verify": verify_time.as_secs_f64() * 1e3 },
     });
     // Like the proof file: only the other flavours are named (absent = blake2b).
@@ -177,6 +185,14 @@ fn check(proof: &Path, keys: &[PathBuf]) -> Result<Verdict, String> {
         report["segments"] = segments.into();
     }
     Ok(Verdict { valid: judged.verdict.is_ok(), summary, report })
+}
+
+/// The known insecure setup of the pinned key `key_id` names, if any.
+fn insecure_setup_of(pinned: &Pinned, key_id: &str) -> Option<&'static str> {
+    let ranges = pinned.ranges.iter().filter(|k| k.id == key_id).map(|k| k.points().clone());
+    let chains = pinned.chains.iter().filter(|k| k.id == key_id);
+    let chains = chains.filter_map(|k| header_chain::srs::VerifierPoints::from_bytes(&k.file.verifier_points));
+    ranges.chain(chains).next().and_then(|points| points.known_insecure_setup())
 }
 
 fn write_report(path: &Path, report: &serde_json::Value) -> Result<(), String> {
