@@ -16,7 +16,7 @@ use xshell::{cmd, Shell};
 
 use crate::host::system_packages;
 use crate::pipeline::heavy_tier;
-use crate::pipeline::test_suite::{self, Exclusive, SuiteTimes};
+use crate::pipeline::test_suite::{self, Exclusive, SuiteTimes, TestSettings};
 use crate::spec::project::Project;
 
 #[derive(clap::Args, Debug)]
@@ -59,7 +59,9 @@ impl TestFlags {
         let compiling = Instant::now();
         let binaries = test_suite::compile(&project)?;
         times.compile_seconds = compiling.elapsed().as_secs_f64();
-        let plan = test_suite::plan(&binaries, &Exclusive::declared(&project.root)?, &self.filters, self.heavy)?;
+        let settings = TestSettings::declared(&project.root)?;
+        let exclusive = Exclusive { patterns: settings.exclusive.clone() };
+        let plan = test_suite::plan(&binaries, &exclusive, &self.filters, self.heavy)?;
         let cases = plan.cases;
         if cases.is_empty() && !(self.heavy && self.filters.is_empty()) {
             bail!(
@@ -103,7 +105,8 @@ impl TestFlags {
                 failures.push(failed.to_string());
             }
         }
-        let heavy_note = heavy_tier_note(sh, &project, &self, &plan.heavy, &times, &mut failures)?;
+        let heavy_note =
+            heavy_tier_note(sh, &project, &self, settings.heavy_sources, &plan.heavy, &times, &mut failures)?;
         times.total_seconds = began.elapsed().as_secs_f64();
         let times_file = project.target_dir.join(TIMES_FILE);
         atomic_write::write_atomic(&times_file, |w| w.write_all(&serde_json::to_vec_pretty(&times)?))?;
@@ -141,6 +144,7 @@ fn heavy_tier_note(
     sh: &Shell,
     project: &Project,
     flags: &TestFlags,
+    sources: Vec<String>,
     heavy: &[String],
     times: &SuiteTimes,
     failures: &mut Vec<String>,
@@ -149,7 +153,6 @@ fn heavy_tier_note(
     if heavy.is_empty() && !record_file.exists() {
         return Ok("heavy tier: no heavy test (none is #[ignore]d)".into());
     }
-    let sources = heavy_tier::declared_sources(&project.root)?;
     if sources.is_empty() {
         bail!("there are heavy (#[ignore]d) tests but Cargo.toml's [workspace.metadata.xtask.test] declares no heavy-sources: name the directories they prove things about");
     }

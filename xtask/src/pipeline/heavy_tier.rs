@@ -47,25 +47,6 @@ impl crate::spec::records::Record for HeavyRecord {
     const REMAKE: &'static str = "run `cargo xtask test --heavy` and commit tests/heavy-record.json";
 }
 
-/// `[workspace.metadata.xtask.test] heavy-sources` of the workspace's Cargo.toml.
-pub fn declared_sources(root: &Path) -> Result<Vec<String>> {
-    let manifest = root.join("Cargo.toml");
-    let toml: toml::Value = toml::from_str(&std::fs::read_to_string(&manifest)?)
-        .with_context(|| format!("{} is not TOML", manifest.display()))?;
-    let list = toml
-        .get("workspace")
-        .and_then(|w| w.get("metadata"))
-        .and_then(|m| m.get("xtask"))
-        .and_then(|x| x.get("test"))
-        .and_then(|t| t.get("heavy-sources"));
-    let Some(list) = list else { return Ok(Vec::new()) };
-    list.as_array()
-        .and_then(|a| a.iter().map(|p| p.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
-        .with_context(|| {
-            format!("{}: [workspace.metadata.xtask.test] heavy-sources must be a list of paths", manifest.display())
-        })
-}
-
 /// BLAKE3 over the files `files` (relative to `root`, sorted): each path,
 /// its length and its bytes, so a renamed or moved file changes it too.
 pub fn digest(root: &Path, files: &[PathBuf]) -> Result<String> {

@@ -165,6 +165,36 @@ fn command_for(binary: &TestBinary) -> Command {
     command
 }
 
+/// What the workspace's Cargo.toml declares for `cargo xtask test`, in
+/// `[workspace.metadata.xtask.test]` (every key checked: a misspelt one is
+/// an error, not a silently unprotected test).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestSettings {
+    /// Tests that run alone (see [`Exclusive`]).
+    #[serde(default)]
+    pub exclusive: Vec<String>,
+    /// What the heavy tier proves things about (`heavy_tier`).
+    #[serde(default)]
+    pub heavy_sources: Vec<String>,
+}
+
+impl TestSettings {
+    pub fn declared(root: &Path) -> Result<Self> {
+        let manifest = root.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)?;
+        let toml: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not TOML", manifest.display()))?;
+        let declared = toml.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("xtask"));
+        let Some(settings) = declared.and_then(|x| x.get("test")) else { return Ok(Self::default()) };
+        settings.clone().try_into().with_context(|| {
+            format!(
+                "{}: [workspace.metadata.xtask.test] takes `exclusive` and `heavy-sources`, lists of names",
+                manifest.display()
+            )
+        })
+    }
+}
+
 /// Which tests run alone: `package::target::test` names, or prefixes ending
 /// in `*` (`end-to-end::range_workflow::*`).
 #[derive(Debug, Clone, Default)]
@@ -173,22 +203,6 @@ pub struct Exclusive {
 }
 
 impl Exclusive {
-    /// `[workspace.metadata.xtask.test] exclusive` of the workspace's Cargo.toml.
-    pub fn declared(root: &Path) -> Result<Self> {
-        let manifest = root.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)?;
-        let toml: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not TOML", manifest.display()))?;
-        let declared = &toml.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("xtask"));
-        let Some(list) = declared.and_then(|x| x.get("test")).and_then(|t| t.get("exclusive")) else {
-            return Ok(Self::default());
-        };
-        let patterns = list.as_array().and_then(|a| a.iter().map(|p| p.as_str().map(str::to_string)).collect());
-        let patterns = patterns.with_context(|| {
-            format!("{}: [workspace.metadata.xtask.test] exclusive must be a list of test names", manifest.display())
-        })?;
-        Ok(Self { patterns })
-    }
-
     pub fn matches(&self, full_name: &str) -> bool {
         self.patterns.iter().any(|p| matches(p, full_name))
     }
@@ -389,6 +403,23 @@ mod tests {
         );
         assert_eq!(package_of("path+file:///w/xtask#0.1.0"), Some(("xtask".to_string(), "0.1.0".to_string())));
         assert_eq!(package_of("no fragment"), None);
+    }
+
+    #[test]
+    fn the_declared_settings_are_read_strictly() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join("Cargo.toml"), text).unwrap();
+        write("[workspace]\n[workspace.metadata.xtask.test]\nexclusive = [\"a::b::*\"]\nheavy-sources = [\"src\"]\n");
+        let settings = TestSettings::declared(dir.path()).unwrap();
+        assert_eq!(
+            (settings.exclusive, settings.heavy_sources),
+            (vec!["a::b::*".to_string()], vec!["src".to_string()])
+        );
+        write("[workspace]\n");
+        assert!(TestSettings::declared(dir.path()).unwrap().exclusive.is_empty());
+        write("[workspace]\n[workspace.metadata.xtask.test]\nexlusive = [\"a\"]\n");
+        let e = format!("{:#}", TestSettings::declared(dir.path()).unwrap_err());
+        assert!(e.contains("takes `exclusive` and `heavy-sources`") && e.contains("exlusive"), "{e}");
     }
 
     #[test]

@@ -50,13 +50,7 @@ const RANGE_ONLY: &str = "a contract checks range proofs only (one contract of a
 impl KeyFlags {
     /// The range key named, or the range-verifier image's (made if missing).
     pub fn resolve(&self, project: &Project) -> Result<EvmKey> {
-        if let Some(headers) = self.headers {
-            bail!("--headers {headers} names a chain key: {RANGE_ONLY}");
-        }
-        let file = match &self.key {
-            Some(file) => file.clone(),
-            None => pinned_range_key(project)?,
-        };
+        let file = self.key_file(project, pinned_range_key)?;
         let text = std::fs::read(&file).with_context(|| {
             format!("cannot read the key {}: make it with `cargo xtask keys` (or `prover keygen`)", file.display())
         })?;
@@ -75,14 +69,20 @@ impl KeyFlags {
 
     /// The record `evm-verifier` wrote for this key (for `evm-deploy`).
     pub fn record_file(&self, project: &Project) -> Result<PathBuf> {
+        let file = self.key_file(project, pinned_range_key_path)?;
+        Ok(record_path(project, &key_name(&file)))
+    }
+
+    /// `--key`, else the range-verifier image's key as `pinned` finds it;
+    /// `--headers` refused.
+    fn key_file(&self, project: &Project, pinned: fn(&Project) -> Result<PathBuf>) -> Result<PathBuf> {
         if let Some(headers) = self.headers {
             bail!("--headers {headers} names a chain key: {RANGE_ONLY}");
         }
-        let file = match &self.key {
-            Some(file) => file.clone(),
-            None => pinned_range_key_path(project)?,
-        };
-        Ok(record_path(project, &key_name(&file)))
+        match &self.key {
+            Some(file) => Ok(file.clone()),
+            None => pinned(project),
+        }
     }
 }
 
